@@ -1,0 +1,110 @@
+/**
+ * Public types of the cluster membership layer (memberlist-compatible SWIM).
+ *
+ * This file is the contract between `cluster/` and its users (`server/`). The
+ * cluster knows nothing about HTTP tunnels: it offers membership, events and
+ * member metadata (opaque bytes; the server stores its HTTP URL there).
+ *
+ * @module
+ */
+
+/** State of a member as this node sees it. */
+export type MemberState = "alive" | "suspect" | "dead" | "left";
+
+/** One member of the cluster as this node sees it. */
+export interface Member {
+  /** Unique node name (memberlist `Node`). */
+  name: string;
+  /** Gossip address as `ip:port`. */
+  address: string;
+  /** Opaque node metadata (≤ 512 bytes, memberlist's MetaMaxSize). */
+  meta: Uint8Array;
+  /** Current state. */
+  state: MemberState;
+  /** Latest incarnation number known for the member. */
+  incarnation: number;
+}
+
+/** Event emitted when a member joins, changes state, updates metadata or is reaped. */
+export interface MemberEvent {
+  /** What happened. */
+  kind: "join" | "update" | "leave" | "dead" | "reap";
+  /** The member after the change. */
+  member: Member;
+}
+
+/** Options for {@linkcode startCluster}. */
+export interface ClusterOptions {
+  /** Node name. @default `HOSTNAME`, else `node-<8 hex>` */
+  nodeName?: string;
+  /** Address the UDP and TCP gossip listeners bind to. @default "0.0.0.0" */
+  bindAddr?: string;
+  /** Address advertised to peers (must be reachable by them). */
+  advertiseAddr: string;
+  /** Gossip port (UDP and TCP). 0 picks a free port. @default 7946 */
+  port?: number;
+  /** Initial metadata of this node. @default empty */
+  meta?: Uint8Array;
+  /** Shared keyring key (16, 24 or 32 bytes) for memberlist-compatible AES-GCM. */
+  gossipKey?: Uint8Array;
+  /** Static seeds, `host[:port]`. */
+  join?: string[];
+  /** DNS name resolved every `syncInterval` ms; new A/AAAA addresses are joined. */
+  peerDomain?: string;
+  /** DNS name server to use instead of the system resolver (tests), `ip:port`. */
+  dnsServer?: string;
+  /** Interval of peer-domain resolution in ms. @default 5000 */
+  syncInterval?: number;
+  /** Timing overrides; defaults are memberlist's LAN profile. */
+  timings?: Partial<SwimTimings>;
+  /** Aborting this signal leaves gracefully and closes the listeners. */
+  signal?: AbortSignal;
+}
+
+/** SWIM timing knobs, in milliseconds (memberlist LAN defaults noted). */
+export interface SwimTimings {
+  /** @default 1000 */
+  probeInterval: number;
+  /** @default 500 */
+  probeTimeout: number;
+  /** @default 3 */
+  indirectChecks: number;
+  /** @default 4 */
+  suspicionMult: number;
+  /** @default 6 */
+  suspicionMaxTimeoutMult: number;
+  /** @default 200 */
+  gossipInterval: number;
+  /** @default 3 */
+  gossipNodes: number;
+  /** @default 30000 */
+  pushPullInterval: number;
+  /** @default 4 */
+  retransmitMult: number;
+  /** @default 30000 */
+  gossipToTheDeadTime: number;
+}
+
+/** Handle of a running cluster node. */
+export interface ClusterHandle {
+  /** This node's name. */
+  readonly localName: string;
+  /** The gossip address actually bound, `ip:port`. */
+  readonly address: string;
+  /** Snapshot of all known members including this node, sorted by name. */
+  members(): Member[];
+  /** Replace this node's metadata and gossip it (alive with a higher incarnation). */
+  updateMeta(meta: Uint8Array): void;
+  /** Join via the given `host[:port]` seeds; resolves to the number joined. */
+  join(seeds: string[]): Promise<number>;
+  /** True once this node has completed a push-pull with at least one peer, or has no seeds/domain configured and waited one sync interval. */
+  readonly synced: boolean;
+  /** Subscribe to membership events; returns an unsubscribe function. */
+  onEvent(listener: (event: MemberEvent) => void): () => void;
+  /** Counters for observability (dropped packets, decode errors, ...). */
+  stats(): Record<string, number>;
+  /** Broadcast a leave, wait for it to propagate (≤ timeout), stop. */
+  leave(timeoutMs?: number): Promise<void>;
+  /** Stop immediately (no leave message). */
+  shutdown(): Promise<void>;
+}
