@@ -1,0 +1,86 @@
+/**
+ * Flag value parsers for commander, each turning a bad value into a one-line message that names
+ * what is expected.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from "commander";
+import { parseDuration, parseSize } from "./parse.ts";
+
+/** Environment variable prefix: `--server-url` is also `WOW_SERVER_URL`. */
+export const ENV_PREFIX = "WOW_";
+
+/**
+ * The environment variable backing a flag.
+ * @param flag Long flag name without dashes, e.g. `server-url`.
+ * @returns e.g. `WOW_SERVER_URL`.
+ */
+export function envName(flag: string): string {
+  return ENV_PREFIX + flag.toUpperCase().replaceAll("-", "_");
+}
+
+function wrap<T>(parse: (text: string) => T): (text: string) => T {
+  return (text) => {
+    try {
+      return parse(text);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
+/** Parses a TCP/UDP port, 0–65535. */
+export const portArg: (text: string) => number = wrap((text) => {
+  const port = Number(text);
+  if (!/^\d+$/.test(text.trim()) || port > 65535) {
+    throw new RangeError(`Expected a port number 0-65535, got "${text}"`);
+  }
+  return port;
+});
+
+/** Parses a Go-style duration into ms. */
+export const durationArg: (text: string) => number = wrap(parseDuration);
+
+/** Parses a byte size. */
+export const sizeArg: (text: string) => number = wrap((text) => {
+  const size = parseSize(text);
+  if (size <= 0) throw new RangeError(`Expected a size above 0, got "${text}"`);
+  return size;
+});
+
+/** Parses a positive integer. */
+export const positiveIntArg: (text: string) => number = wrap((text) => {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value <= 0) {
+    throw new RangeError(`Expected a whole number above 0, got "${text}"`);
+  }
+  return value;
+});
+
+/** Parses an absolute http(s) URL. */
+export const httpUrlArg: (text: string) => string = wrap((text) => {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new TypeError(`Expected an absolute URL like "https://hooks.example.com", got "${text}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new TypeError(`Expected an http:// or https:// URL, got "${text}"`);
+  }
+  return text;
+});
+
+/** Parses an IP address (v4 or v6) or host name. */
+export const addressArg: (text: string) => string = wrap((text) => {
+  if (!/^[0-9A-Za-z.:\-[\]]+$/.test(text)) {
+    throw new TypeError(`Expected an IP address or host name, got "${text}"`);
+  }
+  return text;
+});
+
+/** Collects a repeatable flag, also splitting comma-separated values. */
+export function collectList(value: string, previous: string[] | undefined): string[] {
+  const items = value.split(",").map((item) => item.trim()).filter(Boolean);
+  return [...(previous ?? []), ...items];
+}

@@ -1,0 +1,312 @@
+/**
+ * The command-line interface: subcommands `server`, `client`, `echo`, `healthcheck`, `version`,
+ * their flags (the Go original's names and defaults, plus new ones), each also readable from a
+ * `WOW_*` environment variable.
+ *
+ * @module
+ */
+import { Command, CommanderError, Option } from "commander";
+import denoJson from "../deno.json" with { type: "json" };
+import { SERVER_DEFAULTS, startServer } from "../server/mod.ts";
+import { CLIENT_DEFAULTS, defaultStateFile, startClient, startEcho } from "../client/mod.ts";
+import { addressArg, durationArg, envName, httpUrlArg, portArg, sizeArg } from "./options.ts";
+import { formatDuration } from "./parse.ts";
+import { LOG_FORMATS, LOG_LEVELS, setupLogging } from "./logging.ts";
+
+/** The program's version, from deno.json (one place). */
+export const VERSION: string = denoJson.version;
+
+/** Exit status for bad flags or arguments. */
+export const EXIT_USAGE = 2;
+
+/** Something the CLI runs: the handle of a started server, client or echo. */
+interface Running {
+  finished: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/** Describes one flag. */
+interface FlagSpec {
+  /** Commander flags, e.g. `-p, --port <port>`. */
+  flags: string;
+  /** Help text. */
+  description: string;
+  /** Default value shown in help (and used). */
+  default?: unknown;
+  /** How the default is shown. */
+  defaultText?: string;
+  /** Value parser. */
+  parse?: (text: string, previous: never) => unknown;
+  /** Allowed values. */
+  choices?: readonly string[];
+  /** Required. */
+  required?: boolean;
+}
+
+function option(spec: FlagSpec): Option {
+  const long = /--([a-z0-9-]+)/.exec(spec.flags)![1];
+  const opt = new Option(spec.flags, spec.description).env(envName(long));
+  if (spec.default !== undefined) opt.default(spec.default, spec.defaultText);
+  if (spec.parse) opt.argParser(spec.parse as (text: string, previous: never) => never);
+  if (spec.choices) opt.choices(spec.choices);
+  if (spec.required) opt.makeOptionMandatory();
+  return opt;
+}
+
+const logFlags: FlagSpec[] = [
+  {
+    flags: "--log-level <level>",
+    description: "log level",
+    default: "INFO",
+    choices: LOG_LEVELS,
+    parse: (text: string) => text.toUpperCase(),
+  },
+  {
+    flags: "--log-format <format>",
+    description: "log format",
+    default: "text",
+    choices: LOG_FORMATS,
+  },
+];
+
+/** Flags of `server`. */
+export const SERVER_FLAGS: FlagSpec[] = [
+  {
+    flags: "-p, --port <port>",
+    description: "HTTP port",
+    default: SERVER_DEFAULTS.port,
+    parse: portArg,
+  },
+  {
+    flags: "--bind-addr <addr>",
+    description: "address the HTTP and gossip listeners bind to",
+    default: SERVER_DEFAULTS.bindAddr,
+    parse: addressArg,
+  },
+  {
+    flags: "--advertise-addr <addr>",
+    description: "address peers and Traefik use (default: POD_IP, else auto-detected)",
+    parse: addressArg,
+  },
+  { flags: "--peer-domain <name>", description: "DNS name resolving to the cluster's replicas" },
+  {
+    flags: "--cleanup-duration <duration>",
+    description: "remove issued channels that never got a client after this long",
+    default: SERVER_DEFAULTS.cleanupDuration,
+    defaultText: formatDuration(SERVER_DEFAULTS.cleanupDuration),
+    parse: durationArg,
+  },
+  {
+    flags: "--memberlist-port <port>",
+    description: "gossip port (UDP and TCP)",
+    default: 7946,
+    parse: portArg,
+  },
+  {
+    flags: "--memberlist-sync-duration <duration>",
+    description: "how often --peer-domain is resolved and new peers joined",
+    default: 5000,
+    defaultText: "5s",
+    parse: durationArg,
+  },
+  {
+    flags: "--max-body-size <size>",
+    description: "largest webhook body accepted (larger: 413)",
+    default: SERVER_DEFAULTS.maxBodySize,
+    defaultText: "32MiB",
+    parse: sizeArg,
+  },
+  {
+    flags: "--request-timeout <duration>",
+    description: "how long a webhook waits for the local app's answer (then 504)",
+    default: SERVER_DEFAULTS.requestTimeout,
+    defaultText: formatDuration(SERVER_DEFAULTS.requestTimeout),
+    parse: durationArg,
+  },
+  {
+    flags: "--channel-ttl <duration>",
+    description: "keep a channel whose client left this long (its webhooks get 503)",
+    default: SERVER_DEFAULTS.channelTtl,
+    defaultText: formatDuration(SERVER_DEFAULTS.channelTtl),
+    parse: durationArg,
+  },
+  {
+    flags: "--channel-key <key>",
+    description:
+      "secret key for channel secrets; set it so channels survive restarts (default: random)",
+  },
+  ...logFlags,
+];
+
+/** Flags of `client`. */
+export const CLIENT_FLAGS: FlagSpec[] = [
+  {
+    flags: "--server-url <url>",
+    description: "URL of the webhook-over-websocket server",
+    required: true,
+    parse: httpUrlArg,
+  },
+  {
+    flags: "--target-url <url>",
+    description: "URL of the local app webhooks are replayed against",
+    default: CLIENT_DEFAULTS.targetUrl,
+    parse: httpUrlArg,
+  },
+  {
+    flags: "--transfer-request-timeout <duration>",
+    description: "abort a local request with no answer after this long (then 504)",
+    default: CLIENT_DEFAULTS.transferRequestTimeout,
+    defaultText: formatDuration(CLIENT_DEFAULTS.transferRequestTimeout),
+    parse: durationArg,
+  },
+  {
+    flags: "--disabled-transfer-request-timeout",
+    description: "never time out local requests",
+  },
+  { flags: "--insecure", description: "do not verify the server's TLS certificate" },
+  {
+    flags: "--state-file <path>",
+    description: "where the channel is saved for reuse",
+    default: defaultStateFile(),
+    defaultText: "<config dir>/webhook-over-websocket/state.json",
+  },
+  { flags: "--new-channel", description: "ignore the saved channel and get a new one" },
+  ...logFlags,
+];
+
+/** Flags of `echo`. */
+export const ECHO_FLAGS: FlagSpec[] = [
+  { flags: "-p, --port <port>", description: "port to listen on", default: 3000, parse: portArg },
+  ...logFlags,
+];
+
+/** Flags of `healthcheck`. */
+export const HEALTHCHECK_FLAGS: FlagSpec[] = [
+  {
+    flags: "-p, --port <port>",
+    description: "server port to check",
+    default: 8080,
+    parse: portArg,
+  },
+  { flags: "--url <url>", description: "check this URL instead", parse: httpUrlArg },
+];
+
+/**
+ * Runs a started component until SIGINT/SIGTERM, then shuts it down gracefully.
+ * @param running The handle.
+ */
+async function runUntilSignal(running: Running): Promise<void> {
+  const stop = () => running.shutdown();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const signal of signals) Deno.addSignalListener(signal, stop);
+  try {
+    await running.finished;
+  } finally {
+    for (const signal of signals) Deno.removeSignalListener(signal, stop);
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+type Opts = Record<string, any>;
+
+/**
+ * Builds the commander program.
+ * @returns The program; call `parseAsync`.
+ */
+export function buildProgram(): Command {
+  const program = new Command("webhook-over-websocket")
+    .description("Deliver third-party webhooks to an app on your own machine over a WebSocket")
+    .version(VERSION, "-v, --version", "print the version")
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      outputError: (text, write) => write(text.split("\n")[0] + "\n"),
+    });
+
+  const command = (name: string, description: string, flags: FlagSpec[]) => {
+    const cmd = program.command(name).description(description).exitOverride();
+    for (const spec of flags) cmd.addOption(option(spec));
+    return cmd;
+  };
+
+  command("server", "run the public server", SERVER_FLAGS).action(async (opts: Opts) => {
+    await setupLogging(opts.logLevel, opts.logFormat);
+    await runUntilSignal(
+      await startServer({
+        port: opts.port,
+        bindAddr: opts.bindAddr,
+        advertiseAddr: opts.advertiseAddr,
+        cleanupDuration: opts.cleanupDuration,
+        maxBodySize: opts.maxBodySize,
+        requestTimeout: opts.requestTimeout,
+        channelTtl: opts.channelTtl,
+        channelKey: opts.channelKey,
+      }),
+    );
+  });
+
+  command("client", "connect a local app to the server", CLIENT_FLAGS).action(
+    async (opts: Opts) => {
+      await setupLogging(opts.logLevel, opts.logFormat);
+      await runUntilSignal(
+        await startClient({
+          serverUrl: opts.serverUrl,
+          targetUrl: opts.targetUrl,
+          transferRequestTimeout: opts.disabledTransferRequestTimeout
+            ? 0
+            : opts.transferRequestTimeout,
+          stateFile: opts.stateFile,
+          newChannel: opts.newChannel ?? false,
+        }),
+      );
+    },
+  );
+
+  command("echo", "run a local app that answers with what it received", ECHO_FLAGS).action(
+    async (opts: Opts) => {
+      await setupLogging(opts.logLevel, opts.logFormat);
+      const echo = startEcho({ port: opts.port });
+      console.log(`Echo server listening on http://${echo.addr.hostname}:${echo.addr.port}`);
+      await runUntilSignal(echo);
+    },
+  );
+
+  command(
+    "healthcheck",
+    "exit 0 when the local server answers /healthz with 200",
+    HEALTHCHECK_FLAGS,
+  )
+    .action(async (opts: Opts) => {
+      const url = opts.url ?? `http://127.0.0.1:${opts.port}/healthz`;
+      try {
+        const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
+        await response.body?.cancel();
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      } catch (error) {
+        console.error(`Unhealthy: ${url}: ${(error as Error).message}`);
+        Deno.exit(1);
+      }
+    });
+
+  program.command("version").description("print the version").action(() => {
+    console.log(VERSION);
+  });
+  return program;
+}
+
+/**
+ * Runs the CLI with `args` and returns the exit status.
+ * @param args Arguments after the program name.
+ * @returns 0 on success, 2 on usage errors, 1 on failures.
+ */
+export async function runCli(args: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * The laptop side: obtains a channel (saved or new), keeps a tunnel to the server open with
+ * reconnects, and replays every tunnelled request against the local app.
+ *
+ * @module
+ */
+import http from "node:http";
+import https from "node:https";
+import { getLogger } from "@logtape/logtape";
+import {
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  StreamResetError,
+  TunnelSession,
+  type TunnelStream,
+} from "../protocol/mod.ts";
+import { connectWebSocket, type WsClient, WsHandshakeError } from "./_ws_client.ts";
+import { forwardStream } from "./forward.ts";
+import { loadChannel, saveChannel, type SavedChannel } from "./state.ts";
+import { CLIENT_DEFAULTS, type ClientOptions } from "./options.ts";
+
+const log = getLogger(["wow", "client"]);
+
+/** WebSocket close code for a protocol violation. */
+const CLOSE_POLICY_VIOLATION = 1008;
+/** WebSocket close code for a normal closure. */
+const CLOSE_NORMAL = 1000;
+
+/** Handle of a running client. */
+export interface ClientHandle {
+  /** The channel in use. */
+  readonly channelId: string;
+  /** The URL to give the webhook sender. */
+  readonly webhookUrl: string;
+  /** Resolves when the client has stopped. */
+  finished: Promise<void>;
+  /** Stops: lets in-flight requests finish (≤ 10 s), closes the tunnel. */
+  shutdown(): Promise<void>;
+}
+
+/** The client cannot go on (bad server URL, refused token, protocol mismatch). */
+export class ClientError extends Error {
+  /**
+   * @param message What went wrong and what to do.
+   * @param options Standard error options.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ClientError";
+  }
+}
+
+/**
+ * Starts the client: prints the three start-up lines once the tunnel is up, then serves until
+ * shut down, reconnecting with exponential backoff and jitter whenever the tunnel drops.
+ *
+ * @param options Server, target and behaviour.
+ * @returns The running client's handle, once the first tunnel is established.
+ * @throws {ClientError} When the server refuses in a way retrying cannot fix.
+ */
+export async function startClient(options: ClientOptions): Promise<ClientHandle> {
+  const serverUrl = new URL(options.serverUrl);
+  const targetUrl = new URL(options.targetUrl ?? CLIENT_DEFAULTS.targetUrl);
+  const print = options.print ?? ((line: string) => console.log(line));
+  const timeout = options.transferRequestTimeout ?? CLIENT_DEFAULTS.transferRequestTimeout;
+  const agent = new (targetUrl.protocol === "https:" ? https.Agent : http.Agent)({
+    keepAlive: true,
+  });
+  const stop = new AbortController();
+  const inFlight = new Set<Promise<unknown>>();
+  let socket: WsClient | undefined;
+
+  const channel = await obtainChannel(options, serverUrl, targetUrl);
+  const webhookUrl = new URL(`webhook/${channel.channel_id}`, withSlash(serverUrl)).href;
+  print(`Issued Channel ID: ${channel.channel_id}`);
+  print(`Please set the webhook destination as follows: ${webhookUrl}`);
+
+  const onStream = (stream: TunnelStream) => {
+    if (stop.signal.aborted) {
+      stream.reset("shutting_down", "The client is shutting down");
+      return;
+    }
+    const started = performance.now();
+    const task = forwardStream(stream, { target: targetUrl, agent, timeout }).then((result) => {
+      log.info(
+        "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B",
+        {
+          method: result.head.method,
+          path: result.head.target || "/",
+          status: result.status,
+          durationMs: Math.round((performance.now() - started) * 10) / 10,
+          requestBytes: result.requestBytes,
+          responseBytes: result.responseBytes,
+        },
+      );
+    }).catch((error) => {
+      if (!(error instanceof StreamResetError)) {
+        log.warn("Request failed: {error}", { error: String(error) });
+      }
+    });
+    inFlight.add(task);
+    task.finally(() => inFlight.delete(task));
+  };
+
+  const connect = async (): Promise<WsClient> => {
+    const wsUrl = new URL(`ws/${channel.channel_id}`, withSlash(serverUrl));
+    wsUrl.protocol = wsUrl.protocol === "https:" ? "wss:" : "ws:";
+    const headers: Record<string, string> = {
+      [PROTOCOL_HEADER]: String(PROTOCOL_VERSION),
+      "x-channel-secret": channel.channel_secret,
+    };
+    if (options.authToken) headers.authorization = `Bearer ${options.authToken}`;
+    const ws = await connectWebSocket(wsUrl, {
+      headers,
+      caCerts: options.caCerts,
+      signal: stop.signal,
+    });
+    const session = new TunnelSession(ws, { role: "client", onStream });
+    ws.onMessage = (data) => {
+      try {
+        session.receive(data);
+      } catch (error) {
+        const message = error instanceof ProtocolError ? error.message : String(error);
+        log.error("The server broke the protocol: {message}", { message });
+        ws.close(CLOSE_POLICY_VIOLATION, message.slice(0, 120));
+      }
+    };
+    ws.closed.then(() => session.close());
+    return ws;
+  };
+
+  socket = await connect();
+  print("A tunnel to the server has been established.");
+
+  const finished = (async () => {
+    let attempt = 0;
+    while (!stop.signal.aborted) {
+      const closed = await Promise.race([socket!.closed, aborted(stop.signal)]);
+      if (stop.signal.aborted) break;
+      log.warn("The tunnel closed (code {code}{reason}); reconnecting", {
+        code: closed?.code,
+        reason: closed?.reason ? `: ${closed.reason}` : "",
+      });
+      while (!stop.signal.aborted) {
+        await sleep(backoff(attempt++), stop.signal);
+        if (stop.signal.aborted) break;
+        try {
+          socket = await connect();
+          attempt = 0;
+          print("Reconnected: the tunnel to the server is re-established.");
+          break;
+        } catch (error) {
+          if (error instanceof WsHandshakeError && error.status === 426) {
+            throw new ClientError(`The server refused the tunnel: ${error.body}`, { cause: error });
+          }
+          log.warn("Reconnect failed: {error}", { error: describeConnectError(error) });
+        }
+      }
+    }
+    agent.destroy();
+  })();
+  finished.catch(() => {});
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    stopping ??= (async () => {
+      stop.abort();
+      const grace = sleep(CLIENT_DEFAULTS.shutdownGrace);
+      await Promise.race([Promise.allSettled([...inFlight]), grace]);
+      socket?.close(CLOSE_NORMAL, "Client shutting down");
+      await socket?.closed;
+      await finished.catch(() => {});
+    })();
+  options.signal?.addEventListener("abort", () => shutdown(), { once: true });
+  return { channelId: channel.channel_id, webhookUrl, finished, shutdown };
+}
+
+async function obtainChannel(
+  options: ClientOptions,
+  serverUrl: URL,
+  targetUrl: URL,
+): Promise<SavedChannel> {
+  if (options.stateFile && !options.newChannel) {
+    const saved = await loadChannel(options.stateFile, serverUrl.href, targetUrl.href);
+    if (saved) return saved;
+  }
+  const headers: Record<string, string> = {};
+  if (options.authToken) headers.authorization = `Bearer ${options.authToken}`;
+  const client = options.caCerts ? Deno.createHttpClient({ caCerts: options.caCerts }) : undefined;
+  let response: Response;
+  try {
+    response = await fetch(new URL("new", withSlash(serverUrl)), {
+      headers,
+      client,
+      signal: AbortSignal.timeout(CLIENT_DEFAULTS.issueTimeout),
+    });
+  } catch (error) {
+    client?.close();
+    throw new ClientError(
+      `Cannot reach the server at ${serverUrl.origin}: ${describeConnectError(error)}`,
+      { cause: error },
+    );
+  }
+  const text = await response.text();
+  client?.close();
+  if (!response.ok) {
+    throw new ClientError(
+      `The server refused to issue a channel (HTTP ${response.status}): ${text.slice(0, 300)}`,
+    );
+  }
+  const body = JSON.parse(text);
+  const channel: SavedChannel = {
+    channel_id: String(body.channel_id),
+    channel_secret: String(body.channel_secret ?? ""),
+  };
+  if (options.stateFile) {
+    await saveChannel(options.stateFile, serverUrl.href, targetUrl.href, channel);
+  }
+  return channel;
+}
+
+function withSlash(url: URL): URL {
+  const copy = new URL(url.href);
+  if (!copy.pathname.endsWith("/")) copy.pathname += "/";
+  copy.search = "";
+  return copy;
+}
+
+/** Reconnect delay for the n-th consecutive attempt: exponential with ±50% jitter, capped. */
+function backoff(attempt: number): number {
+  const base = Math.min(
+    CLIENT_DEFAULTS.reconnectMaxDelay,
+    CLIENT_DEFAULTS.reconnectInitialDelay * 2 ** attempt,
+  );
+  return base / 2 + Math.random() * base / 2 * (attempt === 0 ? 1 : 2);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+function aborted(signal: AbortSignal): Promise<undefined> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(undefined);
+    signal.addEventListener("abort", () => resolve(undefined), { once: true });
+  });
+}
+
+function describeConnectError(error: unknown): string {
+  if (error instanceof WsHandshakeError) return `HTTP ${error.status} ${error.body.slice(0, 300)}`;
+  return error instanceof Error ? error.message : String(error);
+}

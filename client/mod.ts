@@ -1,0 +1,21 @@
+/**
+ * The laptop side of webhook-over-websocket: connects to the server's `/ws/{id}` and replays
+ * every tunnelled webhook against the local app, byte for byte.
+ *
+ * @example
+ * ```ts
+ * import { startClient } from "./mod.ts";
+ * const client = await startClient({ serverUrl: "https://hooks.example.com" });
+ * console.log(client.webhookUrl);
+ * await client.finished;
+ * ```
+ *
+ * @module
+ */
+export { ClientError, startClient } from "./client.ts";
+export type { ClientHandle } from "./client.ts";
+export { CLIENT_DEFAULTS } from "./options.ts";
+export type { ClientOptions } from "./options.ts";
+export { defaultStateFile } from "./state.ts";
+export { startEcho } from "./echo.ts";
+export type { EchoHandle, EchoOptions } from "./echo.ts";

@@ -1,0 +1,41 @@
+/**
+ * Options of `startClient` and their defaults.
+ *
+ * @module
+ */
+
+/** Options for `startClient`. */
+export interface ClientOptions {
+  /** The server's public URL, e.g. `https://hooks.example.com`. */
+  serverUrl: string;
+  /** The local app's URL. @default "http://localhost:3000" */
+  targetUrl?: string;
+  /** Abort a local request whose response head takes longer, ms; 0 disables. @default 10000 */
+  transferRequestTimeout?: number;
+  /** Bearer token for servers started with `--auth-token`. */
+  authToken?: string;
+  /** PEM certificates of a private CA to trust for the server. */
+  caCerts?: string[];
+  /** Where the channel is saved for reuse; `undefined` disables saving. */
+  stateFile?: string;
+  /** Ignore the saved channel and ask for a new one. @default false */
+  newChannel?: boolean;
+  /** Where the three start-up lines and reconnect notices go. @default console.log */
+  print?: (line: string) => void;
+  /** Aborting stops the client like Ctrl-C. */
+  signal?: AbortSignal;
+}
+
+/** Defaults of {@linkcode ClientOptions} and the reconnect policy, one place. */
+export const CLIENT_DEFAULTS = {
+  targetUrl: "http://localhost:3000",
+  transferRequestTimeout: 10_000,
+  /** First reconnect delay: the first retry happens within 1 s (jitter adds ≤ 50%). */
+  reconnectInitialDelay: 500,
+  /** Reconnect delays double up to this cap. */
+  reconnectMaxDelay: 30_000,
+  /** In-flight requests allowed to finish on shutdown. */
+  shutdownGrace: 10_000,
+  /** Timeout of `GET /new`. */
+  issueTimeout: 15_000,
+} as const;

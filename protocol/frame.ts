@@ -1,0 +1,144 @@
+/**
+ * Binary frame codec. A WebSocket message carries one or more frames back to back:
+ *
+ * ```
+ * offset 0  u8   type      (FrameType)
+ * offset 1  u8   flags     (reserved, must be 0)
+ * offset 2  u32  streamId  (big-endian, > 0)
+ * offset 6  u32  length    (big-endian, payload bytes)
+ * offset 10 ...  payload
+ * ```
+ *
+ * @module
+ */
+import { ProtocolError } from "./errors.ts";
+import { MAX_CHUNK_SIZE, MAX_HEAD_SIZE, MAX_MESSAGE_SIZE } from "./limits.ts";
+
+/** Frame types. */
+export const FrameType = {
+  /** Request head (server → client) or response head (client → server), JSON. */
+  Head: 1,
+  /** A body chunk of at most {@linkcode MAX_CHUNK_SIZE} bytes. */
+  Data: 2,
+  /** The body is complete; no payload. */
+  End: 3,
+  /** The stream is aborted; JSON `{code, message}`. */
+  Reset: 4,
+  /** Grants the peer more credit; payload u32 byte count. */
+  Window: 5,
+} as const;
+
+/** One of the values of {@linkcode FrameType}. */
+export type FrameType = typeof FrameType[keyof typeof FrameType];
+
+/** A decoded frame. `payload` may be a view into the message it came from. */
+export interface Frame {
+  /** What the frame carries. */
+  type: FrameType;
+  /** The stream it belongs to (> 0). */
+  streamId: number;
+  /** The payload bytes. */
+  payload: Uint8Array;
+}
+
+/** Bytes of the fixed frame header. */
+export const FRAME_HEADER_SIZE = 10;
+
+const EMPTY = new Uint8Array(0);
+
+/** Largest payload allowed for each frame type. */
+const MAX_PAYLOAD: Record<FrameType, number> = {
+  [FrameType.Head]: MAX_HEAD_SIZE,
+  [FrameType.Data]: MAX_CHUNK_SIZE,
+  [FrameType.End]: 0,
+  [FrameType.Reset]: 4096,
+  [FrameType.Window]: 4,
+};
+
+/**
+ * Encodes frames into one WebSocket message.
+ *
+ * @param frames The frames, written in order.
+ * @returns The message bytes.
+ * @example
+ * ```ts
+ * const msg = encodeFrames([{ type: FrameType.End, streamId: 1, payload: new Uint8Array() }]);
+ * ```
+ */
+export function encodeFrames(frames: readonly Frame[]): Uint8Array {
+  let size = 0;
+  for (const frame of frames) size += FRAME_HEADER_SIZE + frame.payload.length;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const frame of frames) {
+    out[offset] = frame.type;
+    view.setUint32(offset + 2, frame.streamId);
+    view.setUint32(offset + 6, frame.payload.length);
+    out.set(frame.payload, offset + FRAME_HEADER_SIZE);
+    offset += FRAME_HEADER_SIZE + frame.payload.length;
+  }
+  return out;
+}
+
+/**
+ * Decodes every frame of one WebSocket message, checking each length and type.
+ *
+ * @param message The message bytes.
+ * @returns The frames, whose payloads are views into `message`.
+ * @throws {ProtocolError} When the message is empty, truncated, too large or holds an unknown
+ * frame type, a zero stream id, non-zero flags or an oversized payload.
+ */
+export function decodeFrames(message: Uint8Array): Frame[] {
+  if (message.length === 0) throw new ProtocolError("Cannot decode frames: empty message");
+  if (message.length > MAX_MESSAGE_SIZE) {
+    throw new ProtocolError(
+      `Cannot decode frames: message of ${message.length} bytes exceeds ${MAX_MESSAGE_SIZE}`,
+    );
+  }
+  const view = new DataView(message.buffer, message.byteOffset, message.byteLength);
+  const frames: Frame[] = [];
+  let offset = 0;
+  while (offset < message.length) {
+    if (message.length - offset < FRAME_HEADER_SIZE) {
+      throw new ProtocolError(
+        `Cannot decode frame at offset ${offset}: ${
+          message.length - offset
+        } bytes left, header needs ${FRAME_HEADER_SIZE}`,
+      );
+    }
+    const type = message[offset] as FrameType;
+    const maxPayload = MAX_PAYLOAD[type];
+    if (maxPayload === undefined) {
+      throw new ProtocolError(`Cannot decode frame at offset ${offset}: unknown type ${type}`);
+    }
+    if (message[offset + 1] !== 0) {
+      throw new ProtocolError(`Cannot decode frame at offset ${offset}: flags must be 0`);
+    }
+    const streamId = view.getUint32(offset + 2);
+    if (streamId === 0) {
+      throw new ProtocolError(`Cannot decode frame at offset ${offset}: stream id 0`);
+    }
+    const length = view.getUint32(offset + 6);
+    if (length > maxPayload) {
+      throw new ProtocolError(
+        `Cannot decode frame at offset ${offset}: payload of ${length} bytes exceeds ${maxPayload} for type ${type}`,
+      );
+    }
+    const start = offset + FRAME_HEADER_SIZE;
+    if (start + length > message.length) {
+      throw new ProtocolError(
+        `Cannot decode frame at offset ${offset}: length ${length} exceeds the ${
+          message.length - start
+        } bytes left`,
+      );
+    }
+    frames.push({
+      type,
+      streamId,
+      payload: length === 0 ? EMPTY : message.subarray(start, start + length),
+    });
+    offset = start + length;
+  }
+  return frames;
+}

@@ -1,0 +1,152 @@
+/**
+ * Request and response heads, the first frame of each direction of a stream. Headers travel as a
+ * list of `[name, value]` pairs so that repeated headers (two `Set-Cookie`) stay separate.
+ *
+ * @module
+ */
+import { ProtocolError, RESET_CODES, type ResetCode } from "./errors.ts";
+
+/** A header list: ordered `[name, value]` pairs, names lower-case. */
+export type HeaderList = [string, string][];
+
+/** What the server sends the client to open a stream. */
+export interface RequestHead {
+  /** HTTP method, e.g. `POST`. */
+  method: string;
+  /** Path suffix and query after the channel id: empty, or starting with `/` or `?` (`/gh?x=1`). */
+  target: string;
+  /** End-to-end headers, including the added `X-Forwarded-*`. */
+  headers: HeaderList;
+}
+
+/** What the client sends back once the local app answered. */
+export interface ResponseHead {
+  /** HTTP status (200–599). */
+  status: number;
+  /** End-to-end response headers. */
+  headers: HeaderList;
+}
+
+/** Payload of a RESET frame. */
+export interface ResetInfo {
+  /** Why the stream was reset. */
+  code: ResetCode;
+  /** Human-readable detail. */
+  message: string;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+// RFC 9110 token characters, for methods and header names.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Header values: visible characters, spaces, tabs and obs-text; never CR, LF or NUL.
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * Encodes a request head as JSON bytes.
+ * @param head The head.
+ * @returns UTF-8 JSON.
+ */
+export function encodeRequestHead(head: RequestHead): Uint8Array {
+  return encoder.encode(JSON.stringify([head.method, head.target, head.headers]));
+}
+
+/**
+ * Decodes and validates a request head.
+ * @param bytes A HEAD frame payload from the server.
+ * @returns The head.
+ * @throws {ProtocolError} When it is not valid JSON of the expected shape.
+ */
+export function decodeRequestHead(bytes: Uint8Array): RequestHead {
+  const value = parseJson(bytes, "request head");
+  if (!Array.isArray(value) || value.length !== 3) {
+    throw new ProtocolError("Cannot decode request head: expected [method, target, headers]");
+  }
+  const [method, target, headers] = value;
+  if (typeof method !== "string" || !TOKEN.test(method)) {
+    throw new ProtocolError("Cannot decode request head: invalid method");
+  }
+  if (typeof target !== "string" || !/^([/?].*)?$/.test(target) || /[\s\x00-\x1f]/.test(target)) {
+    throw new ProtocolError(
+      "Cannot decode request head: target must be empty or start with / or ?",
+    );
+  }
+  return { method, target, headers: checkHeaders(headers, "request head") };
+}
+
+/**
+ * Encodes a response head as JSON bytes.
+ * @param head The head.
+ * @returns UTF-8 JSON.
+ */
+export function encodeResponseHead(head: ResponseHead): Uint8Array {
+  return encoder.encode(JSON.stringify([head.status, head.headers]));
+}
+
+/**
+ * Decodes and validates a response head.
+ * @param bytes A HEAD frame payload from the client.
+ * @returns The head.
+ * @throws {ProtocolError} When it is not valid JSON of the expected shape.
+ */
+export function decodeResponseHead(bytes: Uint8Array): ResponseHead {
+  const value = parseJson(bytes, "response head");
+  if (!Array.isArray(value) || value.length !== 2) {
+    throw new ProtocolError("Cannot decode response head: expected [status, headers]");
+  }
+  const [status, headers] = value;
+  if (!Number.isInteger(status) || status < 200 || status > 599) {
+    throw new ProtocolError("Cannot decode response head: status must be an integer 200-599");
+  }
+  return { status, headers: checkHeaders(headers, "response head") };
+}
+
+/**
+ * Encodes a RESET payload.
+ * @param info Code and message.
+ * @returns UTF-8 JSON.
+ */
+export function encodeReset(info: ResetInfo): Uint8Array {
+  return encoder.encode(JSON.stringify([info.code, info.message.slice(0, 1024)]));
+}
+
+/**
+ * Decodes a RESET payload.
+ * @param bytes The payload.
+ * @returns Code and message.
+ * @throws {ProtocolError} When the payload is malformed or the code unknown.
+ */
+export function decodeReset(bytes: Uint8Array): ResetInfo {
+  const value = parseJson(bytes, "reset");
+  if (
+    !Array.isArray(value) || value.length !== 2 || !RESET_CODES.includes(value[0]) ||
+    typeof value[1] !== "string"
+  ) {
+    throw new ProtocolError("Cannot decode reset: expected [known code, message]");
+  }
+  return { code: value[0], message: value[1] };
+}
+
+function parseJson(bytes: Uint8Array, what: string): unknown {
+  try {
+    return JSON.parse(decoder.decode(bytes));
+  } catch (cause) {
+    throw new ProtocolError(`Cannot decode ${what}: not UTF-8 JSON`, { cause });
+  }
+}
+
+function checkHeaders(value: unknown, what: string): HeaderList {
+  if (!Array.isArray(value)) {
+    throw new ProtocolError(`Cannot decode ${what}: headers must be a list`);
+  }
+  for (const pair of value) {
+    if (
+      !Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== "string" ||
+      typeof pair[1] !== "string" || !TOKEN.test(pair[0]) || !FIELD_VALUE.test(pair[1])
+    ) {
+      throw new ProtocolError(`Cannot decode ${what}: each header must be a valid [name, value]`);
+    }
+  }
+  return value as HeaderList;
+}

@@ -1,0 +1,22 @@
+/**
+ * The tunnel's wire protocol, spoken by `server/` and `client/`: a frame codec, request and
+ * response heads, the multiplexing {@linkcode TunnelSession} with per-stream flow control, and the
+ * limits both sides share.
+ *
+ * @example
+ * ```ts
+ * import { encodeRequestHead, TunnelSession } from "./mod.ts";
+ * const session = new TunnelSession(socket, { role: "server" });
+ * const stream = session.openStream();
+ * stream.sendHead(encodeRequestHead({ method: "POST", target: "/", headers: [] }));
+ * await stream.sendBody(request.body);
+ * ```
+ *
+ * @module
+ */
+export * from "./errors.ts";
+export * from "./frame.ts";
+export * from "./head.ts";
+export * from "./headers.ts";
+export * from "./limits.ts";
+export * from "./session.ts";

@@ -1,0 +1,464 @@
+/**
+ * A tunnel session multiplexes many HTTP exchanges ("streams") over one WebSocket. The server
+ * opens streams; the client answers on them. Each direction of a stream is HEAD, DATA*, END (or
+ * RESET), and DATA is flow-controlled by a per-stream credit window plus the socket's
+ * `bufferedAmount`, so memory stays bounded whatever the peer does.
+ *
+ * @module
+ */
+import { setImmediate } from "node:timers";
+import { type Frame, FrameType } from "./frame.ts";
+import { decodeFrames, encodeFrames } from "./frame.ts";
+import { ProtocolError, type ResetCode, StreamResetError } from "./errors.ts";
+import { decodeReset, encodeReset } from "./head.ts";
+import {
+  DRAIN_POLL_INTERVAL,
+  MAX_BATCH_SIZE,
+  MAX_CHUNK_SIZE,
+  SOCKET_HIGH_WATER,
+  STREAM_WINDOW,
+  WINDOW_UPDATE_THRESHOLD,
+} from "./limits.ts";
+
+/** The socket a session writes to: a WebSocket or anything shaped like one. */
+export interface FrameTransport {
+  /** Sends one binary message. */
+  send(message: Uint8Array): void;
+  /** Bytes queued on the socket and not yet written. */
+  readonly bufferedAmount: number;
+}
+
+/** Options for {@linkcode TunnelSession}. */
+export interface TunnelSessionOptions {
+  /** `server` opens streams; `client` accepts them through `onStream`. */
+  role: "server" | "client";
+  /** Called for each stream the peer opens (client role). */
+  onStream?: (stream: TunnelStream) => void;
+}
+
+const EMPTY = new Uint8Array(0);
+const MAX_CREDIT = 2 ** 31;
+
+/** Multiplexes streams over one WebSocket; see the module doc. */
+export class TunnelSession {
+  #transport: FrameTransport;
+  #role: "server" | "client";
+  #onStream?: (stream: TunnelStream) => void;
+  #streams = new Map<number, TunnelStream>();
+  #nextStreamId = 1;
+  #lastPeerStreamId = 0;
+  #queue: Frame[] = [];
+  #queuedBytes = 0;
+  #flushScheduled = false;
+  #closedBy: StreamResetError | undefined;
+
+  /**
+   * @param transport The socket to write messages to.
+   * @param options Role and stream callback.
+   */
+  constructor(transport: FrameTransport, options: TunnelSessionOptions) {
+    this.#transport = transport;
+    this.#role = options.role;
+    this.#onStream = options.onStream;
+  }
+
+  /** Streams currently open. */
+  get activeStreams(): number {
+    return this.#streams.size;
+  }
+
+  /** True once {@linkcode close} ran. */
+  get closed(): boolean {
+    return this.#closedBy !== undefined;
+  }
+
+  /**
+   * Opens a new stream (server role).
+   * @returns The stream; send its head with {@linkcode TunnelStream.sendHead}.
+   */
+  openStream(): TunnelStream {
+    if (this.#closedBy) throw this.#closedBy;
+    const id = this.#nextStreamId;
+    this.#nextStreamId += 2;
+    const stream = new TunnelStream(this, id);
+    this.#streams.set(id, stream);
+    return stream;
+  }
+
+  /**
+   * Handles one received WebSocket message.
+   * @param message The binary message.
+   * @throws {ProtocolError} When the message breaks the protocol; the caller should close the
+   * socket with code 1008 and then call {@linkcode close}.
+   */
+  receive(message: Uint8Array): void {
+    if (this.#closedBy) return;
+    for (const frame of decodeFrames(message)) this.#dispatch(frame);
+  }
+
+  /**
+   * Ends the session: every open stream fails with `reason`.
+   * @param reason Why; defaults to `tunnel_closed`.
+   */
+  close(reason?: StreamResetError): void {
+    if (this.#closedBy) return;
+    this.#closedBy = reason ?? new StreamResetError("tunnel_closed", "The tunnel closed");
+    for (const stream of this.#streams.values()) stream._fail(this.#closedBy);
+    this.#streams.clear();
+    this.#queue = [];
+    this.#queuedBytes = 0;
+  }
+
+  #dispatch(frame: Frame): void {
+    let stream = this.#streams.get(frame.streamId);
+    if (!stream) {
+      if (this.#role === "client" && frame.type === FrameType.Head) {
+        if (frame.streamId <= this.#lastPeerStreamId || frame.streamId % 2 === 0) {
+          throw new ProtocolError(`Stream id ${frame.streamId} is not a new odd id`);
+        }
+        this.#lastPeerStreamId = frame.streamId;
+        stream = new TunnelStream(this, frame.streamId);
+        this.#streams.set(frame.streamId, stream);
+        stream._receive(frame);
+        this.#onStream?.(stream);
+        return;
+      }
+      // Frames for a stream that was reset or finished on our side can race the reset: ignore.
+      if (frame.streamId < this.#nextStreamId || frame.streamId <= this.#lastPeerStreamId) return;
+      throw new ProtocolError(`Frame for unknown stream ${frame.streamId}`);
+    }
+    stream._receive(frame);
+  }
+
+  /** @internal Queues a frame and schedules a flush at the end of this tick. */
+  _enqueue(frame: Frame): void {
+    if (this.#closedBy) return;
+    this.#queue.push(frame);
+    this.#queuedBytes += frame.payload.length;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  #flush = (): void => {
+    this.#flushScheduled = false;
+    const queue = this.#queue;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < queue.length; i++) {
+      bytes += queue[i].payload.length;
+      if (bytes > MAX_BATCH_SIZE && i > start) {
+        this.#send(queue.slice(start, i));
+        start = i;
+        bytes = queue[i].payload.length;
+      }
+    }
+    if (start < queue.length) this.#send(start === 0 ? queue : queue.slice(start));
+  };
+
+  #send(frames: Frame[]): void {
+    try {
+      this.#transport.send(encodeFrames(frames));
+    } catch {
+      // The socket is closing; its close handler ends the session.
+    }
+  }
+
+  /** @internal Resolves once the socket has room for more DATA. */
+  async _waitForSocket(): Promise<void> {
+    while (
+      !this.#closedBy && this.#transport.bufferedAmount + this.#queuedBytes > SOCKET_HIGH_WATER
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_INTERVAL));
+    }
+    if (this.#closedBy) throw this.#closedBy;
+  }
+
+  /** @internal Forgets a finished stream. */
+  _remove(id: number): void {
+    this.#streams.delete(id);
+  }
+}
+
+/** Options for {@linkcode TunnelStream.sendBody}. */
+export interface SendBodyOptions {
+  /** Fail with `body_too_large` once more than this many bytes were read. @default Infinity */
+  maxBytes?: number;
+}
+
+/**
+ * One HTTP exchange inside a {@linkcode TunnelSession}. The outgoing side is written with
+ * `sendHead`, `sendBody`/`sendEnd` or `reset`; the incoming side is read from `head` and `body`.
+ */
+export class TunnelStream {
+  /** Stream id, unique within its session. */
+  readonly id: number;
+  /** Resolves with the peer's HEAD payload; rejects with {@linkcode StreamResetError}. */
+  readonly head: Promise<Uint8Array>;
+  /** The peer's body; errors with {@linkcode StreamResetError} if the stream is reset. */
+  readonly body: ReadableStream<Uint8Array>;
+  /** Resolves when the peer's END arrives; rejects with {@linkcode StreamResetError}. */
+  readonly remoteEnded: Promise<void>;
+
+  #session: TunnelSession;
+  #resolveHead!: (head: Uint8Array) => void;
+  #rejectHead!: (error: StreamResetError) => void;
+  #headReceived = false;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #inbox: Uint8Array[] = [];
+  #inboxEnded = false;
+  #pullPending = false;
+  #receivedUngranted = 0;
+  #consumedUngranted = 0;
+  #remoteDone = false;
+  #localDone = false;
+  #failure: StreamResetError | undefined;
+  #sendCredit = STREAM_WINDOW;
+  #creditWaiter: (() => void) | undefined;
+  #onReset: ((error: StreamResetError) => void) | undefined;
+  #resolveEnded!: () => void;
+  #rejectEnded!: (error: StreamResetError) => void;
+  #bytesReceived = 0;
+
+  /** @internal Created by {@linkcode TunnelSession}. */
+  constructor(session: TunnelSession, id: number) {
+    this.#session = session;
+    this.id = id;
+    this.head = new Promise((resolve, reject) => {
+      this.#resolveHead = resolve;
+      this.#rejectHead = reject;
+    });
+    this.head.catch(() => {});
+    this.remoteEnded = new Promise((resolve, reject) => {
+      this.#resolveEnded = resolve;
+      this.#rejectEnded = reject;
+    });
+    this.remoteEnded.catch(() => {});
+    this.body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      pull: () => {
+        this.#pullPending = true;
+        this.#deliver();
+      },
+      cancel: () => {
+        this.#inbox = [];
+        if (!this.#remoteDone) this.reset("cancelled", "The receiver stopped reading");
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /** Body bytes received from the peer so far. */
+  get bytesReceived(): number {
+    return this.#bytesReceived;
+  }
+
+  /** The error the stream failed with, if any. */
+  get failure(): StreamResetError | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * Registers a callback run once if the stream is reset by the peer or the session closes.
+   * @param callback Receives the reset error.
+   */
+  onReset(callback: (error: StreamResetError) => void): void {
+    this.#onReset = callback;
+  }
+
+  /**
+   * Sends this side's head.
+   * @param payload An encoded request or response head.
+   */
+  sendHead(payload: Uint8Array): void {
+    this.#session._enqueue({ type: FrameType.Head, streamId: this.id, payload });
+  }
+
+  /**
+   * Sends a body in chunks of at most 64 KiB, waiting for credit and socket room, then END.
+   * @param source The body.
+   * @param options Size limit.
+   * @returns The number of body bytes sent.
+   * @throws {StreamResetError} When the stream is reset meanwhile or the body is too large (the
+   * stream is then reset with `body_too_large`).
+   */
+  async sendBody(
+    source: AsyncIterable<Uint8Array> | null,
+    options: SendBodyOptions = {},
+  ): Promise<number> {
+    const maxBytes = options.maxBytes ?? Infinity;
+    let sent = 0;
+    if (source) {
+      for await (const chunk of source) {
+        if (this.#failure) throw this.#failure;
+        sent += chunk.length;
+        if (sent > maxBytes) {
+          const error = new StreamResetError(
+            "body_too_large",
+            `The body exceeds the limit of ${maxBytes} bytes`,
+          );
+          this.reset(error.code, error.message);
+          throw error;
+        }
+        await this.#sendChunk(chunk);
+      }
+    }
+    if (this.#failure) throw this.#failure;
+    this.sendEnd();
+    return sent;
+  }
+
+  /** Sends END without a body (or after one sent by other means). */
+  sendEnd(): void {
+    if (this.#localDone) return;
+    this.#session._enqueue({ type: FrameType.End, streamId: this.id, payload: EMPTY });
+    this.#localDone = true;
+    this.#maybeRemove();
+  }
+
+  /**
+   * Aborts the stream in both directions and tells the peer why.
+   * @param code Why.
+   * @param message Human-readable detail.
+   */
+  reset(code: ResetCode, message: string): void {
+    if (this.#failure) return;
+    if (!this.#localDone || !this.#remoteDone) {
+      this.#session._enqueue({
+        type: FrameType.Reset,
+        streamId: this.id,
+        payload: encodeReset({ code, message }),
+      });
+    }
+    this._fail(new StreamResetError(code, message), false);
+  }
+
+  async #sendChunk(chunk: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.length) {
+      while (this.#sendCredit === 0) {
+        await new Promise<void>((resolve) => (this.#creditWaiter = resolve));
+        if (this.#failure) throw this.#failure;
+      }
+      await this.#session._waitForSocket();
+      if (this.#failure) throw this.#failure;
+      const size = Math.min(chunk.length - offset, MAX_CHUNK_SIZE, this.#sendCredit);
+      this.#sendCredit -= size;
+      this.#session._enqueue({
+        type: FrameType.Data,
+        streamId: this.id,
+        payload: chunk.subarray(offset, offset + size),
+      });
+      offset += size;
+    }
+  }
+
+  /** @internal Handles a frame of this stream. */
+  _receive(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.Head:
+        if (this.#headReceived) throw new ProtocolError(`Second HEAD on stream ${this.id}`);
+        this.#headReceived = true;
+        this.#resolveHead(frame.payload);
+        return;
+      case FrameType.Data:
+        this.#requireOpenBody("DATA");
+        this.#receivedUngranted += frame.payload.length;
+        this.#bytesReceived += frame.payload.length;
+        if (this.#receivedUngranted > STREAM_WINDOW) {
+          throw new ProtocolError(`Stream ${this.id} exceeded its credit window`);
+        }
+        this.#inbox.push(frame.payload);
+        this.#deliver();
+        return;
+      case FrameType.End:
+        this.#requireOpenBody("END");
+        this.#inboxEnded = true;
+        this.#remoteDone = true;
+        this.#resolveEnded();
+        this.#deliver();
+        this.#maybeRemove();
+        return;
+      case FrameType.Reset: {
+        const info = decodeReset(frame.payload);
+        this.#remoteDone = true;
+        this.#localDone = true;
+        this._fail(new StreamResetError(info.code, info.message));
+        return;
+      }
+      case FrameType.Window: {
+        const grant = new DataView(frame.payload.buffer, frame.payload.byteOffset, 4).getUint32(0);
+        if (frame.payload.length !== 4 || grant === 0 || this.#sendCredit + grant > MAX_CREDIT) {
+          throw new ProtocolError(`Invalid WINDOW on stream ${this.id}`);
+        }
+        this.#sendCredit += grant;
+        this.#wakeSender();
+        return;
+      }
+    }
+  }
+
+  #requireOpenBody(what: string): void {
+    if (!this.#headReceived || this.#inboxEnded) {
+      throw new ProtocolError(`${what} on stream ${this.id} outside of a body`);
+    }
+  }
+
+  #deliver(): void {
+    if (!this.#pullPending || this.#failure) return;
+    const chunk = this.#inbox.shift();
+    if (chunk) {
+      this.#pullPending = false;
+      this.#controller.enqueue(chunk);
+      this.#grant(chunk.length);
+    } else if (this.#inboxEnded) {
+      this.#pullPending = false;
+      this.#controller.close();
+    }
+  }
+
+  #grant(consumed: number): void {
+    this.#consumedUngranted += consumed;
+    if (this.#consumedUngranted < WINDOW_UPDATE_THRESHOLD || this.#inboxEnded) return;
+    const payload = new Uint8Array(4);
+    new DataView(payload.buffer).setUint32(0, this.#consumedUngranted);
+    this.#receivedUngranted -= this.#consumedUngranted;
+    this.#consumedUngranted = 0;
+    this.#session._enqueue({ type: FrameType.Window, streamId: this.id, payload });
+  }
+
+  #wakeSender(): void {
+    const waiter = this.#creditWaiter;
+    this.#creditWaiter = undefined;
+    waiter?.();
+  }
+
+  #maybeRemove(): void {
+    if (this.#localDone && this.#remoteDone) this.#session._remove(this.id);
+  }
+
+  /** @internal Fails both directions; `notify` runs the reset callback. */
+  _fail(error: StreamResetError, notify = true): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    this.#localDone = true;
+    this.#remoteDone = true;
+    this.#session._remove(this.id);
+    this.#rejectHead(error);
+    this.#rejectEnded(error);
+    if (!this.#inboxEnded) {
+      this.#inbox = [];
+      try {
+        this.#controller.error(error);
+      } catch {
+        // Already closed or cancelled.
+      }
+    }
+    this.#wakeSender();
+    if (notify) this.#onReset?.(error);
+  }
+}

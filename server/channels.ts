@@ -1,0 +1,174 @@
+/**
+ * The channels this replica knows, and the tunnel session attached to each.
+ *
+ * A channel is *issued* by `GET /new`, *attached* while a client's WebSocket is open, and
+ * *detached* after the client left. Issued channels that never get a client are swept after
+ * `cleanupAfter`; detached ones after `detachedTtl` (their webhooks get 503 meanwhile, so
+ * senders retry instead of giving up).
+ *
+ * @module
+ */
+import type { TunnelSession } from "../protocol/mod.ts";
+
+/** One channel's state. */
+export interface Channel {
+  /** The channel id (UUID v4). */
+  readonly id: string;
+  /** When it was issued or first seen, in ms since the epoch. */
+  readonly createdAt: number;
+  /** The attached client's session, if any. */
+  session?: TunnelSession;
+  /** When the last client left, if one ever attached and none is attached now. */
+  detachedAt?: number;
+  /** Webhook deliveries in flight. */
+  inFlight: number;
+}
+
+/** Result of {@linkcode ChannelRegistry.attach}. */
+export type AttachResult = "attached" | "busy" | "full";
+
+/** Options for {@linkcode ChannelRegistry}. */
+export interface ChannelRegistryOptions {
+  /** Maximum number of channels (issued + attached + detached). @default Infinity */
+  maxChannels?: number;
+  /** Clock. @default Date.now */
+  now?: () => number;
+}
+
+/** Keeps every channel of this replica; see the module doc. */
+export class ChannelRegistry {
+  #channels = new Map<string, Channel>();
+  #maxChannels: number;
+  #now: () => number;
+  #listeners = new Set<() => void>();
+
+  /** @param options Limits and clock. */
+  constructor(options: ChannelRegistryOptions = {}) {
+    this.#maxChannels = options.maxChannels ?? Infinity;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Number of channels. */
+  get size(): number {
+    return this.#channels.size;
+  }
+
+  /** True when no further channel may be created. */
+  get full(): boolean {
+    return this.#channels.size >= this.#maxChannels;
+  }
+
+  /**
+   * Records a newly issued channel.
+   * @param id The new id.
+   * @returns The channel, or `undefined` when the registry is full.
+   */
+  issue(id: string): Channel | undefined {
+    if (this.full) return undefined;
+    const channel: Channel = { id, createdAt: this.#now(), inFlight: 0 };
+    this.#channels.set(id, channel);
+    this.#changed();
+    return channel;
+  }
+
+  /**
+   * Looks a channel up.
+   * @param id Channel id.
+   * @returns The channel or `undefined`.
+   */
+  get(id: string): Channel | undefined {
+    return this.#channels.get(id);
+  }
+
+  /**
+   * Attaches a session, creating the channel when it is not known here (a client with a valid
+   * secret coming back after a restart, or attaching on another replica than the issuing one).
+   * @param id Channel id.
+   * @param session The client's session.
+   * @returns `attached`, `busy` when another client holds it, `full` when over the cap.
+   */
+  attach(id: string, session: TunnelSession): AttachResult {
+    let channel = this.#channels.get(id);
+    if (channel?.session) return "busy";
+    if (!channel) {
+      channel = this.issue(id);
+      if (!channel) return "full";
+    }
+    channel.session = session;
+    channel.detachedAt = undefined;
+    this.#changed();
+    return "attached";
+  }
+
+  /**
+   * Detaches a session if it is still the channel's current one.
+   * @param id Channel id.
+   * @param session The session that closed.
+   */
+  detach(id: string, session: TunnelSession): void {
+    const channel = this.#channels.get(id);
+    if (!channel || channel.session !== session) return;
+    channel.session = undefined;
+    channel.detachedAt = this.#now();
+    this.#changed();
+  }
+
+  /**
+   * Removes a channel outright.
+   * @param id Channel id.
+   */
+  delete(id: string): void {
+    if (this.#channels.delete(id)) this.#changed();
+  }
+
+  /**
+   * Removes issued channels never attached for `cleanupAfter` ms and detached channels older
+   * than `detachedTtl` ms.
+   * @param cleanupAfter Age limit of never-attached channels.
+   * @param detachedTtl Age limit of detached channels.
+   * @returns The removed ids.
+   */
+  sweep(cleanupAfter: number, detachedTtl: number): string[] {
+    const now = this.#now();
+    const removed: string[] = [];
+    for (const channel of this.#channels.values()) {
+      if (channel.session) continue;
+      const expired = channel.detachedAt === undefined
+        ? now - channel.createdAt >= cleanupAfter
+        : now - channel.detachedAt >= detachedTtl;
+      if (expired && channel.inFlight === 0) removed.push(channel.id);
+    }
+    for (const id of removed) this.#channels.delete(id);
+    if (removed.length > 0) this.#changed();
+    return removed;
+  }
+
+  /** @returns Every channel id, sorted. */
+  ids(): string[] {
+    return [...this.#channels.keys()].sort();
+  }
+
+  /** @returns Ids of channels with a client attached, sorted. */
+  attachedIds(): string[] {
+    return [...this.#channels.values()].filter((c) => c.session).map((c) => c.id).sort();
+  }
+
+  /** @returns Every attached session. */
+  sessions(): TunnelSession[] {
+    return [...this.#channels.values()].flatMap((c) => c.session ? [c.session] : []);
+  }
+
+  /**
+   * Subscribes to changes (issue, attach, detach, removal).
+   * @param listener Called after each change.
+   * @returns Unsubscribe function.
+   */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * Delivers one webhook request through a channel's tunnel and turns the client's answer (or the
+ * reason there is none) into the sender's response.
+ *
+ * @module
+ */
+import {
+  decodeResponseHead,
+  encodeRequestHead,
+  endToEndHeaders,
+  type HeaderList,
+  type ResetCode,
+  StreamResetError,
+  type TunnelSession,
+  type TunnelStream,
+} from "../protocol/mod.ts";
+import { errorResponse } from "./_http.ts";
+
+/** Options for {@linkcode deliverWebhook}. */
+export interface DeliverOptions {
+  /** Path and query to request at the target, starting with `/`. */
+  target: string;
+  /** The sender's IP address, appended to `X-Forwarded-For`. */
+  remoteIp: string;
+  /** `http` or `https`: how the request reached us, for `X-Forwarded-Proto`. */
+  proto: string;
+  /** Largest request body accepted, in bytes. */
+  maxBodySize: number;
+  /** How long to wait for the response head, in ms. */
+  requestTimeout: number;
+}
+
+/** What happened to a delivery, for the log line. */
+export interface DeliveryOutcome {
+  /** The status sent to the sender. */
+  status: number;
+  /** Request body bytes forwarded. */
+  requestBytes: number;
+  /** Resolves with the response body bytes once the response body is complete (or failed). */
+  responseBytes: Promise<number>;
+}
+
+/** HTTP status for a stream that failed before the response head arrived. */
+const STATUS_FOR_RESET: Record<ResetCode, number> = {
+  target_unreachable: 502,
+  target_timeout: 504,
+  target_error: 502,
+  cancelled: 502,
+  body_too_large: 413,
+  tunnel_closed: 502,
+  shutting_down: 503,
+};
+
+const MESSAGE_FOR_RESET: Record<ResetCode, string> = {
+  target_unreachable: "The client could not reach its local app",
+  target_timeout: "The local app did not answer within the client's transfer timeout",
+  target_error: "The connection to the local app failed",
+  cancelled: "The request was cancelled",
+  body_too_large: "The request body is too large",
+  tunnel_closed: "The client disconnected before answering",
+  shutting_down: "The client is shutting down; retry later",
+};
+
+/** Statuses whose responses never have a body. */
+const NULL_BODY_STATUS = new Set([204, 205, 304]);
+
+/**
+ * Sends `request` through `session` and waits for the answer.
+ *
+ * @param request The sender's request.
+ * @param session The channel's tunnel session.
+ * @param options Target path, limits and forwarding info.
+ * @returns The response for the sender and byte counts for the log.
+ */
+export async function deliverWebhook(
+  request: Request,
+  session: TunnelSession,
+  options: DeliverOptions,
+): Promise<{ response: Response; outcome: DeliveryOutcome }> {
+  const declared = Number(request.headers.get("content-length") ?? 0);
+  if (declared > options.maxBodySize) {
+    return fail(
+      413,
+      `The request body of ${declared} bytes exceeds the limit of ${options.maxBodySize} bytes`,
+    );
+  }
+  let stream: TunnelStream;
+  try {
+    stream = session.openStream();
+  } catch {
+    return fail(502, MESSAGE_FOR_RESET.tunnel_closed);
+  }
+  stream.sendHead(encodeRequestHead({
+    method: request.method,
+    target: options.target,
+    headers: forwardedHeaders(request, options),
+  }));
+
+  let requestBytes = 0;
+  const upload = stream.sendBody(request.body, { maxBytes: options.maxBodySize })
+    .then((bytes) => {
+      requestBytes = bytes;
+    });
+  upload.catch(() => {});
+  const abortOnSenderGone = () => stream.reset("cancelled", "The sender went away");
+  request.signal.addEventListener("abort", abortOnSenderGone, { once: true });
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StreamResetError("target_timeout", "timeout")),
+      options.requestTimeout,
+    );
+  });
+  try {
+    const headBytes = await Promise.race([stream.head, timeout, upload.then(() => stream.head)]);
+    const head = decodeResponseHead(headBytes);
+    const hasBody = request.method !== "HEAD" && !NULL_BODY_STATUS.has(head.status);
+    if (!hasBody) stream.body.cancel().catch(() => {});
+    const response = new Response(hasBody ? stream.body : null, {
+      status: head.status,
+      headers: toHeaders(head.headers),
+    });
+    const responseBytes = stream.remoteEnded.then(
+      () => stream.bytesReceived,
+      () => stream.bytesReceived,
+    ).finally(() => request.signal.removeEventListener("abort", abortOnSenderGone));
+    return { response, outcome: { status: head.status, requestBytes, responseBytes } };
+  } catch (error) {
+    request.signal.removeEventListener("abort", abortOnSenderGone);
+    if (error instanceof StreamResetError) {
+      if (error.message === "timeout" && error.code === "target_timeout") {
+        stream.reset("cancelled", "The server's request timeout expired");
+        return fail(
+          504,
+          `The local app did not answer within the server's request timeout of ${options.requestTimeout} ms`,
+          requestBytes,
+        );
+      }
+      if (error.code === "body_too_large") {
+        return fail(413, `The request body exceeds the limit of ${options.maxBodySize} bytes`);
+      }
+      return fail(STATUS_FOR_RESET[error.code], MESSAGE_FOR_RESET[error.code], requestBytes);
+    }
+    stream.reset("cancelled", "Invalid response head");
+    return fail(502, "The client sent an invalid response", requestBytes);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function fail(
+  status: number,
+  message: string,
+  requestBytes = 0,
+): { response: Response; outcome: DeliveryOutcome } {
+  return {
+    response: errorResponse(status, message),
+    outcome: { status, requestBytes, responseBytes: Promise.resolve(0) },
+  };
+}
+
+/**
+ * The headers the local app should see: the sender's end-to-end headers without `Host`, plus
+ * `X-Forwarded-For` (the sender's address appended), and `X-Forwarded-Proto`/`-Host` unless an
+ * upstream proxy (Traefik) already set them.
+ */
+function forwardedHeaders(request: Request, options: DeliverOptions): HeaderList {
+  const headers = endToEndHeaders(request.headers).filter(([name]) => name !== "host");
+  const host = request.headers.get("host");
+  const forwardedFor = request.headers.get("x-forwarded-for");
+  const list = headers.filter(([name]) => name !== "x-forwarded-for");
+  list.push([
+    "x-forwarded-for",
+    forwardedFor ? `${forwardedFor}, ${options.remoteIp}` : options.remoteIp,
+  ]);
+  if (!request.headers.has("x-forwarded-proto")) list.push(["x-forwarded-proto", options.proto]);
+  if (host && !request.headers.has("x-forwarded-host")) list.push(["x-forwarded-host", host]);
+  return list;
+}
+
+function toHeaders(list: HeaderList): Headers {
+  const headers = new Headers();
+  for (const [name, value] of list) headers.append(name, value);
+  return headers;
+}

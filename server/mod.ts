@@ -1,0 +1,19 @@
+/**
+ * The public server of webhook-over-websocket: `GET /new` issues channels, `GET /ws/{id}` accepts
+ * a client's tunnel, `ANY /webhook/{id}/…` is delivered through it, and `/traefik-config`,
+ * `/internal/*`, `/healthz` serve operators.
+ *
+ * @example
+ * ```ts
+ * import { startServer } from "./mod.ts";
+ * const server = await startServer({ port: 8080 });
+ * await server.finished;
+ * ```
+ *
+ * @module
+ */
+export { startServer } from "./server.ts";
+export type { ServerHandle } from "./server.ts";
+export { CHANNEL_SECRET_HEADER } from "./server.ts";
+export { SERVER_DEFAULTS } from "./options.ts";
+export type { ServerOptions } from "./options.ts";

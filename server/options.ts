@@ -1,0 +1,46 @@
+/**
+ * Options of {@linkcode startServer} and their defaults (the Go original's where it had one).
+ *
+ * @module
+ */
+
+/** Options for `startServer`. */
+export interface ServerOptions {
+  /** HTTP port; 0 picks a free one. @default 8080 */
+  port?: number;
+  /** Address the HTTP (and gossip) listeners bind to. @default "0.0.0.0" */
+  bindAddr?: string;
+  /** Address advertised to peers and Traefik. @default auto-detected, see `detectAdvertiseAddress` */
+  advertiseAddr?: string;
+  /** Largest webhook body accepted, bytes. @default 32 MiB */
+  maxBodySize?: number;
+  /** How long a webhook may wait for the local app's response head, ms. @default 30000 */
+  requestTimeout?: number;
+  /** Issued channels that never get a client are removed after this many ms. @default 300000 */
+  cleanupDuration?: number;
+  /** A channel whose client left is kept this many ms (webhooks get 503). @default 24 h */
+  channelTtl?: number;
+  /** Key for channel secrets; random per start when unset. */
+  channelKey?: string;
+  /** Serve HTTPS/WSS with this PEM certificate chain and key. */
+  tls?: { cert: string; key: string };
+  /** Aborting stops the server like SIGTERM. */
+  signal?: AbortSignal;
+}
+
+/** Defaults of {@linkcode ServerOptions}, one place. */
+export const SERVER_DEFAULTS = {
+  port: 8080,
+  bindAddr: "0.0.0.0",
+  /** 32 MiB: larger than any webhook GitHub (25 MB cap) or Stripe sends. */
+  maxBodySize: 32 * 1024 * 1024,
+  requestTimeout: 30_000,
+  /** 5 m, as the Go original. */
+  cleanupDuration: 5 * 60_000,
+  /** 24 h: long enough for a laptop's night, short enough not to hoard ids. */
+  channelTtl: 24 * 3_600_000,
+  /** In-flight requests allowed to finish on shutdown. */
+  shutdownGrace: 10_000,
+  /** `Retry-After` seconds sent for a detached channel's webhooks. */
+  retryAfterSeconds: 30,
+} as const;

@@ -1,0 +1,244 @@
+/**
+ * The public server: issues channels, accepts tunnels and delivers webhooks through them.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { ChannelRegistry } from "./channels.ts";
+import { ChannelSecrets } from "./secrets.ts";
+import { detectAdvertiseAddress } from "./address.ts";
+import { errorResponse, jsonResponse } from "./_http.ts";
+import { deliverWebhook } from "./deliver.ts";
+import { acceptTunnel, checkProtocolVersion, CLOSE_NORMAL, type SocketSet } from "./tunnel.ts";
+import { buildTraefikConfig, renderTraefikConfig } from "./traefik.ts";
+import { SERVER_DEFAULTS, type ServerOptions } from "./options.ts";
+
+const log = getLogger(["wow", "server"]);
+
+/** Header a client sends its channel secret in. */
+export const CHANNEL_SECRET_HEADER = "x-channel-secret";
+
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** Handle of a running server. */
+export interface ServerHandle {
+  /** The bound HTTP address. */
+  addr: Deno.NetAddr;
+  /** The URL peers and Traefik use: `http://<advertise-addr>:<port>`. */
+  url: string;
+  /** The channel registry (for tests and the cluster layer). */
+  channels: ChannelRegistry;
+  /** Resolves when the server has stopped. */
+  finished: Promise<void>;
+  /** Stops accepting, lets in-flight webhooks finish (≤ 10 s), closes tunnels, stops. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts the server.
+ *
+ * @param options Port, limits, keys; see {@linkcode ServerOptions}.
+ * @returns The running server's handle.
+ * @example
+ * ```ts
+ * const server = await startServer({ port: 0, bindAddr: "127.0.0.1" });
+ * console.log(server.url);
+ * await server.shutdown();
+ * ```
+ */
+export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
+  const config = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
+  const channels = new ChannelRegistry();
+  const secrets = new ChannelSecrets(options.channelKey);
+  const sockets: SocketSet = new Set();
+  const proto = options.tls ? "https" : "http";
+  let inFlight = 0;
+  let draining = false;
+  let serverUrl = "";
+
+  const issueChannel = (): Response => {
+    const id = crypto.randomUUID();
+    if (!channels.issue(id)) {
+      return errorResponse(503, "This server holds its maximum number of channels; try later");
+    }
+    log.info("Issued channel {channelId}", { channelId: id });
+    return jsonResponse(200, { channel_id: id, channel_secret: secrets.secretFor(id) });
+  };
+
+  const attachTunnel = (request: Request, id: string): Response => {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return errorResponse(400, "Expected a WebSocket upgrade request");
+    }
+    const versionError = checkProtocolVersion(request);
+    if (versionError) return versionError;
+    const channel = channels.get(id);
+    const secret = request.headers.get(CHANNEL_SECRET_HEADER);
+    if (!secrets.verify(id, secret)) {
+      if (!channel) return errorResponse(403, `Unknown channel "${id}": get one from GET /new`);
+      log.warn("Refused attach to channel {channelId}: missing or wrong secret", {
+        channelId: id,
+      });
+      return errorResponse(
+        401,
+        `Missing or wrong channel secret for "${id}": send the channel_secret from GET /new in the "${CHANNEL_SECRET_HEADER}" header`,
+      );
+    }
+    if (channel?.session) {
+      return errorResponse(409, `Channel "${id}" already has a client connected`);
+    }
+    if (draining) return errorResponse(503, "The server is shutting down; retry shortly");
+    return acceptTunnel(request, id, channels, sockets);
+  };
+
+  const handleWebhook = async (
+    request: Request,
+    id: string,
+    target: string,
+    remoteIp: string,
+  ): Promise<Response> => {
+    const started = performance.now();
+    const channel = channels.get(id);
+    let response: Response;
+    let requestBytes = 0;
+    let responseBytes: Promise<number> = Promise.resolve(0);
+    if (!channel || (!channel.session && channel.detachedAt === undefined)) {
+      response = errorResponse(404, `No client is connected to channel "${id}"`);
+    } else if (!channel.session) {
+      response = errorResponse(
+        503,
+        `The client of channel "${id}" is disconnected; retry later`,
+        { "retry-after": String(config.retryAfterSeconds) },
+      );
+    } else if (draining) {
+      response = errorResponse(503, "The server is shutting down; retry shortly", {
+        "retry-after": "5",
+      });
+    } else {
+      inFlight++;
+      channel.inFlight++;
+      const result = await deliverWebhook(request, channel.session, {
+        target,
+        remoteIp,
+        proto,
+        maxBodySize: config.maxBodySize,
+        requestTimeout: config.requestTimeout,
+      });
+      response = result.response;
+      requestBytes = result.outcome.requestBytes;
+      responseBytes = result.outcome.responseBytes.finally(() => {
+        inFlight--;
+        channel.inFlight--;
+      });
+    }
+    const status = response.status;
+    responseBytes.then((bytes) =>
+      log.info(
+        "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B",
+        {
+          method: request.method,
+          path: new URL(request.url).pathname,
+          status,
+          durationMs: Math.round((performance.now() - started) * 10) / 10,
+          requestBytes,
+          responseBytes: bytes,
+          channelId: id,
+        },
+      )
+    );
+    return response;
+  };
+
+  const internalChannels = () => ({
+    ws_channels: channels.ids(),
+    webhook_channels: channels.attachedIds(),
+    server_url: serverUrl,
+  });
+
+  const handler = (request: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> => {
+    const url = new URL(request.url);
+    const path = url.pathname;
+    if (path.startsWith("/webhook/")) {
+      const rest = path.slice("/webhook/".length);
+      const slash = rest.indexOf("/");
+      const id = slash === -1 ? rest : rest.slice(0, slash);
+      const suffix = slash === -1 ? "" : rest.slice(slash);
+      const remoteIp = (info.remoteAddr as Deno.NetAddr).hostname;
+      return handleWebhook(request, id, suffix + url.search, remoteIp);
+    }
+    if (path.startsWith("/ws/") && request.method === "GET") {
+      const id = path.slice("/ws/".length);
+      if (!UUID_V4.test(id)) {
+        return errorResponse(403, `Unknown channel "${id}": get one from GET /new`);
+      }
+      return attachTunnel(request, id);
+    }
+    if (request.method !== "GET") return errorResponse(405, `Method ${request.method} not allowed`);
+    switch (path) {
+      case "/new":
+        if (draining) return errorResponse(503, "The server is shutting down; retry shortly");
+        return issueChannel();
+      case "/healthz":
+        return jsonResponse(draining ? 503 : 200, { status: draining ? "SHUTTING_DOWN" : "OK" });
+      case "/internal/channels":
+        return jsonResponse(200, internalChannels());
+      case "/traefik-config": {
+        const format = url.searchParams.get("format") === "yaml" ? "yaml" : "json";
+        const body = renderTraefikConfig(buildTraefikConfig([internalChannels()]), format);
+        return new Response(body, {
+          headers: { "content-type": format === "yaml" ? "application/yaml" : "application/json" },
+        });
+      }
+    }
+    return errorResponse(404, `No route for ${request.method} ${path}`);
+  };
+
+  const server = Deno.serve({
+    port: config.port,
+    hostname: config.bindAddr,
+    ...(options.tls ?? {}),
+    onListen: () => {},
+    onError: (error) => {
+      log.error("Unhandled error: {error}", { error: String(error) });
+      return errorResponse(500, "Internal server error");
+    },
+  }, handler);
+  const addr = server.addr as Deno.NetAddr;
+  const advertise = detectAdvertiseAddress({
+    advertiseAddr: options.advertiseAddr,
+    bindAddr: config.bindAddr,
+  });
+  serverUrl = `${proto}://${advertise.includes(":") ? `[${advertise}]` : advertise}:${addr.port}`;
+
+  const sweeper = setInterval(() => {
+    const removed = channels.sweep(config.cleanupDuration, config.channelTtl);
+    if (removed.length > 0) log.debug("Removed {count} idle channels", { count: removed.length });
+  }, Math.min(config.cleanupDuration, config.channelTtl));
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    stopping ??= (async () => {
+      draining = true;
+      clearInterval(sweeper);
+      const deadline = Date.now() + SERVER_DEFAULTS.shutdownGrace;
+      while (inFlight > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      for (const socket of sockets) socket.close(CLOSE_NORMAL, "Server shutting down");
+      for (const session of channels.sessions()) session.close();
+      await server.shutdown();
+    })();
+  options.signal?.addEventListener("abort", () => shutdown(), { once: true });
+  log.info("Listening on {proto}://{host}:{port}, advertised as {url}", {
+    proto,
+    host: addr.hostname,
+    port: addr.port,
+    url: serverUrl,
+  });
+  return { addr, url: serverUrl, channels, finished: server.finished, shutdown };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<
+    T
+  >;
+}
