@@ -1,0 +1,273 @@
+/**
+ * End-to-end test harness: starts real `server`, `client` and `echo` processes
+ * (`deno run -A main.ts …`) on ephemeral loopback ports, reads their output, and stops them.
+ *
+ * @module
+ */
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const decoder = new TextDecoder();
+
+/** Default deadline for waiting on a process's output, ms. */
+export const WAIT_TIMEOUT = 20_000;
+
+/** A running child process with its output collected line by line. */
+export class Proc {
+  /** Lines written to stdout so far. */
+  readonly stdout: string[] = [];
+  /** Lines written to stderr so far. */
+  readonly stderr: string[] = [];
+  /** Resolves with the exit status. */
+  readonly status: Promise<Deno.CommandStatus>;
+  #child: Deno.ChildProcess;
+  #waiters = new Set<() => void>();
+  #pumps: Promise<void>[];
+
+  constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#pumps = [this.#pump(child.stdout, this.stdout), this.#pump(child.stderr, this.stderr)];
+    this.status = child.status.then(async (status) => {
+      await Promise.all(this.#pumps);
+      this.#notify();
+      return status;
+    });
+  }
+
+  /** Process id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>, lines: string[]): Promise<void> {
+    let partial = "";
+    for await (const chunk of stream) {
+      partial += decoder.decode(chunk, { stream: true });
+      const parts = partial.split("\n");
+      partial = parts.pop()!;
+      lines.push(...parts);
+      if (Deno.env.get("E2E_VERBOSE")) {
+        for (const line of parts) console.error(`[${this.pid}] ${line}`);
+      }
+      this.#notify();
+    }
+    if (partial) lines.push(partial);
+  }
+
+  #notify(): void {
+    for (const waiter of this.#waiters) waiter();
+  }
+
+  /**
+   * Waits for an output line matching `pattern` on stdout or stderr.
+   * @returns The match.
+   */
+  async waitFor(
+    pattern: RegExp,
+    options: { stream?: "stdout" | "stderr" | "any"; timeout?: number; from?: number } = {},
+  ): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + (options.timeout ?? WAIT_TIMEOUT);
+    let exited = false;
+    this.status.then(() => (exited = true));
+    while (true) {
+      const lines = options.stream === "stdout"
+        ? this.stdout
+        : options.stream === "stderr"
+        ? this.stderr
+        : [...this.stdout, ...this.stderr];
+      for (const line of lines.slice(options.from ?? 0)) {
+        const match = line.match(pattern);
+        if (match) return match;
+      }
+      if (exited || Date.now() > deadline) {
+        throw new Error(
+          `Timed out waiting for ${pattern}${exited ? " (process exited)" : ""}; output:\n${
+            [...this.stdout, ...this.stderr].join("\n")
+          }`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(0, Math.min(200, deadline - Date.now())));
+        const waiter = () => done();
+        this.#waiters.add(waiter);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.status.finally(() => this.#waiters.delete(waiter));
+        setTimeout(() => this.#waiters.delete(waiter), 250);
+      });
+    }
+  }
+
+  /** Sends a signal (ignores a process that already exited). */
+  kill(signal: Deno.Signal = "SIGTERM"): void {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** Kills (SIGKILL unless told otherwise) and waits for exit. */
+  async stop(signal: Deno.Signal = "SIGKILL"): Promise<Deno.CommandStatus> {
+    this.kill(signal);
+    return await this.status;
+  }
+
+  /** Async disposal: kill and wait. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+/**
+ * Spawns `deno run -A main.ts …args`.
+ * @param args CLI arguments.
+ * @param env Extra environment variables.
+ * @returns The process.
+ */
+export function spawnMain(args: string[], env: Record<string, string> = {}): Proc {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+  }).spawn();
+  return new Proc(child);
+}
+
+/** A started server process and its URL. */
+export interface ServerProc extends Proc {
+  /** `http://127.0.0.1:<port>`. */
+  url: string;
+  /** Bound port. */
+  port: number;
+}
+
+/**
+ * Starts `server` on 127.0.0.1 (or `host`) with port 0 and waits until it listens.
+ * @param args Extra flags.
+ * @returns The process with its URL.
+ */
+export async function startServerProc(
+  args: string[] = [],
+  options: { host?: string; env?: Record<string, string> } = {},
+): Promise<ServerProc> {
+  const host = options.host ?? "127.0.0.1";
+  const hasPort = args.includes("--port") || args.includes("-p");
+  const proc = spawnMain([
+    "server",
+    ...(hasPort ? [] : ["--port", "0"]),
+    "--bind-addr",
+    host,
+    ...args,
+  ], options.env) as ServerProc;
+  const match = await proc.waitFor(/Listening on (https?):\/\/[^:]+:(\d+)/, { stream: "stderr" });
+  proc.port = Number(match[2]);
+  proc.url = `${match[1]}://${host}:${proc.port}`;
+  return proc;
+}
+
+/** A started client process and its webhook URL. */
+export interface ClientProc extends Proc {
+  /** The printed webhook URL. */
+  webhookUrl: string;
+  /** The printed channel id. */
+  channelId: string;
+}
+
+/**
+ * Starts `client` and waits for its three start-up lines.
+ * @param serverUrl The server.
+ * @param targetUrl The local app.
+ * @param args Extra flags.
+ * @returns The process with its webhook URL.
+ */
+export async function startClientProc(
+  serverUrl: string,
+  targetUrl: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<ClientProc> {
+  const stateArgs = args.includes("--state-file") ? [] : ["--state-file", await tempStateFile()];
+  const proc = spawnMain([
+    "client",
+    "--server-url",
+    serverUrl,
+    "--target-url",
+    targetUrl,
+    ...stateArgs,
+    ...args,
+  ], env) as ClientProc;
+  proc.channelId = (await proc.waitFor(/^Issued Channel ID: (\S+)$/, { stream: "stdout" }))[1];
+  proc.webhookUrl = (await proc.waitFor(/^Please set the webhook destination as follows: (\S+)$/, {
+    stream: "stdout",
+  }))[1];
+  await proc.waitFor(/^A tunnel to the server has been established\.$/, { stream: "stdout" });
+  return proc;
+}
+
+/** A fresh state-file path in a new temp dir. */
+export async function tempStateFile(): Promise<string> {
+  return `${await Deno.makeTempDir({ prefix: "wow-state-" })}/state.json`;
+}
+
+/** A local app served in the test process. */
+export interface App extends AsyncDisposable {
+  /** `http://127.0.0.1:<port>`. */
+  url: string;
+  /** Stops it. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a local app in this process.
+ * @param handler The app.
+ * @returns Its URL and a closer.
+ */
+export function startApp(handler: Deno.ServeHandler): App {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  const close = () => server.shutdown();
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/**
+ * Polls `check` until it returns a truthy value or the deadline passes.
+ * @returns The truthy value.
+ */
+export async function waitUntil<T>(
+  check: () => T | Promise<T>,
+  what: string,
+  timeout = WAIT_TIMEOUT,
+): Promise<T> {
+  const deadline = Date.now() + timeout;
+  while (true) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Reads a response body fully as bytes. */
+export async function bytesOf(response: Response): Promise<Uint8Array<ArrayBuffer>> {
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** Deterministic pseudo-random bytes (xorshift), for bodies. */
+export function pseudoRandomBytes(size: number, seed = 1): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
