@@ -3,13 +3,7 @@
  *
  * @module
  */
-import {
-  configure,
-  getTextFormatter,
-  jsonLinesFormatter,
-  type LogLevel,
-  type LogRecord,
-} from "@logtape/logtape";
+import { configure, getTextFormatter, type LogLevel, type LogRecord } from "@logtape/logtape";
 
 /** Levels accepted by `--log-level`, as the Go original spells them. */
 export const LOG_LEVELS = ["DEBUG", "INFO", "WARN", "ERROR"] as const;
@@ -34,9 +28,9 @@ export async function setupLogging(
   level: typeof LOG_LEVELS[number],
   format: typeof LOG_FORMATS[number],
 ): Promise<void> {
-  const formatter = format === "json" ? jsonLinesFormatter : getTextFormatter({
+  const formatter = format === "json" ? formatJsonLine : getTextFormatter({
     timestamp: "date-time-tz",
-    value: (v) => typeof v === "string" ? v : Deno.inspect(v),
+    value: plainValue,
   });
   const encoder = new TextEncoder();
   const stderr = (record: LogRecord) => {
@@ -54,4 +48,33 @@ export async function setupLogging(
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
     ],
   });
+}
+
+/** Renders a message value the way a person writes it: strings without quotes. */
+function plainValue(value: unknown): string {
+  return typeof value === "string" ? value : Deno.inspect(value);
+}
+
+const JSON_LEVEL: Record<LogLevel, string> = {
+  trace: "TRACE",
+  debug: "DEBUG",
+  info: "INFO",
+  warning: "WARN",
+  error: "ERROR",
+  fatal: "FATAL",
+};
+
+/**
+ * One JSON object per line: `@timestamp`, `level` (the `--log-level` spelling), `logger`,
+ * `message` (rendered, strings unquoted) and the structured `properties`.
+ */
+function formatJsonLine(record: LogRecord): string {
+  const message = record.message.map((part, i) => i % 2 ? plainValue(part) : part).join("");
+  return JSON.stringify({
+    "@timestamp": new Date(record.timestamp).toISOString(),
+    level: JSON_LEVEL[record.level],
+    logger: record.category.join("."),
+    message,
+    properties: record.properties,
+  }) + "\n";
 }

@@ -84,3 +84,22 @@ export function collectList(value: string, previous: string[] | undefined): stri
   const items = value.split(",").map((item) => item.trim()).filter(Boolean);
   return [...(previous ?? []), ...items];
 }
+
+/**
+ * A parser accepting one of `choices` after `normalize`, with commander's wording on failure.
+ * @param choices Allowed values.
+ * @param normalize Applied first (e.g. upper-casing).
+ * @returns The parser.
+ */
+export function choiceArg<T extends string>(
+  choices: readonly T[],
+  normalize: (text: string) => string = (text) => text,
+): (text: string) => T {
+  return wrap((text) => {
+    const value = normalize(text);
+    if (!choices.includes(value as T)) {
+      throw new RangeError(`Allowed choices are ${choices.join(", ")}`);
+    }
+    return value as T;
+  });
+}

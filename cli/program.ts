@@ -9,7 +9,15 @@ import { Command, CommanderError, Option } from "commander";
 import denoJson from "../deno.json" with { type: "json" };
 import { SERVER_DEFAULTS, startServer } from "../server/mod.ts";
 import { CLIENT_DEFAULTS, defaultStateFile, startClient, startEcho } from "../client/mod.ts";
-import { addressArg, durationArg, envName, httpUrlArg, portArg, sizeArg } from "./options.ts";
+import {
+  addressArg,
+  choiceArg,
+  durationArg,
+  envName,
+  httpUrlArg,
+  portArg,
+  sizeArg,
+} from "./options.ts";
 import { formatDuration } from "./parse.ts";
 import { LOG_FORMATS, LOG_LEVELS, setupLogging } from "./logging.ts";
 
@@ -47,11 +55,14 @@ function option(spec: FlagSpec): Option {
   const long = /--([a-z0-9-]+)/.exec(spec.flags)![1];
   const opt = new Option(spec.flags, spec.description).env(envName(long));
   if (spec.default !== undefined) opt.default(spec.default, spec.defaultText);
-  if (spec.parse) opt.argParser(spec.parse as (text: string, previous: never) => never);
   if (spec.choices) opt.choices(spec.choices);
+  if (spec.parse) opt.argParser(spec.parse as (text: string, previous: never) => never);
   if (spec.required) opt.makeOptionMandatory();
   return opt;
 }
+
+/** `--log-level` is case-insensitive (`warn` = `WARN`). */
+const logLevelArg = choiceArg(LOG_LEVELS, (text) => text.toUpperCase());
 
 const logFlags: FlagSpec[] = [
   {
@@ -59,7 +70,7 @@ const logFlags: FlagSpec[] = [
     description: "log level",
     default: "INFO",
     choices: LOG_LEVELS,
-    parse: (text: string) => text.toUpperCase(),
+    parse: logLevelArg,
   },
   {
     flags: "--log-format <format>",
@@ -196,11 +207,15 @@ export const HEALTHCHECK_FLAGS: FlagSpec[] = [
  * @param running The handle.
  */
 async function runUntilSignal(running: Running): Promise<void> {
-  const stop = () => running.shutdown();
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= running.shutdown();
+  };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, stop);
   try {
     await running.finished;
+    await stopping;
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, stop);
   }

@@ -70,6 +70,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   const stop = new AbortController();
   const inFlight = new Set<Promise<unknown>>();
   let socket: WsClient | undefined;
+  let session: TunnelSession | undefined;
 
   const channel = await obtainChannel(options, serverUrl, targetUrl);
   const webhookUrl = new URL(`webhook/${channel.channel_id}`, withSlash(serverUrl)).href;
@@ -111,22 +112,21 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       "x-channel-secret": channel.channel_secret,
     };
     if (options.authToken) headers.authorization = `Bearer ${options.authToken}`;
-    const ws = await connectWebSocket(wsUrl, {
-      headers,
-      caCerts: options.caCerts,
-      signal: stop.signal,
-    });
-    const session = new TunnelSession(ws, { role: "client", onStream });
+    // No abort signal: aborting one closes an established socket, and shutdown must first let
+    // in-flight requests finish. The connect timeout bounds a hanging attempt.
+    const ws = await connectWebSocket(wsUrl, { headers, caCerts: options.caCerts });
+    const tunnel = new TunnelSession(ws, { role: "client", onStream });
+    session = tunnel;
     ws.onMessage = (data) => {
       try {
-        session.receive(data);
+        tunnel.receive(data);
       } catch (error) {
         const message = error instanceof ProtocolError ? error.message : String(error);
         log.error("The server broke the protocol: {message}", { message });
         ws.close(CLOSE_POLICY_VIOLATION, message.slice(0, 120));
       }
     };
-    ws.closed.then(() => session.close());
+    ws.closed.then(() => tunnel.close());
     return ws;
   };
 
@@ -158,7 +158,6 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
         }
       }
     }
-    agent.destroy();
   })();
   finished.catch(() => {});
 
@@ -168,9 +167,12 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       stop.abort();
       const grace = sleep(CLIENT_DEFAULTS.shutdownGrace);
       await Promise.race([Promise.allSettled([...inFlight]), grace]);
+      session?.flush();
+      await socket?.drained();
       socket?.close(CLOSE_NORMAL, "Client shutting down");
       await socket?.closed;
       await finished.catch(() => {});
+      agent.destroy();
     })();
   options.signal?.addEventListener("abort", () => shutdown(), { once: true });
   return { channelId: channel.channel_id, webhookUrl, finished, shutdown };

@@ -54,7 +54,9 @@ export interface ForwardResult {
  * ```
  */
 export function localPath(base: URL, target: string): string {
-  const prefix = base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname;
+  const prefix = base.pathname.endsWith("/") && target.startsWith("/")
+    ? base.pathname.slice(0, -1)
+    : base.pathname;
   const joined = prefix + target;
   return joined.startsWith("/") ? joined : `/${joined}`;
 }

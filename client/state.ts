@@ -48,7 +48,11 @@ function stateKey(serverUrl: string, targetUrl: string): string {
 async function readState(path: string): Promise<StateFile> {
   try {
     const parsed = JSON.parse(await Deno.readTextFile(path));
-    if (parsed?.version === 1 && typeof parsed.channels === "object") return parsed;
+    const channels = parsed?.channels;
+    if (
+      parsed?.version === 1 && typeof channels === "object" && channels !== null &&
+      !Array.isArray(channels)
+    ) return parsed;
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound) && !(error instanceof SyntaxError)) throw error;
   }

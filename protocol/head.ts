@@ -67,6 +67,7 @@ export function decodeRequestHead(bytes: Uint8Array): RequestHead {
   if (typeof method !== "string" || !TOKEN.test(method)) {
     throw new ProtocolError("Cannot decode request head: invalid method");
   }
+  // deno-lint-ignore no-control-regex -- rejecting control characters is the point
   if (typeof target !== "string" || !/^([/?].*)?$/.test(target) || /[\s\x00-\x1f]/.test(target)) {
     throw new ProtocolError(
       "Cannot decode request head: target must be empty or start with / or ?",
@@ -108,7 +109,9 @@ export function decodeResponseHead(bytes: Uint8Array): ResponseHead {
  * @returns UTF-8 JSON.
  */
 export function encodeReset(info: ResetInfo): Uint8Array {
-  return encoder.encode(JSON.stringify([info.code, info.message.slice(0, 1024)]));
+  // 512 UTF-16 units take at most 6 bytes each as JSON (`\u0001`), so the payload always stays
+  // within the 4096-byte RESET frame limit of decodeFrames.
+  return encoder.encode(JSON.stringify([info.code, info.message.slice(0, 512)]));
 }
 
 /**

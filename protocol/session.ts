@@ -7,7 +7,7 @@
  * @module
  */
 import { setImmediate } from "node:timers";
-import { type Frame, FrameType } from "./frame.ts";
+import { type Frame, FRAME_HEADER_SIZE, FrameType } from "./frame.ts";
 import { decodeFrames, encodeFrames } from "./frame.ts";
 import { ProtocolError, type ResetCode, StreamResetError } from "./errors.ts";
 import { decodeReset, encodeReset } from "./head.ts";
@@ -141,6 +141,11 @@ export class TunnelSession {
     }
   }
 
+  /** Writes every queued frame now instead of at the end of the tick (before closing). */
+  flush(): void {
+    if (this.#queue.length > 0) this.#flush();
+  }
+
   #flush = (): void => {
     this.#flushScheduled = false;
     const queue = this.#queue;
@@ -149,11 +154,12 @@ export class TunnelSession {
     let start = 0;
     let bytes = 0;
     for (let i = 0; i < queue.length; i++) {
-      bytes += queue[i].payload.length;
+      // Count frame headers too: thousands of empty frames must not exceed MAX_MESSAGE_SIZE.
+      bytes += FRAME_HEADER_SIZE + queue[i].payload.length;
       if (bytes > MAX_BATCH_SIZE && i > start) {
         this.#send(queue.slice(start, i));
         start = i;
-        bytes = queue[i].payload.length;
+        bytes = FRAME_HEADER_SIZE + queue[i].payload.length;
       }
     }
     if (start < queue.length) this.#send(start === 0 ? queue : queue.slice(start));
@@ -391,8 +397,12 @@ export class TunnelStream {
         return;
       }
       case FrameType.Window: {
+        // Check the length first: a DataView past the end of a short payload throws RangeError.
+        if (frame.payload.length !== 4) {
+          throw new ProtocolError(`Invalid WINDOW on stream ${this.id}`);
+        }
         const grant = new DataView(frame.payload.buffer, frame.payload.byteOffset, 4).getUint32(0);
-        if (frame.payload.length !== 4 || grant === 0 || this.#sendCredit + grant > MAX_CREDIT) {
+        if (grant === 0 || this.#sendCredit + grant > MAX_CREDIT) {
           throw new ProtocolError(`Invalid WINDOW on stream ${this.id}`);
         }
         this.#sendCredit += grant;
@@ -409,7 +419,8 @@ export class TunnelStream {
   }
 
   #deliver(): void {
-    if (!this.#pullPending || this.#failure) return;
+    // After END, data already received is still delivered even if the stream fails later.
+    if (!this.#pullPending || (this.#failure && !this.#inboxEnded)) return;
     const chunk = this.#inbox.shift();
     if (chunk) {
       this.#pullPending = false;

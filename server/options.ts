@@ -41,6 +41,8 @@ export const SERVER_DEFAULTS = {
   channelTtl: 24 * 3_600_000,
   /** In-flight requests allowed to finish on shutdown. */
   shutdownGrace: 10_000,
+  /** How long shutdown waits for clients to answer the close handshake, ms. */
+  closeGrace: 2_000,
   /** `Retry-After` seconds sent for a detached channel's webhooks. */
   retryAfterSeconds: 30,
 } as const;

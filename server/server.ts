@@ -18,6 +18,9 @@ const log = getLogger(["wow", "server"]);
 /** Header a client sends its channel secret in. */
 export const CHANNEL_SECRET_HEADER = "x-channel-secret";
 
+/** How often shutdown re-checks for in-flight webhooks, ms. */
+const SHUTDOWN_POLL_INTERVAL = 20;
+
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** Handle of a running server. */
@@ -221,9 +224,17 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       clearInterval(sweeper);
       const deadline = Date.now() + SERVER_DEFAULTS.shutdownGrace;
       while (inFlight > 0 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await sleep(SHUTDOWN_POLL_INTERVAL);
       }
-      for (const socket of sockets) socket.close(CLOSE_NORMAL, "Server shutting down");
+      // Close tunnels ourselves with a normal code and wait for the close handshakes: Deno's
+      // server.shutdown() would cut them with 1001.
+      const closing = [...sockets].map((socket) =>
+        new Promise((resolve) => {
+          socket.addEventListener("close", resolve, { once: true });
+          socket.close(CLOSE_NORMAL, "Server shutting down");
+        })
+      );
+      await Promise.race([Promise.all(closing), sleep(SERVER_DEFAULTS.closeGrace)]);
       for (const session of channels.sessions()) session.close();
       await server.shutdown();
     })();
@@ -235,6 +246,10 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     url: serverUrl,
   });
   return { addr, url: serverUrl, channels, finished: server.finished, shutdown };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

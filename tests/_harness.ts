@@ -6,6 +6,7 @@
  */
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const REPO_ROOT = new URL("..", import.meta.url).pathname;
 const decoder = new TextDecoder();
 
 /** Default deadline for waiting on a process's output, ms. */
@@ -129,6 +130,7 @@ export class Proc {
 export function spawnMain(args: string[], env: Record<string, string> = {}): Proc {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args],
+    cwd: REPO_ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -146,26 +148,57 @@ export interface ServerProc extends Proc {
 }
 
 /**
- * Starts `server` on 127.0.0.1 (or `host`) with port 0 and waits until it listens.
+ * A TCP port that was free a moment ago on `host`.
+ * @param host Address to probe.
+ * @returns The port.
+ */
+export function freePort(host = "127.0.0.1"): number {
+  const listener = Deno.listen({ hostname: host, port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/**
+ * Starts `server` on 127.0.0.1 (or `host`) on a free port and waits until `/healthz` answers.
  * @param args Extra flags.
  * @returns The process with its URL.
  */
 export async function startServerProc(
   args: string[] = [],
-  options: { host?: string; env?: Record<string, string> } = {},
+  options: {
+    host?: string;
+    port?: number;
+    env?: Record<string, string>;
+    scheme?: string;
+    httpClient?: Deno.HttpClient;
+  } = {},
 ): Promise<ServerProc> {
   const host = options.host ?? "127.0.0.1";
-  const hasPort = args.includes("--port") || args.includes("-p");
+  const port = options.port ?? freePort(host);
   const proc = spawnMain([
     "server",
-    ...(hasPort ? [] : ["--port", "0"]),
+    "--port",
+    String(port),
     "--bind-addr",
     host,
+    ...(args.includes("--memberlist-port") ? [] : ["--memberlist-port", String(freePort(host))]),
     ...args,
   ], options.env) as ServerProc;
-  const match = await proc.waitFor(/Listening on (https?):\/\/[^:]+:(\d+)/, { stream: "stderr" });
-  proc.port = Number(match[2]);
-  proc.url = `${match[1]}://${host}:${proc.port}`;
+  proc.port = port;
+  proc.url = `${options.scheme ?? "http"}://${host}:${port}`;
+  await waitUntil(async () => {
+    if (await Promise.race([proc.status.then(() => true), Promise.resolve(false)])) {
+      throw new Error(`The server exited early:\n${proc.stderr.join("\n")}`);
+    }
+    try {
+      const response = await fetch(`${proc.url}/healthz`, { client: options.httpClient });
+      await response.body?.cancel();
+      return response.ok;
+    } catch {
+      return false;
+    }
+  }, `server ${proc.url} healthy`);
   return proc;
 }
 
@@ -175,6 +208,8 @@ export interface ClientProc extends Proc {
   webhookUrl: string;
   /** The printed channel id. */
   channelId: string;
+  /** The state file it uses. */
+  stateFile: string;
 }
 
 /**
@@ -190,7 +225,9 @@ export async function startClientProc(
   args: string[] = [],
   env: Record<string, string> = {},
 ): Promise<ClientProc> {
-  const stateArgs = args.includes("--state-file") ? [] : ["--state-file", await tempStateFile()];
+  const stateIndex = args.indexOf("--state-file");
+  const stateFile = stateIndex >= 0 ? args[stateIndex + 1] : await tempStateFile();
+  const stateArgs = stateIndex >= 0 ? [] : ["--state-file", stateFile];
   const proc = spawnMain([
     "client",
     "--server-url",
@@ -200,6 +237,7 @@ export async function startClientProc(
     ...stateArgs,
     ...args,
   ], env) as ClientProc;
+  proc.stateFile = stateFile;
   proc.channelId = (await proc.waitFor(/^Issued Channel ID: (\S+)$/, { stream: "stdout" }))[1];
   proc.webhookUrl = (await proc.waitFor(/^Please set the webhook destination as follows: (\S+)$/, {
     stream: "stdout",
