@@ -57,6 +57,14 @@ export const positiveIntArg: (text: string) => number = wrap((text) => {
   return value;
 });
 
+/** Parses a whole number ≥ 0. */
+export const countArg: (text: string) => number = wrap((text) => {
+  if (!/^\d+$/.test(text.trim())) {
+    throw new RangeError(`Expected a whole number of 0 or more, got "${text}"`);
+  }
+  return Number(text);
+});
+
 /** Parses an absolute http(s) URL. */
 export const httpUrlArg: (text: string) => string = wrap((text) => {
   let url: URL;

@@ -7,15 +7,18 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import denoJson from "../deno.json" with { type: "json" };
-import { SERVER_DEFAULTS, startServer } from "../server/mod.ts";
+import { readTokenFile, SERVER_DEFAULTS, startServer } from "../server/mod.ts";
 import { CLIENT_DEFAULTS, defaultStateFile, startClient, startEcho } from "../client/mod.ts";
 import {
   addressArg,
   choiceArg,
+  collectList,
+  countArg,
   durationArg,
   envName,
   httpUrlArg,
   portArg,
+  positiveIntArg,
   sizeArg,
 } from "./options.ts";
 import { formatDuration } from "./parse.ts";
@@ -146,6 +149,52 @@ export const SERVER_FLAGS: FlagSpec[] = [
     description:
       "secret key for channel secrets; set it so channels survive restarts (default: random)",
   },
+  {
+    flags: "--auth-token <token>",
+    description: "require this bearer token for /new and /ws/* (repeatable, or comma-separated)",
+    parse: collectList,
+  },
+  {
+    flags: "--auth-token-file <path>",
+    description: "read --auth-token values from a file, one per line",
+  },
+  {
+    flags: "--admin-token <token>",
+    description: "require this bearer token for /traefik-config and /internal/*",
+  },
+  {
+    flags: "--new-rate-limit <count>",
+    description: "GET /new allowed per client IP per minute (0: unlimited)",
+    default: SERVER_DEFAULTS.newRateLimit,
+    parse: countArg,
+  },
+  {
+    flags: "--max-channels <count>",
+    description: "most channels this server keeps",
+    default: SERVER_DEFAULTS.maxChannels,
+    parse: positiveIntArg,
+  },
+  {
+    flags: "--max-in-flight <count>",
+    description: "most webhooks in flight per channel (more: 429)",
+    default: SERVER_DEFAULTS.maxInFlight,
+    parse: positiveIntArg,
+  },
+  {
+    flags: "--max-header-size <size>",
+    description: "largest total size of a request's headers (more: 431)",
+    default: SERVER_DEFAULTS.maxHeaderSize,
+    defaultText: "64KiB",
+    parse: sizeArg,
+  },
+  {
+    flags: "--max-header-count <count>",
+    description: "most header fields per request (more: 431)",
+    default: SERVER_DEFAULTS.maxHeaderCount,
+    parse: positiveIntArg,
+  },
+  { flags: "--tls-cert <path>", description: "serve HTTPS/WSS with this PEM certificate chain" },
+  { flags: "--tls-key <path>", description: "PEM private key for --tls-cert" },
   ...logFlags,
 ];
 
@@ -175,6 +224,11 @@ export const CLIENT_FLAGS: FlagSpec[] = [
     description: "never time out local requests",
   },
   { flags: "--insecure", description: "do not verify the server's TLS certificate" },
+  { flags: "--ca-file <path>", description: "trust this PEM CA certificate for the server" },
+  {
+    flags: "--auth-token <token>",
+    description: "bearer token for a server started with --auth-token",
+  },
   {
     flags: "--state-file <path>",
     description: "where the channel is saved for reuse",
@@ -221,6 +275,28 @@ async function runUntilSignal(running: Running): Promise<void> {
   }
 }
 
+/** A usage problem found after parsing (exit status 2). */
+class UsageError extends Error {
+  /** @param message What is wrong and what to do. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** Reads a file named by a flag, turning a failure into a usage error that names the flag. */
+async function readFileFor<T>(
+  flag: string,
+  path: string,
+  read: (path: string) => Promise<T>,
+): Promise<T> {
+  try {
+    return await read(path);
+  } catch (error) {
+    throw new UsageError(`${flag}: cannot read "${path}": ${(error as Error).message}`);
+  }
+}
+
 // deno-lint-ignore no-explicit-any
 type Opts = Record<string, any>;
 
@@ -246,8 +322,30 @@ export function buildProgram(): Command {
 
   command("server", "run the public server", SERVER_FLAGS).action(async (opts: Opts) => {
     await setupLogging(opts.logLevel, opts.logFormat);
+    if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
+      throw new UsageError("--tls-cert and --tls-key must be given together");
+    }
+    const authTokens = [
+      ...(opts.authToken ?? []),
+      ...(opts.authTokenFile
+        ? await readFileFor("--auth-token-file", opts.authTokenFile, readTokenFile)
+        : []),
+    ];
     await runUntilSignal(
       await startServer({
+        authTokens,
+        adminToken: opts.adminToken,
+        newRateLimit: opts.newRateLimit,
+        maxChannels: opts.maxChannels,
+        maxInFlight: opts.maxInFlight,
+        maxHeaderSize: opts.maxHeaderSize,
+        maxHeaderCount: opts.maxHeaderCount,
+        tls: opts.tlsCert
+          ? {
+            cert: await readFileFor("--tls-cert", opts.tlsCert, Deno.readTextFile),
+            key: await readFileFor("--tls-key", opts.tlsKey, Deno.readTextFile),
+          }
+          : undefined,
         port: opts.port,
         bindAddr: opts.bindAddr,
         advertiseAddr: opts.advertiseAddr,
@@ -272,6 +370,11 @@ export function buildProgram(): Command {
             : opts.transferRequestTimeout,
           stateFile: opts.stateFile,
           newChannel: opts.newChannel ?? false,
+          authToken: opts.authToken,
+          insecure: opts.insecure ?? false,
+          caCerts: opts.caFile
+            ? [await readFileFor("--ca-file", opts.caFile, Deno.readTextFile)]
+            : undefined,
         }),
       );
     },
@@ -321,6 +424,10 @@ export async function runCli(args: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    if (error instanceof UsageError) {
+      console.error(`error: ${error.message}`);
+      return EXIT_USAGE;
+    }
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   }

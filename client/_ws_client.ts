@@ -1,5 +1,6 @@
 /**
- * A minimal RFC 6455 WebSocket client on `Deno.connect` and `Deno.startTls`.
+ * A minimal RFC 6455 WebSocket client on `Deno.connect` and `Deno.startTls` (or `node:tls` when
+ * certificate verification is switched off with `insecure`).
  *
  * Why not the built-in `new WebSocket()`: in Deno 2.9.6 it turns `TCP_NODELAY` off, so every small
  * frame can wait ~40 ms for a delayed ACK, and it cannot trust a private CA per connection. This
@@ -24,6 +25,8 @@
  *
  * @module
  */
+
+import { type ByteConn, connectTlsInsecure } from "./_byte_conn.ts";
 
 // ---- Defaults and limits (named once, with the reason for each value) ----
 
@@ -131,6 +134,14 @@ export interface WsClientOptions {
    */
   caCerts?: string[];
   /**
+   * For `wss://`: do not verify the server's certificate at all (self-signed development servers;
+   * anyone on the path can then read and alter the traffic). `caCerts` is ignored. The TLS socket
+   * is then a `node:tls` one, as `Deno.startTls` cannot skip verification per connection, so
+   * socket errors are Node-style (`err.code === "ECONNREFUSED"`) rather than `Deno.errors.*`.
+   * @default {false}
+   */
+  insecure?: boolean;
+  /**
    * Milliseconds the TCP connect, TLS and HTTP upgrade may take together; `0` disables it.
    * @default {10000}
    */
@@ -208,6 +219,7 @@ export class WsHandshakeError extends Error {
   readonly body: string;
 
   /**
+   * Creates the error.
    * @param message What went wrong.
    * @param options Status, body and cause.
    */
@@ -255,7 +267,8 @@ export interface WsClient {
 
 /**
  * Opens a WebSocket connection: TCP with `TCP_NODELAY`, TLS for `wss://` (ALPN `http/1.1`, with
- * `caCerts` trusted), then the HTTP/1.1 upgrade, verifying `Sec-WebSocket-Accept`.
+ * `caCerts` trusted, or unverified with `insecure`), then the HTTP/1.1 upgrade, verifying
+ * `Sec-WebSocket-Accept`.
  *
  * @param url A `ws://` or `wss://` URL (`http://`/`https://` are accepted as aliases); path and
  *   query are sent, a fragment is ignored.
@@ -265,7 +278,9 @@ export interface WsClient {
  * @throws {RangeError} If an option is out of range.
  * @throws {WsHandshakeError} If the server refuses or botches the upgrade.
  * @throws {DOMException} `signal.reason` if aborted, a `TimeoutError` after `connectTimeout`.
- * @throws {Deno.errors.ConnectionRefused} And other socket or TLS errors.
+ * @throws {Deno.errors.ConnectionRefused} And other socket or TLS errors (e.g.
+ *   `Deno.errors.InvalidData` for an untrusted certificate); with `insecure` and `wss://`, Node
+ *   socket errors instead.
  *
  * @example
  * ```ts ignore
@@ -299,7 +314,7 @@ export async function connectWebSocket(
       config.connectTimeout,
     )
     : undefined;
-  let conn: Deno.Conn | undefined;
+  let conn: ByteConn | undefined;
   const closeConn = () => {
     try {
       conn?.close();
@@ -307,17 +322,22 @@ export async function connectWebSocket(
   };
   signal.addEventListener("abort", closeConn, { once: true });
   try {
-    const tcp = await Deno.connect({ hostname: target.hostname, port: target.port, signal });
-    conn = tcp;
-    signal.throwIfAborted();
-    tcp.setNoDelay(true);
-    if (target.tls) {
-      conn = await Deno.startTls(tcp, {
-        hostname: target.hostname,
-        caCerts: config.caCerts,
-        alpnProtocols: ["http/1.1"],
-      });
+    if (target.tls && config.insecure) {
+      conn = await connectTlsInsecure(target.hostname, target.port, { signal });
       signal.throwIfAborted();
+    } else {
+      const tcp = await Deno.connect({ hostname: target.hostname, port: target.port, signal });
+      conn = tcp;
+      signal.throwIfAborted();
+      tcp.setNoDelay(true);
+      if (target.tls) {
+        conn = await Deno.startTls(tcp, {
+          hostname: target.hostname,
+          caCerts: config.caCerts,
+          alpnProtocols: ["http/1.1"],
+        });
+        signal.throwIfAborted();
+      }
     }
     await writeAll(conn, request);
     const readBuffer = new Uint8Array(READ_BUFFER_BYTES);
@@ -348,6 +368,7 @@ export async function connectWebSocket(
 
 interface ResolvedOptions {
   caCerts: string[];
+  insecure: boolean;
   connectTimeout: number;
   maxMessageSize: number;
   idleTimeout: number;
@@ -363,7 +384,7 @@ const noop = () => {};
 
 /** The {@linkcode WsClient} implementation: a frame reader loop and a write queue on one conn. */
 class Connection implements WsClient {
-  #conn: Deno.Conn;
+  #conn: ByteConn;
   #config: ResolvedOptions;
   #signal: AbortSignal | undefined;
   #readBuffer: Uint8Array;
@@ -397,7 +418,7 @@ class Connection implements WsClient {
   readonly closed: Promise<WsCloseInfo>;
 
   constructor(
-    conn: Deno.Conn,
+    conn: ByteConn,
     readBuffer: Uint8Array,
     start: number,
     end: number,
@@ -919,6 +940,7 @@ function resolveOptions(options: WsClientOptions): ResolvedOptions {
   };
   return {
     caCerts: options.caCerts ?? [],
+    insecure: options.insecure ?? false,
     connectTimeout: number("connectTimeout", options.connectTimeout, DEFAULT_CONNECT_TIMEOUT_MS),
     maxMessageSize: number("maxMessageSize", options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE),
     idleTimeout: number("idleTimeout", options.idleTimeout, DEFAULT_IDLE_TIMEOUT_MS),
@@ -946,7 +968,7 @@ function buildRequest(target: WsTarget, key: string, init: HeadersInit | undefin
   return lines.join("\r\n") + "\r\n\r\n";
 }
 
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+async function writeAll(conn: ByteConn, data: Uint8Array): Promise<void> {
   let written = 0;
   while (written < data.length) written += await conn.write(data.subarray(written));
 }
@@ -956,7 +978,7 @@ const LF = 0x0a;
 
 /** Reads until the blank line ending the response head; the bytes after it stay in `buffer`. */
 async function readResponseHead(
-  conn: Deno.Conn,
+  conn: ByteConn,
   buffer: Uint8Array,
 ): Promise<{ headEnd: number; end: number }> {
   let end = 0;
@@ -1032,7 +1054,7 @@ async function verifyUpgrade(head: ResponseHead, key: string, display: string): 
 
 /** Reads up to 4 KiB of a refused upgrade's body (Content-Length, chunked, or until EOF). */
 async function readErrorBody(
-  conn: Deno.Conn,
+  conn: ByteConn,
   already: Uint8Array,
   head: ResponseHead,
 ): Promise<string> {

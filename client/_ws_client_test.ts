@@ -5,6 +5,7 @@ import {
   type WsCloseInfo,
   WsHandshakeError,
 } from "./_ws_client.ts";
+import { makeCertificates } from "./_test_certs.ts";
 
 // ---- helpers ----
 
@@ -175,12 +176,18 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   for (let i = 0; i < data.length;) i += await conn.write(data.subarray(i));
 }
 
-/** A one-connection raw TCP server; `script` gets the conn after the request head was read. */
+/**
+ * A one-connection raw TCP (or, given `tls`, TLS) server; `script` gets the conn after the
+ * request head was read.
+ */
 function startRawServer(
   script: (conn: Deno.Conn, reader: RawReader, head: string) => Promise<void>,
+  tls?: { cert: string; key: string },
 ): { url: string; done: Promise<void> } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const url = `ws://127.0.0.1:${listener.addr.port}/raw?x=1`;
+  const listener = tls
+    ? Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...tls })
+    : Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const url = `${tls ? "wss" : "ws"}://127.0.0.1:${listener.addr.port}/raw?x=1`;
   const done = (async () => {
     const conn = await listener.accept();
     listener.close();
@@ -439,74 +446,6 @@ Deno.test("WsClient closes with 1011 when onMessage throws", async () => {
 
 // ---- wss:// with a private CA ----
 
-async function makeCertificates(): Promise<{ ca: string; cert: string; key: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "ws_client_test_" });
-  const openssl = async (...args: string[]) => {
-    const { code, stderr } = await new Deno.Command("openssl", { args, cwd: dir, stdout: "null" })
-      .output();
-    assert.equal(code, 0, decoder.decode(stderr));
-  };
-  try {
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    await openssl(
-      "req",
-      "-x509",
-      ...ec,
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=wow test CA",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
-    );
-    await openssl(
-      "req",
-      ...ec,
-      "-keyout",
-      "leaf.key",
-      "-out",
-      "leaf.csr",
-      "-subj",
-      "/CN=localhost",
-    );
-    await Deno.writeTextFile(
-      `${dir}/leaf.ext`,
-      "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n" +
-        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    );
-    await openssl(
-      "x509",
-      "-req",
-      "-in",
-      "leaf.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "leaf.pem",
-      "-days",
-      "2",
-      "-extfile",
-      "leaf.ext",
-    );
-    return {
-      ca: await Deno.readTextFile(`${dir}/ca.pem`),
-      cert: await Deno.readTextFile(`${dir}/leaf.pem`),
-      key: await Deno.readTextFile(`${dir}/leaf.key`),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 Deno.test("connectWebSocket over wss:// trusts a private CA given in caCerts", async () => {
   const { ca, cert, key } = await makeCertificates();
   const server = startServer(echo, { cert, key });
@@ -520,6 +459,116 @@ Deno.test("connectWebSocket over wss:// trusts a private CA given in caCerts", a
   // Without the CA the certificate is not trusted, and nothing leaks.
   await assert.rejects(connectWebSocket(`${server.url}/ws/abc`));
   await server.shutdown();
+});
+
+Deno.test("connectWebSocket with insecure round-trips 1 MiB messages past an unknown CA", async () => {
+  const { cert, key } = await makeCertificates();
+  const server = startServer(echo, { cert, key });
+  const ws = await connectWebSocket(`${server.url}/ws/abc`, { insecure: true });
+  const inbox = new Inbox(ws);
+  const small = encoder.encode("over unverified tls");
+  const bigs = [randomBytes(MIB), randomBytes(MIB), randomBytes(MIB)];
+  ws.send(small);
+  for (const big of bigs) ws.send(big);
+  const got = await inbox.waitFor(4);
+  assert.deepEqual(got[0], small);
+  for (let i = 0; i < bigs.length; i++) assert.deepEqual(got[i + 1], bigs[i]);
+  ws.close(1000, "bye");
+  const [clientSide, serverSide] = await Promise.all([ws.closed, server.serverClosed[0]]);
+  assert.equal(clientSide.code, 1000);
+  assert.equal(clientSide.wasClean, true);
+  assert.equal(serverSide.code, 1000);
+  assert.equal(serverSide.reason, "bye");
+  await server.shutdown();
+});
+
+Deno.test("connectWebSocket without insecure or caCerts rejects an unknown CA at once", async () => {
+  const { cert, key } = await makeCertificates();
+  const server = startServer(echo, { cert, key });
+  const started = performance.now();
+  await assert.rejects(connectWebSocket(`${server.url}/ws/abc`), (err) => {
+    assert.ok(err instanceof Deno.errors.InvalidData, String(err));
+    assert.match(err.message, /certificate/i);
+    return true;
+  });
+  assert.ok(performance.now() - started < 2000, "fails fast, not at the connect timeout");
+  // insecure: false is the default, spelled out.
+  await assert.rejects(
+    connectWebSocket(`${server.url}/ws/abc`, { insecure: false }),
+    Deno.errors.InvalidData,
+  );
+  assert.equal(server.requests.length, 0);
+  await server.shutdown();
+});
+
+Deno.test("connectWebSocket with insecure closes with 1006 when the TLS peer drops", async () => {
+  const { cert, key } = await makeCertificates();
+  // Upgrade, send one message, then drop the connection without a close frame.
+  const dropped = startRawServer(async (conn, _reader, head) => {
+    await writeAll(conn, concatBytes(await upgradeResponse(head), serverFrame(2, "x")));
+  }, { cert, key });
+  const ws = await connectWebSocket(dropped.url, { insecure: true });
+  const inbox = new Inbox(ws);
+  const closed = await ws.closed;
+  await dropped.done;
+  assert.equal(closed.code, 1006);
+  assert.equal(closed.wasClean, false);
+  assert.equal(inbox.messages.length, 1);
+  ws.send(new Uint8Array([1])); // no-op once closed
+  await ws.drained();
+
+  // A clean close handshake over node:tls.
+  const clean = startRawServer(async (conn, reader, head) => {
+    await writeAll(conn, await upgradeResponse(head));
+    await writeAll(conn, serverFrame(8, closePayload(4000, "done")));
+    assert.equal((await readUntilClose(reader)).code, 4000);
+  }, { cert, key });
+  const ws2 = await connectWebSocket(clean.url, { insecure: true });
+  assert.deepEqual(await ws2.closed, { code: 4000, reason: "done", wasClean: true });
+  await clean.done;
+
+  // The peer closes during the handshake: a WsHandshakeError, nothing left open.
+  const early = startRawServer(async () => {}, { cert, key });
+  await assert.rejects(connectWebSocket(early.url, { insecure: true }), WsHandshakeError);
+  await early.done;
+});
+
+Deno.test("connectWebSocket with insecure rejects refused, stuck and aborted connects", async () => {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const freePort = probe.addr.port;
+  probe.close();
+  await assert.rejects(
+    connectWebSocket(`wss://127.0.0.1:${freePort}/ws`, { insecure: true }),
+    (err) => {
+      assert.equal((err as { code?: string }).code, "ECONNREFUSED");
+      return true;
+    },
+  );
+
+  // A TCP server that never answers the TLS ClientHello.
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = silent.accept();
+  const url = `wss://127.0.0.1:${silent.addr.port}/ws`;
+  await assert.rejects(connectWebSocket(url, { insecure: true, connectTimeout: 50 }), (err) => {
+    assert.ok(err instanceof DOMException);
+    assert.equal(err.name, "TimeoutError");
+    return true;
+  });
+  (await accepted).close();
+  const accepted2 = silent.accept();
+  const reason = new Error("user gave up");
+  await assert.rejects(
+    connectWebSocket(url, { insecure: true, signal: AbortSignal.abort(reason) }),
+    (err) => err === reason,
+  );
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(reason), 50);
+  await assert.rejects(
+    connectWebSocket(url, { insecure: true, signal: controller.signal }),
+    (err) => err === reason,
+  );
+  (await accepted2).close();
+  silent.close();
 });
 
 // ---- tests against a raw TCP server ----

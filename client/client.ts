@@ -17,7 +17,7 @@ import {
 } from "../protocol/mod.ts";
 import { connectWebSocket, type WsClient, WsHandshakeError } from "./_ws_client.ts";
 import { forwardStream } from "./forward.ts";
-import { loadChannel, saveChannel, type SavedChannel } from "./state.ts";
+import { baseUrl, ClientError, issueChannel, obtainChannel } from "./channel.ts";
 import { CLIENT_DEFAULTS, type ClientOptions } from "./options.ts";
 
 const log = getLogger(["wow", "client"]);
@@ -37,18 +37,6 @@ export interface ClientHandle {
   finished: Promise<void>;
   /** Stops: lets in-flight requests finish (≤ 10 s), closes the tunnel. */
   shutdown(): Promise<void>;
-}
-
-/** The client cannot go on (bad server URL, refused token, protocol mismatch). */
-export class ClientError extends Error {
-  /**
-   * @param message What went wrong and what to do.
-   * @param options Standard error options.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ClientError";
-  }
 }
 
 /**
@@ -72,10 +60,12 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   let socket: WsClient | undefined;
   let session: TunnelSession | undefined;
 
-  const channel = await obtainChannel(options, serverUrl, targetUrl);
-  const webhookUrl = new URL(`webhook/${channel.channel_id}`, withSlash(serverUrl)).href;
-  print(`Issued Channel ID: ${channel.channel_id}`);
-  print(`Please set the webhook destination as follows: ${webhookUrl}`);
+  let channel = await obtainChannel(options, serverUrl, targetUrl);
+  const webhookUrlOf = (id: string) => new URL(`webhook/${id}`, baseUrl(serverUrl)).href;
+  const announce = () => {
+    print(`Issued Channel ID: ${channel.channel_id}`);
+    print(`Please set the webhook destination as follows: ${webhookUrlOf(channel.channel_id)}`);
+  };
 
   const onStream = (stream: TunnelStream) => {
     if (stop.signal.aborted) {
@@ -105,7 +95,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   };
 
   const connect = async (): Promise<WsClient> => {
-    const wsUrl = new URL(`ws/${channel.channel_id}`, withSlash(serverUrl));
+    const wsUrl = new URL(`ws/${channel.channel_id}`, baseUrl(serverUrl));
     wsUrl.protocol = wsUrl.protocol === "https:" ? "wss:" : "ws:";
     const headers: Record<string, string> = {
       [PROTOCOL_HEADER]: String(PROTOCOL_VERSION),
@@ -114,7 +104,11 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     if (options.authToken) headers.authorization = `Bearer ${options.authToken}`;
     // No abort signal: aborting one closes an established socket, and shutdown must first let
     // in-flight requests finish. The connect timeout bounds a hanging attempt.
-    const ws = await connectWebSocket(wsUrl, { headers, caCerts: options.caCerts });
+    const ws = await connectWebSocket(wsUrl, {
+      headers,
+      caCerts: options.caCerts,
+      insecure: options.insecure,
+    });
     const tunnel = new TunnelSession(ws, { role: "client", onStream });
     session = tunnel;
     ws.onMessage = (data) => {
@@ -130,11 +124,53 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     return ws;
   };
 
-  socket = await connect();
+  /**
+   * Connects, handling refusals: a stale channel (server key changed, channel expired) is
+   * replaced by a new one, which is announced again; a refused token or protocol is fatal; a
+   * busy channel (our previous socket not yet noticed dead) and network errors are retried
+   * with backoff, during start-up for at most `startupRetryWindow`.
+   */
+  const connectHandlingRefusals = async (starting: boolean): Promise<WsClient | undefined> => {
+    const giveUpAt = Date.now() + CLIENT_DEFAULTS.startupRetryWindow;
+    let attempt = 0;
+    while (!stop.signal.aborted) {
+      try {
+        const ws = await connect();
+        channel.fresh = false;
+        return ws;
+      } catch (error) {
+        const reason = refusalReason(error);
+        if (reason === "fatal") {
+          throw new ClientError(`The server refused the tunnel: ${describeConnectError(error)}`, {
+            cause: error,
+          });
+        }
+        if (reason === "stale_channel" && !channel.fresh) {
+          log.warn(
+            "The server no longer accepts channel {channelId} ({error}); getting a new one: update the webhook URL",
+            { channelId: channel.channel_id, error: describeConnectError(error) },
+          );
+          channel = await issueChannel(options, serverUrl, targetUrl);
+          if (!starting) announce();
+          continue;
+        }
+        if (starting && (reason === "stale_channel" || Date.now() > giveUpAt)) {
+          throw new ClientError(`Cannot open the tunnel: ${describeConnectError(error)}`, {
+            cause: error,
+          });
+        }
+        log.warn("Connecting failed: {error}; retrying", { error: describeConnectError(error) });
+        await sleep(backoff(attempt++), stop.signal);
+      }
+    }
+    return undefined;
+  };
+
+  socket = await connectHandlingRefusals(true);
+  announce();
   print("A tunnel to the server has been established.");
 
   const finished = (async () => {
-    let attempt = 0;
     while (!stop.signal.aborted) {
       const closed = await Promise.race([socket!.closed, aborted(stop.signal)]);
       if (stop.signal.aborted) break;
@@ -142,21 +178,11 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
         code: closed?.code,
         reason: closed?.reason ? `: ${closed.reason}` : "",
       });
-      while (!stop.signal.aborted) {
-        await sleep(backoff(attempt++), stop.signal);
-        if (stop.signal.aborted) break;
-        try {
-          socket = await connect();
-          attempt = 0;
-          print("Reconnected: the tunnel to the server is re-established.");
-          break;
-        } catch (error) {
-          if (error instanceof WsHandshakeError && error.status === 426) {
-            throw new ClientError(`The server refused the tunnel: ${error.body}`, { cause: error });
-          }
-          log.warn("Reconnect failed: {error}", { error: describeConnectError(error) });
-        }
-      }
+      await sleep(backoff(0), stop.signal);
+      const next = await connectHandlingRefusals(false);
+      if (!next) break;
+      socket = next;
+      print("Reconnected: the tunnel to the server is re-established.");
     }
   })();
   finished.catch(() => {});
@@ -175,58 +201,34 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       agent.destroy();
     })();
   options.signal?.addEventListener("abort", () => shutdown(), { once: true });
-  return { channelId: channel.channel_id, webhookUrl, finished, shutdown };
-}
-
-async function obtainChannel(
-  options: ClientOptions,
-  serverUrl: URL,
-  targetUrl: URL,
-): Promise<SavedChannel> {
-  if (options.stateFile && !options.newChannel) {
-    const saved = await loadChannel(options.stateFile, serverUrl.href, targetUrl.href);
-    if (saved) return saved;
-  }
-  const headers: Record<string, string> = {};
-  if (options.authToken) headers.authorization = `Bearer ${options.authToken}`;
-  const client = options.caCerts ? Deno.createHttpClient({ caCerts: options.caCerts }) : undefined;
-  let response: Response;
-  try {
-    response = await fetch(new URL("new", withSlash(serverUrl)), {
-      headers,
-      client,
-      signal: AbortSignal.timeout(CLIENT_DEFAULTS.issueTimeout),
-    });
-  } catch (error) {
-    client?.close();
-    throw new ClientError(
-      `Cannot reach the server at ${serverUrl.origin}: ${describeConnectError(error)}`,
-      { cause: error },
-    );
-  }
-  const text = await response.text();
-  client?.close();
-  if (!response.ok) {
-    throw new ClientError(
-      `The server refused to issue a channel (HTTP ${response.status}): ${text.slice(0, 300)}`,
-    );
-  }
-  const body = JSON.parse(text);
-  const channel: SavedChannel = {
-    channel_id: String(body.channel_id),
-    channel_secret: String(body.channel_secret ?? ""),
+  return {
+    get channelId() {
+      return channel.channel_id;
+    },
+    get webhookUrl() {
+      return webhookUrlOf(channel.channel_id);
+    },
+    finished,
+    shutdown,
   };
-  if (options.stateFile) {
-    await saveChannel(options.stateFile, serverUrl.href, targetUrl.href, channel);
-  }
-  return channel;
 }
 
-function withSlash(url: URL): URL {
-  const copy = new URL(url.href);
-  if (!copy.pathname.endsWith("/")) copy.pathname += "/";
-  copy.search = "";
-  return copy;
+/**
+ * Classifies a failed connect: `stale_channel` (the server does not know the channel or its
+ * secret: get a new one), `fatal` (token refused, protocol mismatch: retrying cannot help) or
+ * `retry` (busy channel, network trouble, server restarting).
+ */
+function refusalReason(error: unknown): "stale_channel" | "fatal" | "retry" {
+  if (!(error instanceof WsHandshakeError)) return "retry";
+  let reason: unknown;
+  try {
+    reason = JSON.parse(error.body).reason;
+  } catch {
+    reason = undefined;
+  }
+  if (reason === "channel_secret" || reason === "unknown_channel") return "stale_channel";
+  if (reason === "auth_token" || error.status === 426) return "fatal";
+  return "retry";
 }
 
 /** Reconnect delay for the n-th consecutive attempt: exponential with ±50% jitter, capped. */

@@ -12,7 +12,8 @@
  *
  * @module
  */
-export { ClientError, startClient } from "./client.ts";
+export { startClient } from "./client.ts";
+export { ClientError } from "./channel.ts";
 export type { ClientHandle } from "./client.ts";
 export { CLIENT_DEFAULTS } from "./options.ts";
 export type { ClientOptions } from "./options.ts";

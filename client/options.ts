@@ -14,6 +14,8 @@ export interface ClientOptions {
   transferRequestTimeout?: number;
   /** Bearer token for servers started with `--auth-token`. */
   authToken?: string;
+  /** Do not verify the server's TLS certificate (self-signed development servers). */
+  insecure?: boolean;
   /** PEM certificates of a private CA to trust for the server. */
   caCerts?: string[];
   /** Where the channel is saved for reuse; `undefined` disables saving. */
@@ -36,6 +38,11 @@ export const CLIENT_DEFAULTS = {
   reconnectMaxDelay: 30_000,
   /** In-flight requests allowed to finish on shutdown. */
   shutdownGrace: 10_000,
+  /**
+   * At start-up, a busy channel (the previous run's socket not yet noticed dead by the server,
+   * which takes up to ~24 s) or an unreachable server is retried this long before giving up.
+   */
+  startupRetryWindow: 30_000,
   /** Timeout of `GET /new`. */
   issueTimeout: 15_000,
 } as const;

@@ -89,6 +89,11 @@ export interface SwimTimings {
 export interface ClusterHandle {
   /** This node's name. */
   readonly localName: string;
+  /**
+   * Resolves once the node has stopped (after `leave()`, `shutdown()` or the abort signal).
+   * Added beside DESIGN.md's `{ addr, finished, shutdown() }` handle shape.
+   */
+  readonly finished: Promise<void>;
   /** The gossip address actually bound, `ip:port`. */
   readonly address: string;
   /** Snapshot of all known members including this node, sorted by name. */

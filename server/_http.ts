@@ -18,12 +18,24 @@ export function jsonResponse(status: number, body: unknown, headers?: HeadersIni
 }
 
 /**
- * An error response with body `{"error": message}`.
+ * Machine-readable reasons a client can act on, sent beside the message as `"reason"`:
+ * `auth_token` (fix the token), `channel_secret` / `unknown_channel` (get a new channel).
+ */
+export type ErrorReason = "auth_token" | "channel_secret" | "unknown_channel";
+
+/**
+ * An error response with body `{"error": message}` (plus `"reason"` when given).
  * @param status HTTP status.
  * @param message What went wrong and, where possible, what to do.
  * @param headers Extra headers (e.g. `Retry-After`).
+ * @param reason Machine-readable reason.
  * @returns The response.
  */
-export function errorResponse(status: number, message: string, headers?: HeadersInit): Response {
-  return jsonResponse(status, { error: message }, headers);
+export function errorResponse(
+  status: number,
+  message: string,
+  headers?: HeadersInit,
+  reason?: ErrorReason,
+): Response {
+  return jsonResponse(status, reason ? { error: message, reason } : { error: message }, headers);
 }

@@ -17,3 +17,4 @@ export type { ServerHandle } from "./server.ts";
 export { CHANNEL_SECRET_HEADER } from "./server.ts";
 export { SERVER_DEFAULTS } from "./options.ts";
 export type { ServerOptions } from "./options.ts";
+export { readTokenFile } from "./access.ts";

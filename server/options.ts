@@ -22,6 +22,20 @@ export interface ServerOptions {
   channelTtl?: number;
   /** Key for channel secrets; random per start when unset. */
   channelKey?: string;
+  /** Bearer tokens required for `/new` and `/ws/*`; empty = open. */
+  authTokens?: string[];
+  /** Bearer token required for `/traefik-config` and `/internal/*`; unset = open. */
+  adminToken?: string;
+  /** `GET /new` allowed per client IP per minute; 0 disables. @default 10 */
+  newRateLimit?: number;
+  /** Most channels this replica keeps. @default 10000 */
+  maxChannels?: number;
+  /** Most webhooks in flight per channel; more get 429. @default 64 */
+  maxInFlight?: number;
+  /** Largest total size of a request's header names and values, bytes. @default 64 KiB */
+  maxHeaderSize?: number;
+  /** Most header fields per request. @default 100 */
+  maxHeaderCount?: number;
   /** Serve HTTPS/WSS with this PEM certificate chain and key. */
   tls?: { cert: string; key: string };
   /** Aborting stops the server like SIGTERM. */
@@ -39,6 +53,16 @@ export const SERVER_DEFAULTS = {
   cleanupDuration: 5 * 60_000,
   /** 24 h: long enough for a laptop's night, short enough not to hoard ids. */
   channelTtl: 24 * 3_600_000,
+  /** 10 a minute: a person restarting a client never hits it; a script hoarding ids does. */
+  newRateLimit: 10,
+  /** Each channel costs ~10 KiB idle; 10,000 bounds that to ~100 MiB. */
+  maxChannels: 10_000,
+  /** Webhook senders rarely have more than a few in flight; 64 stops one channel from hogging. */
+  maxInFlight: 64,
+  /** 64 KiB: GitHub/Stripe headers are a few KiB; Deno's own limit is larger. */
+  maxHeaderSize: 64 * 1024,
+  /** 100 header fields, as nginx and Go's net/http allow by default. */
+  maxHeaderCount: 100,
   /** In-flight requests allowed to finish on shutdown. */
   shutdownGrace: 10_000,
   /** How long shutdown waits for clients to answer the close handshake, ms. */

@@ -1,7 +1,13 @@
 /**
- * Channel secrets: `HMAC-SHA256(channel key, channel id)`, base64url. A replica can verify a
- * secret without any lookup, so a channel survives a server restart (with the same
- * `--channel-key`) and every replica of a cluster accepts the same secrets.
+ * Channel ids and secrets under one key, both verifiable without any lookup, so that a channel
+ * survives a server restart (with the same `--channel-key`) and every replica of a cluster
+ * accepts the same ones.
+ *
+ * - The secret is `HMAC-SHA256(key, id)`, base64url (256 bits; only the client knows it).
+ * - The id is a UUID v4 whose last 8 bytes are a tag, `HMAC-SHA256(key, "id" + first 8 bytes)`
+ *   (with the UUID variant bits set): 60 random bits, 62 tag bits. The tag is not a secret; it
+ *   lets a restarted server tell "a channel we issued whose client has not reconnected yet"
+ *   (503, retry) from "an id nobody issued" (404).
  *
  * @module
  */
@@ -21,6 +27,41 @@ export class ChannelSecrets {
     this.#key = typeof key === "string"
       ? new TextEncoder().encode(key)
       : key ?? new Uint8Array(randomBytes(RANDOM_KEY_BYTES));
+  }
+
+  /**
+   * A new channel id: a UUID v4 carrying this key's tag.
+   * @returns The id.
+   */
+  issueId(): string {
+    const bytes = new Uint8Array(16);
+    bytes.set(randomBytes(8));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes.set(this.#tag(bytes.subarray(0, 8)), 8);
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
+      hex.slice(20)
+    }`;
+  }
+
+  /**
+   * Whether `id` was issued under this key (by this replica or any replica sharing the key).
+   * @param id A channel id.
+   * @returns True when its tag matches.
+   */
+  isIssued(id: string): boolean {
+    const hex = id.replaceAll("-", "");
+    if (!/^[0-9a-f]{32}$/.test(hex)) return false;
+    const bytes = new Uint8Array(hex.match(/../g)!.map((pair) => parseInt(pair, 16)));
+    return timingSafeEqual(bytes.subarray(8), this.#tag(bytes.subarray(0, 8)));
+  }
+
+  #tag(head: Uint8Array): Uint8Array {
+    const tag = new Uint8Array(
+      createHmac("sha256", this.#key).update("id").update(head).digest().subarray(0, 8),
+    );
+    tag[0] = (tag[0] & 0x3f) | 0x80;
+    return tag;
   }
 
   /**

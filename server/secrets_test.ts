@@ -41,3 +41,21 @@ Deno.test("ChannelSecrets.verify rejects missing, wrong and other channels' secr
   // Same length in UTF-16 units but not in bytes must not throw in timingSafeEqual.
   assert.equal(secrets.verify(ID, "\u00e9".repeat(good.length)), false);
 });
+
+Deno.test("ChannelSecrets.issueId makes UUID v4 ids that only the same key recognises", () => {
+  const a = new ChannelSecrets("key-a");
+  const sameKey = new ChannelSecrets("key-a");
+  const b = new ChannelSecrets("key-b");
+  const ids = new Set<string>();
+  for (let i = 0; i < 200; i++) {
+    const id = a.issueId();
+    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.ok(a.isIssued(id));
+    assert.ok(sameKey.isIssued(id));
+    assert.ok(!b.isIssued(id));
+    ids.add(id);
+  }
+  assert.equal(ids.size, 200);
+  assert.ok(!a.isIssued(crypto.randomUUID()));
+  assert.ok(!a.isIssued("not-a-uuid"));
+});

@@ -7,11 +7,13 @@ import { getLogger } from "@logtape/logtape";
 import { ChannelRegistry } from "./channels.ts";
 import { ChannelSecrets } from "./secrets.ts";
 import { detectAdvertiseAddress } from "./address.ts";
-import { errorResponse, jsonResponse } from "./_http.ts";
+import { type ErrorReason, errorResponse, jsonResponse } from "./_http.ts";
 import { deliverWebhook } from "./deliver.ts";
 import { acceptTunnel, checkProtocolVersion, CLOSE_NORMAL, type SocketSet } from "./tunnel.ts";
 import { buildTraefikConfig, renderTraefikConfig } from "./traefik.ts";
 import { SERVER_DEFAULTS, type ServerOptions } from "./options.ts";
+import { TokenSet } from "./access.ts";
+import { clientIp, RateLimiter } from "./rate_limit.ts";
 
 const log = getLogger(["wow", "server"]);
 
@@ -20,6 +22,8 @@ export const CHANNEL_SECRET_HEADER = "x-channel-secret";
 
 /** How often shutdown re-checks for in-flight webhooks, ms. */
 const SHUTDOWN_POLL_INTERVAL = 20;
+
+const TOKEN_REQUIRED = "This server requires a token: pass --auth-token (Authorization: Bearer)";
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -51,43 +55,98 @@ export interface ServerHandle {
  */
 export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
   const config = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
-  const channels = new ChannelRegistry();
+  const channels = new ChannelRegistry({ maxChannels: config.maxChannels });
+  const clientTokens = new TokenSet(options.authTokens);
+  const adminTokens = new TokenSet(options.adminToken ? [options.adminToken] : []);
+  const newLimiter = new RateLimiter({ limit: config.newRateLimit });
   const secrets = new ChannelSecrets(options.channelKey);
   const sockets: SocketSet = new Set();
   const proto = options.tls ? "https" : "http";
+  const startedAt = performance.now();
   let inFlight = 0;
   let draining = false;
   let serverUrl = "";
 
-  const issueChannel = (): Response => {
-    const id = crypto.randomUUID();
+  const refuse = (
+    status: number,
+    message: string,
+    request: Request,
+    ip: string,
+    headers?: HeadersInit,
+    reason?: ErrorReason,
+  ) => {
+    log.warn("Refused {method} {path} from {ip}: {status} {message}", {
+      method: request.method,
+      path: new URL(request.url).pathname,
+      ip,
+      status,
+      message,
+    });
+    return errorResponse(status, message, headers, reason);
+  };
+
+  const issueChannel = (request: Request, ip: string): Response => {
+    if (!clientTokens.allows(request)) {
+      return refuse(401, TOKEN_REQUIRED, request, ip, undefined, "auth_token");
+    }
+    const wait = newLimiter.take(ip);
+    if (wait > 0) {
+      return refuse(429, `Too many new channels from ${ip}; retry in ${wait} s`, request, ip, {
+        "retry-after": String(wait),
+      });
+    }
+    const id = secrets.issueId();
     if (!channels.issue(id)) {
-      return errorResponse(503, "This server holds its maximum number of channels; try later");
+      return refuse(
+        503,
+        "This server holds its maximum number of channels; try later",
+        request,
+        ip,
+      );
     }
     log.info("Issued channel {channelId}", { channelId: id });
     return jsonResponse(200, { channel_id: id, channel_secret: secrets.secretFor(id) });
   };
 
-  const attachTunnel = (request: Request, id: string): Response => {
+  const attachTunnel = (request: Request, id: string, ip: string): Response => {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return errorResponse(400, "Expected a WebSocket upgrade request");
+    }
+    if (!clientTokens.allows(request)) {
+      return refuse(401, TOKEN_REQUIRED, request, ip, undefined, "auth_token");
     }
     const versionError = checkProtocolVersion(request);
     if (versionError) return versionError;
     const channel = channels.get(id);
     const secret = request.headers.get(CHANNEL_SECRET_HEADER);
     if (!secrets.verify(id, secret)) {
-      if (!channel) return errorResponse(403, `Unknown channel "${id}": get one from GET /new`);
-      log.warn("Refused attach to channel {channelId}: missing or wrong secret", {
-        channelId: id,
-      });
-      return errorResponse(
+      if (!channel) {
+        return errorResponse(
+          403,
+          `Unknown channel "${id}": get one from GET /new`,
+          undefined,
+          "unknown_channel",
+        );
+      }
+      return refuse(
         401,
         `Missing or wrong channel secret for "${id}": send the channel_secret from GET /new in the "${CHANNEL_SECRET_HEADER}" header`,
+        request,
+        ip,
+        undefined,
+        "channel_secret",
       );
     }
     if (channel?.session) {
-      return errorResponse(409, `Channel "${id}" already has a client connected`);
+      return refuse(409, `Channel "${id}" already has a client connected`, request, ip);
+    }
+    if (!channel && channels.full) {
+      return refuse(
+        503,
+        "This server holds its maximum number of channels; try later",
+        request,
+        ip,
+      );
     }
     if (draining) return errorResponse(503, "The server is shutting down; retry shortly");
     return acceptTunnel(request, id, channels, sockets);
@@ -104,13 +163,31 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     let response: Response;
     let requestBytes = 0;
     let responseBytes: Promise<number> = Promise.resolve(0);
-    if (!channel || (!channel.session && channel.detachedAt === undefined)) {
+    const awaitingReattach = !channel && secrets.isIssued(id) &&
+      performance.now() - startedAt < config.channelTtl;
+    if (awaitingReattach) {
+      // A channel issued under our key that this replica does not hold: after a restart its
+      // client is reconnecting (senders should retry, not give up).
+      response = errorResponse(
+        503,
+        `The client of channel "${id}" is not connected (yet); retry later`,
+        { "retry-after": String(config.retryAfterSeconds) },
+      );
+    } else if (!channel || (!channel.session && channel.detachedAt === undefined)) {
       response = errorResponse(404, `No client is connected to channel "${id}"`);
     } else if (!channel.session) {
       response = errorResponse(
         503,
         `The client of channel "${id}" is disconnected; retry later`,
         { "retry-after": String(config.retryAfterSeconds) },
+      );
+    } else if (channel.inFlight >= config.maxInFlight) {
+      response = refuse(
+        429,
+        `Channel "${id}" already has ${config.maxInFlight} requests in flight; retry later`,
+        request,
+        remoteIp,
+        { "retry-after": "1" },
       );
     } else if (draining) {
       response = errorResponse(503, "The server is shutting down; retry shortly", {
@@ -160,26 +237,47 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   const handler = (request: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> => {
     const url = new URL(request.url);
     const path = url.pathname;
+    const peer = (info.remoteAddr as Deno.NetAddr).hostname;
+    const headerProblem = checkHeaderLimits(
+      request.headers,
+      config.maxHeaderCount,
+      config.maxHeaderSize,
+    );
+    if (headerProblem) return refuse(431, headerProblem, request, peer);
     if (path.startsWith("/webhook/")) {
       const rest = path.slice("/webhook/".length);
       const slash = rest.indexOf("/");
       const id = slash === -1 ? rest : rest.slice(0, slash);
       const suffix = slash === -1 ? "" : rest.slice(slash);
-      const remoteIp = (info.remoteAddr as Deno.NetAddr).hostname;
-      return handleWebhook(request, id, suffix + url.search, remoteIp);
+      return handleWebhook(request, id, suffix + url.search, peer);
     }
     if (path.startsWith("/ws/") && request.method === "GET") {
       const id = path.slice("/ws/".length);
       if (!UUID_V4.test(id)) {
-        return errorResponse(403, `Unknown channel "${id}": get one from GET /new`);
+        return errorResponse(
+          403,
+          `Unknown channel "${id}": get one from GET /new`,
+          undefined,
+          "unknown_channel",
+        );
       }
-      return attachTunnel(request, id);
+      return attachTunnel(request, id, clientIp(request, peer));
     }
     if (request.method !== "GET") return errorResponse(405, `Method ${request.method} not allowed`);
+    if (
+      (path === "/traefik-config" || path.startsWith("/internal/")) && !adminTokens.allows(request)
+    ) {
+      return refuse(
+        401,
+        "This endpoint requires the admin token (Authorization: Bearer)",
+        request,
+        peer,
+      );
+    }
     switch (path) {
       case "/new":
         if (draining) return errorResponse(503, "The server is shutting down; retry shortly");
-        return issueChannel();
+        return issueChannel(request, clientIp(request, peer));
       case "/healthz":
         return jsonResponse(draining ? 503 : 200, { status: draining ? "SHUTTING_DOWN" : "OK" });
       case "/internal/channels":
@@ -246,6 +344,26 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     url: serverUrl,
   });
   return { addr, url: serverUrl, channels, finished: server.finished, shutdown };
+}
+
+/**
+ * Checks a request's header count and total size.
+ * @returns A message for a 431 answer, or `undefined` when within limits.
+ */
+function checkHeaderLimits(
+  headers: Headers,
+  maxCount: number,
+  maxSize: number,
+): string | undefined {
+  let count = 0;
+  let size = 0;
+  for (const [name, value] of headers) {
+    count++;
+    size += name.length + value.length;
+  }
+  if (count > maxCount) return `Too many header fields: ${count} (limit ${maxCount})`;
+  if (size > maxSize) return `Headers too large: ${size} bytes (limit ${maxSize})`;
+  return undefined;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,0 +1,684 @@
+/**
+ * `deno task bench`: throughput, latency and memory of the tunnel against the direct path.
+ *
+ * Starts a local app (bench/app.ts, its own process), a server and a client (`deno run -A main.ts`,
+ * their own processes), and drives load with `wrk` (installed from Debian when missing; else the
+ * separate node:http process in bench/loadgen.ts). Measures, for 1 KiB, 64 KiB and 1 MiB POST
+ * bodies at concurrency 1, 16 and 64: requests/s and p50/p99 latency direct-to-app and through the
+ * tunnel; the peak RSS of server and client; the server's memory growth while 64 × 1 MiB requests
+ * stream; and the server's memory per idle connected channel with 2,000 channels open (from one
+ * separate process, bench/channels.ts). Prints a table and PASS/MISS per target, and writes JSON to
+ * `.bench-out/results.json`.
+ *
+ * Flags: `--quick` (~40 s), `--duration <s>` per cell (integer, default 6), `--channels <n>`
+ * (default 2000), `--skip-channels`, `--server-log-level <level>` (default INFO, the product's
+ * default), `--loadgen deno` (force the fallback load generator), `--root <dir>` (benchmark the
+ * checkout in `<dir>`, e.g. an experimental copy; the bench scripts stay these), and for quick
+ * experiments `--sizes 1024,65536`, `--conc 1,64`, `--skip-stream`.
+ *
+ * @module
+ */
+import { freePort, waitUntil } from "./_util.ts";
+
+/** The checkout under test: `--root <dir>` benchmarks another copy (e.g. an experiment). */
+const ROOT = (() => {
+  const i = Deno.args.indexOf("--root");
+  const dir = i >= 0 ? Deno.args[i + 1] : new URL("..", import.meta.url).pathname;
+  return dir.endsWith("/") ? dir : `${dir}/`;
+})();
+const BENCH = new URL(".", import.meta.url).pathname;
+const OUT_DIR = new URL("../.bench-out", import.meta.url).pathname;
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+// ---------------------------------------------------------------- options
+
+interface BenchOptions {
+  quick: boolean;
+  duration: number;
+  warmup: number;
+  sizes: number[];
+  concurrencies: number[];
+  channels: number;
+  skipChannels: boolean;
+  skipStream: boolean;
+  serverLogLevel: string;
+  loadgen: "wrk" | "deno";
+}
+
+function parseArgs(args: string[]): BenchOptions {
+  const get = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const quick = args.includes("--quick");
+  const duration = Number(get("--duration") ?? (quick ? 1 : 6));
+  if (!Number.isInteger(duration) || duration < 1) {
+    console.error(`Invalid --duration "${get("--duration")}": expected whole seconds ≥ 1`);
+    Deno.exit(2);
+  }
+  return {
+    quick,
+    duration,
+    warmup: 1,
+    sizes: get("--sizes")?.split(",").map(Number) ?? [KIB, 64 * KIB, MIB],
+    concurrencies: get("--conc")?.split(",").map(Number) ?? [1, 16, 64],
+    skipStream: args.includes("--skip-stream"),
+    channels: Number(get("--channels") ?? 2000),
+    skipChannels: args.includes("--skip-channels"),
+    serverLogLevel: get("--server-log-level") ?? "INFO",
+    loadgen: get("--loadgen") === "deno" ? "deno" : "wrk",
+  };
+}
+
+// ---------------------------------------------------------------- processes
+
+/** A child process started by the bench; `pid` is the deno process (bash `exec`s into it). */
+interface Child {
+  name: string;
+  pid: number;
+  child: Deno.ChildProcess;
+  log: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `deno run -A <args>` through bash so the open-file limit can be raised to the hard
+ * limit first (2,000 tunnels need more than a default 1,024); output goes to a log file.
+ */
+function spawnDeno(name: string, args: string[], tmp: string): Child {
+  const log = `${tmp}/${name}.log`;
+  const child = new Deno.Command("bash", {
+    args: [
+      "-c",
+      'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@" >"$LOGFILE" 2>&1',
+      "bash",
+      Deno.execPath(),
+      "run",
+      "-A",
+      ...args,
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+    env: { NO_COLOR: "1", LOGFILE: log },
+  }).spawn();
+  return {
+    name,
+    pid: child.pid,
+    child,
+    log,
+    async stop() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.status;
+    },
+  };
+}
+
+async function readLog(child: Child): Promise<string> {
+  try {
+    return await Deno.readTextFile(child.log);
+  } catch {
+    return "";
+  }
+}
+
+async function startApp(tmp: string): Promise<{ proc: Child; url: string }> {
+  const port = freePort();
+  const proc = spawnDeno("app", [`${BENCH}app.ts`, String(port)], tmp);
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(async () => (await readLog(proc)).includes("listening"), "local app");
+  return { proc, url };
+}
+
+async function startServer(
+  tmp: string,
+  name: string,
+  logLevel: string,
+): Promise<{ proc: Child; url: string }> {
+  const port = freePort();
+  const proc = spawnDeno(name, [
+    `${ROOT}main.ts`,
+    "server",
+    "--port",
+    String(port),
+    "--bind-addr",
+    "127.0.0.1",
+    "--memberlist-port",
+    "0",
+    "--log-level",
+    logLevel,
+  ], tmp);
+  const url = `http://127.0.0.1:${port}`;
+  let exited = false;
+  proc.child.status.then(() => (exited = true));
+  await waitUntil(async () => {
+    if (exited) throw new Error(`The server exited early:\n${await readLog(proc)}`);
+    try {
+      const response = await fetch(`${url}/healthz`);
+      await response.body?.cancel();
+      return response.ok;
+    } catch {
+      return false;
+    }
+  }, `server ${url}`);
+  return { proc, url };
+}
+
+/** A running client and the webhook URL it printed. */
+interface ClientChild extends Child {
+  webhookUrl: string;
+}
+
+async function startClient(tmp: string, serverUrl: string, appUrl: string): Promise<ClientChild> {
+  const stateDir = await Deno.makeTempDir({ dir: tmp, prefix: "state-" });
+  const proc = spawnDeno("client", [
+    `${ROOT}main.ts`,
+    "client",
+    "--server-url",
+    serverUrl,
+    "--target-url",
+    appUrl,
+    "--state-file",
+    `${stateDir}/s.json`,
+    "--log-level",
+    "ERROR",
+  ], tmp) as ClientChild;
+  let exited = false;
+  proc.child.status.then(() => (exited = true));
+  const url = await waitUntil(async () => {
+    const text = await readLog(proc);
+    if (exited) throw new Error(`The client exited early:\n${text}`);
+    if (!/A tunnel to the server has been established/.test(text)) return undefined;
+    return text.match(/^Please set the webhook destination as follows: (\S+)$/m)?.[1];
+  }, "client tunnel");
+  proc.webhookUrl = url;
+  return proc;
+}
+
+// ---------------------------------------------------------------- memory
+
+interface MemInfo {
+  /** Resident set of the process and its descendants, bytes. */
+  rss: number;
+  /** Peak resident set (VmHWM) of the process and its descendants, bytes. */
+  hwm: number;
+}
+
+function descendants(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      for (const task of Deno.readDirSync(`/proc/${out[i]}/task`)) {
+        const text = Deno.readTextFileSync(`/proc/${out[i]}/task/${task.name}/children`).trim();
+        if (text) out.push(...text.split(/\s+/).map(Number));
+      }
+    } catch { /* exited */ }
+  }
+  return [...new Set(out)];
+}
+
+function memOf(pid: number): MemInfo {
+  let rss = 0;
+  let hwm = 0;
+  for (const p of descendants(pid)) {
+    try {
+      const status = Deno.readTextFileSync(`/proc/${p}/status`);
+      rss += Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) * KIB;
+      hwm += Number(status.match(/VmHWM:\s+(\d+)/)?.[1] ?? 0) * KIB;
+    } catch { /* exited */ }
+  }
+  return { rss, hwm };
+}
+
+/** Resets VmHWM to the current RSS (Linux clear_refs 5), so a phase's own peak can be read. */
+function resetPeak(pid: number): void {
+  for (const p of descendants(pid)) {
+    try {
+      Deno.writeTextFileSync(`/proc/${p}/clear_refs`, "5");
+    } catch { /* not permitted or exited */ }
+  }
+}
+
+/** Samples RSS of a set of processes every 50 ms, keeping the peak per name. */
+class MemSampler {
+  #pids = new Map<string, number>();
+  #peak = new Map<string, number>();
+  #timer: ReturnType<typeof setInterval>;
+  constructor() {
+    this.#timer = setInterval(() => this.sample(), 50);
+  }
+  watch(name: string, pid: number): void {
+    this.#pids.set(name, pid);
+  }
+  sample(): void {
+    for (const [name, pid] of this.#pids) {
+      const { rss } = memOf(pid);
+      if (rss > (this.#peak.get(name) ?? 0)) this.#peak.set(name, rss);
+    }
+  }
+  /** Peak RSS since the last reset, the larger of sampling and VmHWM. */
+  peak(name: string): number {
+    this.sample();
+    const pid = this.#pids.get(name);
+    return Math.max(this.#peak.get(name) ?? 0, pid ? memOf(pid).hwm : 0);
+  }
+  reset(name: string): void {
+    const pid = this.#pids.get(name);
+    if (pid) resetPeak(pid);
+    this.#peak.set(name, pid ? memOf(pid).rss : 0);
+  }
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+// ---------------------------------------------------------------- load
+
+interface LoadResult {
+  requests: number;
+  duration_us: number;
+  errors: { connect: number; read: number; write: number; status: number; timeout: number };
+  p50_us: number;
+  p90_us: number;
+  p99_us: number;
+  max_us: number;
+  rps: number;
+}
+
+const luaScripts = new Map<number, string>();
+
+async function luaScript(tmp: string, size: number): Promise<string> {
+  let path = luaScripts.get(size);
+  if (path) return path;
+  path = `${tmp}/post-${size}.lua`;
+  await Deno.writeTextFile(
+    path,
+    `wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/octet-stream"
+wrk.body = string.rep("a", ${size})
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+`,
+  );
+  luaScripts.set(size, path);
+  return path;
+}
+
+async function runLoad(
+  options: BenchOptions,
+  tmp: string,
+  url: string,
+  size: number,
+  concurrency: number,
+  seconds: number,
+): Promise<LoadResult> {
+  const cmd = options.loadgen === "wrk"
+    ? new Deno.Command("wrk", {
+      args: [
+        "-t1",
+        `-c${concurrency}`,
+        `-d${seconds}s`,
+        "--timeout",
+        "10s",
+        "-s",
+        await luaScript(tmp, size),
+        url,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout((seconds + 30) * 1000),
+    })
+    : new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `${BENCH}loadgen.ts`,
+        url,
+        String(size),
+        String(concurrency),
+        String(seconds),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout((seconds + 30) * 1000),
+    });
+  const output = await cmd.output();
+  const text = new TextDecoder().decode(output.stdout);
+  const line = text.split("\n").find((l) => l.startsWith("WRKJSON "));
+  if (!line) {
+    throw new Error(
+      `Load generator gave no result for ${url} (${size} B, c=${concurrency}):\n${text}\n${
+        new TextDecoder().decode(output.stderr)
+      }`,
+    );
+  }
+  const result = JSON.parse(line.slice("WRKJSON ".length)) as LoadResult;
+  result.rps = result.requests / (result.duration_us / 1e6);
+  return result;
+}
+
+async function ensureWrk(): Promise<boolean> {
+  const has = async () => {
+    try {
+      return (await new Deno.Command("wrk", { args: ["-v"], stdout: "null", stderr: "null" })
+        .output()) !== undefined;
+    } catch {
+      return false;
+    }
+  };
+  if (await has()) return true;
+  console.log("wrk not found: installing it with apt-get …");
+  const apt = (args: string[]) =>
+    new Deno.Command("apt-get", {
+      args,
+      stdout: "null",
+      stderr: "null",
+      signal: AbortSignal.timeout(180_000),
+    }).output().catch(() => undefined);
+  await apt(["install", "-y", "wrk"]);
+  if (await has()) return true;
+  await apt(["update"]);
+  await apt(["install", "-y", "wrk"]);
+  return await has();
+}
+
+// ---------------------------------------------------------------- formatting
+
+const fmtSize = (n: number) => n >= MIB ? `${n / MIB} MiB` : `${n / KIB} KiB`;
+const fmtMiB = (n: number) => `${(n / MIB).toFixed(1)} MiB`;
+const fmtMs = (us: number) => (us / 1000).toFixed(2);
+const pad = (s: string, n: number) => s.padStart(n);
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// ---------------------------------------------------------------- phases
+
+interface Cell {
+  size: number;
+  concurrency: number;
+  direct: LoadResult;
+  tunnel: LoadResult;
+  ratio: number;
+  addedP50Ms: number;
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(Deno.args);
+  const started = performance.now();
+  if (options.loadgen === "wrk" && !(await ensureWrk())) {
+    console.log("wrk could not be installed: falling back to bench/loadgen.ts (node:http, Deno)");
+    options.loadgen = "deno";
+  }
+  const busy = new TextDecoder().decode(
+    (await new Deno.Command("pgrep", { args: ["-af", "deno test"], stdout: "piped" }).output())
+      .stdout,
+  ).trim();
+  if (busy) console.log(`warning: a test run is active, figures will be noisy:\n${busy}`);
+  console.log(
+    `load generator: ${
+      options.loadgen === "wrk" ? "wrk -t1 (Debian)" : "bench/loadgen.ts (node:http, fallback)"
+    }; ${options.duration}s per cell; deno ${Deno.version.deno}; ${navigator.hardwareConcurrency} cores`,
+  );
+
+  const tmp = await Deno.makeTempDir({ prefix: "wow-bench-" });
+  const sampler = new MemSampler();
+  const children: Child[] = [];
+  let client: ClientChild | undefined;
+  const cleanup = async () => {
+    sampler.stop();
+    if (client) await client.stop();
+    for (const c of children) await c.stop();
+  };
+  Deno.addSignalListener("SIGINT", () => cleanup().then(() => Deno.exit(130)));
+
+  try {
+    const app = await startApp(tmp);
+    children.push(app.proc);
+    const server = await startServer(tmp, "server", options.serverLogLevel);
+    children.push(server.proc);
+    client = await startClient(tmp, server.url, app.url);
+    sampler.watch("server", server.proc.pid);
+    sampler.watch("client", client.pid);
+    sampler.watch("app", app.proc.pid);
+    const tunnelUrl = client.webhookUrl;
+    const directUrl = `${app.url}/`;
+    const startRss = { server: memOf(server.proc.pid).rss, client: memOf(client.pid).rss };
+
+    // (a) Server memory growth while 64 concurrent 1 MiB requests stream, on fresh processes
+    // after a short small-body warm-up (JIT, connections), so the growth is the streaming's own.
+    let streaming: Record<string, unknown> & { serverGrowth: number } | undefined;
+    if (!options.skipStream) {
+      await runLoad(options, tmp, tunnelUrl, KIB, 64, options.warmup);
+      await sleep(1000);
+      const streamBase = { server: memOf(server.proc.pid).rss, client: memOf(client.pid).rss };
+      sampler.reset("server");
+      sampler.reset("client");
+      const streamSeconds = Math.max(options.quick ? 2 : 5, options.duration);
+      const streamLoad = await runLoad(options, tmp, tunnelUrl, MIB, 64, streamSeconds);
+      const streamPeak = { server: sampler.peak("server"), client: sampler.peak("client") };
+      streaming = {
+        seconds: streamSeconds,
+        requests: streamLoad.requests,
+        rps: streamLoad.rps,
+        errors: streamLoad.errors,
+        serverBaselineRss: streamBase.server,
+        serverPeakRss: streamPeak.server,
+        serverGrowth: streamPeak.server - streamBase.server,
+        clientBaselineRss: streamBase.client,
+        clientPeakRss: streamPeak.client,
+        clientGrowth: streamPeak.client - streamBase.client,
+      };
+      console.log(
+        `\n64 × 1 MiB streaming (${streamSeconds}s, ${streamLoad.rps.toFixed(0)} req/s): server ${
+          fmtMiB(streamBase.server)
+        } → peak ${fmtMiB(streamPeak.server)} (growth ${fmtMiB(streaming.serverGrowth)}); client ${
+          fmtMiB(streamBase.client)
+        } → peak ${fmtMiB(streamPeak.client)} (growth ${
+          fmtMiB(streamPeak.client - streamBase.client)
+        })`,
+      );
+    }
+
+    // Throughput/latency matrix.
+    sampler.reset("server");
+    sampler.reset("client");
+    sampler.reset("app");
+    const cells: Cell[] = [];
+    console.log(
+      `\n${pad("size", 7)} ${pad("conc", 4)} ${pad("direct/s", 9)} ${pad("tunnel/s", 9)} ${
+        pad("ratio", 5)
+      } ${pad("dir p50", 8)} ${pad("dir p99", 8)} ${pad("tun p50", 8)} ${pad("tun p99", 8)} ${
+        pad("+p50 ms", 8)
+      }  errors`,
+    );
+    for (const size of options.sizes) {
+      await runLoad(options, tmp, directUrl, size, 16, options.warmup);
+      await runLoad(options, tmp, tunnelUrl, size, 16, options.warmup);
+      for (const concurrency of options.concurrencies) {
+        const direct = await runLoad(options, tmp, directUrl, size, concurrency, options.duration);
+        const tunnel = await runLoad(options, tmp, tunnelUrl, size, concurrency, options.duration);
+        const cell: Cell = {
+          size,
+          concurrency,
+          direct,
+          tunnel,
+          ratio: tunnel.rps / direct.rps,
+          addedP50Ms: (tunnel.p50_us - direct.p50_us) / 1000,
+        };
+        cells.push(cell);
+        const errs = (r: LoadResult) => Object.values(r.errors).reduce((a, b) => a + b, 0);
+        console.log(
+          `${pad(fmtSize(size), 7)} ${pad(String(concurrency), 4)} ${
+            pad(direct.rps.toFixed(0), 9)
+          } ${pad(tunnel.rps.toFixed(0), 9)} ${pad(cell.ratio.toFixed(2), 5)} ${
+            pad(fmtMs(direct.p50_us), 8)
+          } ${pad(fmtMs(direct.p99_us), 8)} ${pad(fmtMs(tunnel.p50_us), 8)} ${
+            pad(fmtMs(tunnel.p99_us), 8)
+          } ${pad(cell.addedP50Ms.toFixed(2), 8)}  ${errs(direct)}/${errs(tunnel)}`,
+        );
+      }
+    }
+    const matrixPeak = {
+      server: sampler.peak("server"),
+      client: sampler.peak("client"),
+      app: sampler.peak("app"),
+    };
+    const serverHwm = memOf(server.proc.pid).hwm;
+    console.log(
+      `\npeak RSS during the matrix: server ${fmtMiB(matrixPeak.server)}, client ${
+        fmtMiB(matrixPeak.client)
+      }, app ${fmtMiB(matrixPeak.app)} (at start: server ${fmtMiB(startRss.server)}, client ${
+        fmtMiB(startRss.client)
+      })`,
+    );
+    const serverLog = (await readLog(server.proc)).split("\n").filter((l) => /ERROR|WARN/.test(l))
+      .slice(0, 5);
+    if (serverLog.length) console.log(`server warnings/errors:\n  ${serverLog.join("\n  ")}`);
+
+    await client.stop();
+    client = undefined;
+    await server.proc.stop();
+    await app.proc.stop();
+
+    // (b) Server memory per idle connected channel, on a fresh server.
+    let idle: Record<string, number> | undefined;
+    if (!options.skipChannels) {
+      const fresh = await startServer(tmp, "server-idle", options.serverLogLevel);
+      children.push(fresh.proc);
+      const opener = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", `${BENCH}channels.ts`, fresh.url, "0", "32"],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const writer = opener.stdin.getWriter();
+      const lines = opener.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let pending = "";
+      const openTo = async (n: number): Promise<number> => {
+        await writer.write(new TextEncoder().encode(`${n}\n`));
+        const deadline = Date.now() + 120_000;
+        while (Date.now() < deadline) {
+          const nl = pending.indexOf("\n");
+          if (nl >= 0) {
+            const line = pending.slice(0, nl);
+            pending = pending.slice(nl + 1);
+            const m = line.match(/^open (\d+)/);
+            if (m) return Number(m[1]);
+            continue;
+          }
+          const { value, done } = await lines.read();
+          if (done) throw new Error("The channel opener exited");
+          pending += value;
+        }
+        throw new Error("Timed out opening channels");
+      };
+      try {
+        // Warm the paths once with a few channels, then settle and take the baseline.
+        const warm = 20;
+        await openTo(warm);
+        await sleep(2000);
+        const base = memOf(fresh.proc.pid).rss;
+        const half = Math.floor(options.channels / 2);
+        const openedHalf = await openTo(warm + half);
+        await sleep(2000);
+        const rssHalf = memOf(fresh.proc.pid).rss;
+        const opened = await openTo(warm + options.channels);
+        await sleep(3000);
+        const rssFull = memOf(fresh.proc.pid).rss;
+        const attached = await (await fetch(`${fresh.url}/internal/channels`)).json();
+        idle = {
+          channels: opened - warm,
+          attachedOnServer: attached.webhook_channels.length,
+          baselineRss: base,
+          rssAtHalf: rssHalf,
+          rssAtFull: rssFull,
+          perChannelBytes: (rssFull - base) / (opened - warm),
+          marginalPerChannelBytes: (rssFull - rssHalf) / (opened - openedHalf),
+        };
+        console.log(
+          `\nidle channels: ${idle.channels} open (${
+            idle.attachedOnServer - warm
+          } attached): server ${fmtMiB(base)} → ${fmtMiB(rssFull)}; ${
+            (idle.perChannelBytes / KIB).toFixed(1)
+          } KiB per channel (marginal over the second half: ${
+            (idle.marginalPerChannelBytes / KIB).toFixed(1)
+          } KiB)`,
+        );
+      } finally {
+        try {
+          opener.kill("SIGKILL");
+        } catch { /* gone */ }
+        await opener.status;
+        await fresh.proc.stop();
+      }
+    }
+
+    // Targets.
+    const find = (size: number, c: number) =>
+      cells.find((x) => x.size === size && x.concurrency === c);
+    const c64 = find(KIB, 64);
+    const c1 = find(KIB, 1);
+    const targets = [
+      {
+        name: "tunnel req/s ≥ 50% of direct at 1 KiB c=64",
+        value: c64 ? `${(c64.ratio * 100).toFixed(0)}%` : "n/a",
+        pass: c64 ? c64.ratio >= 0.5 : undefined,
+      },
+      {
+        name: "p50 added latency ≤ 1 ms at 1 KiB c=1",
+        value: c1 ? `${c1.addedP50Ms.toFixed(2)} ms` : "n/a",
+        pass: c1 ? c1.addedP50Ms <= 1 : undefined,
+      },
+      {
+        name: "server memory growth ≤ 16 MiB while 64 × 1 MiB stream",
+        value: streaming ? fmtMiB(streaming.serverGrowth) : "skipped",
+        pass: streaming ? streaming.serverGrowth <= 16 * MIB : undefined,
+      },
+      {
+        name: `≤ 12 KiB server memory per idle channel at ${options.channels} clients`,
+        value: idle ? `${(idle.perChannelBytes / KIB).toFixed(1)} KiB` : "skipped",
+        pass: idle ? idle.perChannelBytes <= 12 * KIB : undefined,
+      },
+    ];
+    console.log("\ntargets:");
+    for (const t of targets) {
+      console.log(
+        `  ${t.pass === undefined ? "SKIP" : t.pass ? "PASS" : "MISS"}  ${t.name}: ${t.value}`,
+      );
+    }
+
+    await Deno.mkdir(OUT_DIR, { recursive: true });
+    const results = {
+      date: new Date().toISOString(),
+      deno: Deno.version.deno,
+      cores: navigator.hardwareConcurrency,
+      loadgen: options.loadgen,
+      durationPerCell: options.duration,
+      serverLogLevel: options.serverLogLevel,
+      cells,
+      memory: { startRss, matrixPeak, serverHwm, streaming, idle },
+      targets,
+      elapsedSeconds: (performance.now() - started) / 1000,
+    };
+    await Deno.writeTextFile(`${OUT_DIR}/results.json`, JSON.stringify(results, null, 2) + "\n");
+    console.log(
+      `\nwrote .bench-out/results.json (${results.elapsedSeconds.toFixed(0)} s)`,
+    );
+  } finally {
+    await cleanup();
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) await main();
