@@ -65,6 +65,22 @@ export const countArg: (text: string) => number = wrap((text) => {
   return Number(text);
 });
 
+/** Parses a gossip key: base64 of 16, 24 or 32 bytes (AES-128/192/256, as memberlist). */
+export const gossipKeyArg: (text: string) => Uint8Array = wrap((text) => {
+  let bytes: Uint8Array;
+  try {
+    bytes = Uint8Array.from(atob(text.trim()), (c) => c.charCodeAt(0));
+  } catch {
+    throw new TypeError("Expected base64, e.g. the output of `openssl rand -base64 32`");
+  }
+  if (![16, 24, 32].includes(bytes.length)) {
+    throw new RangeError(
+      `Expected base64 of 16, 24 or 32 bytes, got ${bytes.length} bytes; make one with \`openssl rand -base64 32\``,
+    );
+  }
+  return bytes;
+});
+
 /** Parses an absolute http(s) URL. */
 export const httpUrlArg: (text: string) => string = wrap((text) => {
   let url: URL;

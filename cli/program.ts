@@ -16,6 +16,7 @@ import {
   countArg,
   durationArg,
   envName,
+  gossipKeyArg,
   httpUrlArg,
   portArg,
   positiveIntArg,
@@ -103,6 +104,25 @@ export const SERVER_FLAGS: FlagSpec[] = [
     parse: addressArg,
   },
   { flags: "--peer-domain <name>", description: "DNS name resolving to the cluster's replicas" },
+  {
+    flags: "--join <host[:port]>",
+    description: "static seed replicas to join (repeatable, or comma-separated)",
+    parse: collectList,
+  },
+  {
+    flags: "--gossip-key <base64>",
+    description:
+      "shared key (base64 of 16, 24 or 32 bytes): encrypts gossip, authenticates replicas",
+    parse: gossipKeyArg,
+  },
+  {
+    flags: "--node-name <name>",
+    description: "cluster node name (default: HOSTNAME, else node-<random>)",
+  },
+  {
+    flags: "--dns-server <ip:port>",
+    description: "resolve --peer-domain with this DNS server instead of the system's (testing)",
+  },
   {
     flags: "--cleanup-duration <duration>",
     description: "remove issued channels that never got a client after this long",
@@ -333,6 +353,13 @@ export function buildProgram(): Command {
     ];
     await runUntilSignal(
       await startServer({
+        memberlistPort: opts.memberlistPort,
+        memberlistSyncDuration: opts.memberlistSyncDuration,
+        peerDomain: opts.peerDomain,
+        join: opts.join,
+        gossipKey: opts.gossipKey,
+        nodeName: opts.nodeName,
+        dnsServer: opts.dnsServer,
         authTokens,
         adminToken: opts.adminToken,
         newRateLimit: opts.newRateLimit,

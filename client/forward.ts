@@ -13,6 +13,7 @@ import {
   encodeResponseHead,
   endToEndHeaders,
   type HeaderList,
+  rawHeaderPairs,
   type RequestHead,
   type ResetCode,
   StreamResetError,
@@ -122,7 +123,7 @@ export async function forwardStream(
   result.status = answer.statusCode ?? 502;
   stream.sendHead(encodeResponseHead({
     status: result.status,
-    headers: endToEndHeaders(pairs(answer.rawHeaders)),
+    headers: endToEndHeaders(rawHeaderPairs(answer.rawHeaders)),
   }));
   try {
     result.responseBytes = await stream.sendBody(answer);
@@ -141,12 +142,6 @@ async function writeBody(stream: TunnelStream, request: http.ClientRequest): Pro
   }
   request.end();
   return bytes;
-}
-
-function pairs(raw: string[]): [string, string][] {
-  const out: [string, string][] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i], raw[i + 1]]);
-  return out;
 }
 
 function isConnectError(error: unknown): boolean {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { parseSeed, resolveSeed } from "./_discovery.ts";
 import { defaultNodeName } from "./_node_name.ts";
 import { type ClusterHandle, startCluster } from "./mod.ts";
+import { dnsServer } from "../tests/_dns.ts";
 
 Deno.test("parseSeed accepts host, host:port, [v6]:port and bare IPv6", () => {
   assert.deepEqual(parseSeed("10.0.0.1", 7946), { host: "10.0.0.1", port: 7946 });
@@ -23,52 +24,6 @@ Deno.test("defaultNodeName uses HOSTNAME, else node-<8 hex>", () => {
   assert.equal(defaultNodeName(() => "pod-7"), "pod-7");
   assert.match(defaultNodeName(() => undefined), /^node-[0-9a-f]{8}$/);
 });
-
-/** A tiny DNS responder: A records for one name, nothing for anything else. */
-function dnsServer(name: string, records: () => string[]) {
-  const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const done = (async () => {
-    const buf = new Uint8Array(512);
-    for (;;) {
-      let data: Uint8Array, addr: Deno.Addr;
-      try {
-        [data, addr] = await conn.receive(buf);
-      } catch {
-        return;
-      }
-      if (data.length < 12) continue;
-      let off = 12;
-      const labels: string[] = [];
-      while (off < data.length && data[off] !== 0) {
-        labels.push(new TextDecoder().decode(data.subarray(off + 1, off + 1 + data[off])));
-        off += 1 + data[off];
-      }
-      const qEnd = off + 5;
-      const qtype = (data[off + 1] << 8) | data[off + 2];
-      const ips = labels.join(".") === name && qtype === 1 ? records() : [];
-      const out = new Uint8Array(qEnd + ips.length * 16);
-      out.set(data.subarray(0, qEnd));
-      out.set([0x81, 0x80, 0, 1, 0, ips.length, 0, 0, 0, 0], 2);
-      ips.forEach((ip, i) => {
-        const o = qEnd + i * 16;
-        out.set([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, ...ip.split(".").map(Number)], o);
-      });
-      try {
-        await conn.send(out, addr);
-      } catch {
-        return;
-      }
-    }
-  })();
-  const port = (conn.addr as Deno.NetAddr).port;
-  return {
-    address: `127.0.0.1:${port}`,
-    close: async () => {
-      conn.close();
-      await done;
-    },
-  };
-}
 
 Deno.test("startCluster discovers peers through peerDomain, retrying while DNS is empty", async () => {
   let published: string[] = [];

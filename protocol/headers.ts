@@ -38,3 +38,15 @@ export function endToEndHeaders(headers: Iterable<[string, string]>): HeaderList
   }
   return list.filter(([name]) => !HOP_BY_HOP_HEADERS.has(name) && !named.has(name));
 }
+
+/**
+ * Turns Node's flat `rawHeaders` list (`[name, value, name, value, …]`) into pairs, keeping order
+ * and repeats.
+ * @param raw The flat list.
+ * @returns `[name, value]` pairs.
+ */
+export function rawHeaderPairs(raw: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i], raw[i + 1]]);
+  return out;
+}

@@ -28,6 +28,8 @@ export interface DeliverOptions {
   maxBodySize: number;
   /** How long to wait for the response head, in ms. */
   requestTimeout: number;
+  /** The request was relayed by a replica: its `X-Forwarded-*` are final, keep them as sent. */
+  trustForwarded?: boolean;
 }
 
 /** What happened to a delivery, for the log line. */
@@ -160,23 +162,37 @@ function fail(
   };
 }
 
+/** Headers replicas use among themselves; never passed on to the local app. */
+const REPLICA_HEADERS = new Set(["x-wow-forwarded", "x-wow-cluster-auth"]);
+
 /**
- * The headers the local app should see: the sender's end-to-end headers without `Host`, plus
- * `X-Forwarded-For` (the sender's address appended), and `X-Forwarded-Proto`/`-Host` unless an
- * upstream proxy (Traefik) already set them.
+ * The headers the local app should see: the sender's end-to-end headers without `Host` and the
+ * replica marks, plus `X-Forwarded-For` (the sender's address appended), and
+ * `X-Forwarded-Proto`/`-Host` unless an upstream proxy (Traefik) already set them. A request
+ * relayed by a replica already carries the final `X-Forwarded-*` and keeps them.
+ *
+ * @param request The sender's (or relaying replica's) request.
+ * @param options Sender address, scheme, and whether the request was relayed.
+ * @returns The header list.
  */
-function forwardedHeaders(request: Request, options: DeliverOptions): HeaderList {
-  const headers = endToEndHeaders(request.headers).filter(([name]) => name !== "host");
+export function forwardedHeaders(
+  request: Request,
+  options: { remoteIp: string; proto: string; trustForwarded?: boolean },
+): HeaderList {
+  const list = endToEndHeaders(request.headers).filter(([name]) =>
+    name !== "host" && !REPLICA_HEADERS.has(name)
+  );
+  if (options.trustForwarded) return list;
   const host = request.headers.get("host");
   const forwardedFor = request.headers.get("x-forwarded-for");
-  const list = headers.filter(([name]) => name !== "x-forwarded-for");
-  list.push([
+  const headers = list.filter(([name]) => name !== "x-forwarded-for");
+  headers.push([
     "x-forwarded-for",
     forwardedFor ? `${forwardedFor}, ${options.remoteIp}` : options.remoteIp,
   ]);
-  if (!request.headers.has("x-forwarded-proto")) list.push(["x-forwarded-proto", options.proto]);
-  if (host && !request.headers.has("x-forwarded-host")) list.push(["x-forwarded-host", host]);
-  return list;
+  if (!request.headers.has("x-forwarded-proto")) headers.push(["x-forwarded-proto", options.proto]);
+  if (host && !request.headers.has("x-forwarded-host")) headers.push(["x-forwarded-host", host]);
+  return headers;
 }
 
 function toHeaders(list: HeaderList): Headers {

@@ -36,6 +36,20 @@ export interface ServerOptions {
   maxHeaderSize?: number;
   /** Most header fields per request. @default 100 */
   maxHeaderCount?: number;
+  /** Gossip (memberlist) port, UDP and TCP; 0 picks a free one. @default 7946 */
+  memberlistPort?: number;
+  /** DNS name resolving to the replicas, re-resolved every `memberlistSyncDuration`. */
+  peerDomain?: string;
+  /** Static seed replicas, `host[:port]`. */
+  join?: string[];
+  /** Interval of peer-domain resolution, ms. @default 5000 */
+  memberlistSyncDuration?: number;
+  /** Shared gossip key (16, 24 or 32 bytes): encrypts gossip, authenticates replica calls. */
+  gossipKey?: Uint8Array;
+  /** DNS server `ip:port` for `peerDomain` instead of the system resolver (tests). */
+  dnsServer?: string;
+  /** Cluster node name. @default `HOSTNAME`, else `node-<8 hex>` */
+  nodeName?: string;
   /** Serve HTTPS/WSS with this PEM certificate chain and key. */
   tls?: { cert: string; key: string };
   /** Aborting stops the server like SIGTERM. */
@@ -67,6 +81,14 @@ export const SERVER_DEFAULTS = {
   shutdownGrace: 10_000,
   /** How long shutdown waits for clients to answer the close handshake, ms. */
   closeGrace: 2_000,
+  /** memberlist's default port. */
+  memberlistPort: 7946,
+  /** As the Go original. */
+  memberlistSyncDuration: 5_000,
+  /** A replica found holding a channel is remembered this long before asking again, ms. */
+  ownerCacheTtl: 5_000,
+  /** "No replica holds it" is remembered this long, so a burst of misses costs one lookup. */
+  ownerMissCacheTtl: 1_000,
   /** `Retry-After` seconds sent for a detached channel's webhooks. */
   retryAfterSeconds: 30,
 } as const;

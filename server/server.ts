@@ -8,17 +8,38 @@ import { ChannelRegistry } from "./channels.ts";
 import { ChannelSecrets } from "./secrets.ts";
 import { detectAdvertiseAddress } from "./address.ts";
 import { type ErrorReason, errorResponse, jsonResponse } from "./_http.ts";
-import { deliverWebhook } from "./deliver.ts";
+import { deliverWebhook, forwardedHeaders } from "./deliver.ts";
 import { acceptTunnel, checkProtocolVersion, CLOSE_NORMAL, type SocketSet } from "./tunnel.ts";
-import { buildTraefikConfig, renderTraefikConfig } from "./traefik.ts";
+import { startCluster } from "../cluster/mod.ts";
+import {
+  channelKeyFromGossipKey,
+  clusterCredential,
+  encodeMeta,
+  FORWARDED_HEADER,
+  Replicas,
+} from "./replicas.ts";
+import { OwnerLookup } from "./owners.ts";
+import { relayWebhook } from "./relay.ts";
+import {
+  CHANNEL_SECRET_HEADER,
+  handleInternal,
+  handleTraefikConfig,
+  type InternalContext,
+} from "./internal.ts";
+import http from "node:http";
 import { SERVER_DEFAULTS, type ServerOptions } from "./options.ts";
 import { TokenSet } from "./access.ts";
 import { clientIp, RateLimiter } from "./rate_limit.ts";
 
 const log = getLogger(["wow", "server"]);
 
-/** Header a client sends its channel secret in. */
-export const CHANNEL_SECRET_HEADER = "x-channel-secret";
+export { CHANNEL_SECRET_HEADER };
+
+/** Extra time a relayed webhook gets over the owner's own request timeout, ms. */
+const RELAY_TIMEOUT_MARGIN = 2_000;
+
+/** How long a graceful leave may take to spread before the gossip sockets close, ms. */
+const CLUSTER_LEAVE_TIMEOUT = 2_000;
 
 /** How often shutdown re-checks for in-flight webhooks, ms. */
 const SHUTDOWN_POLL_INTERVAL = 20;
@@ -35,6 +56,8 @@ export interface ServerHandle {
   url: string;
   /** The channel registry (for tests and the cluster layer). */
   channels: ChannelRegistry;
+  /** The cluster view. */
+  replicas: Replicas;
   /** Resolves when the server has stopped. */
   finished: Promise<void>;
   /** Stops accepting, lets in-flight webhooks finish (≤ 10 s), closes tunnels, stops. */
@@ -59,13 +82,31 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   const clientTokens = new TokenSet(options.authTokens);
   const adminTokens = new TokenSet(options.adminToken ? [options.adminToken] : []);
   const newLimiter = new RateLimiter({ limit: config.newRateLimit });
-  const secrets = new ChannelSecrets(options.channelKey);
+  const secrets = new ChannelSecrets(
+    options.channelKey ?? (options.gossipKey && channelKeyFromGossipKey(options.gossipKey)),
+  );
+  const sharedChannelKey = Boolean(options.channelKey || options.gossipKey);
+  const relayAgent = new http.Agent({ keepAlive: true });
   const sockets: SocketSet = new Set();
   const proto = options.tls ? "https" : "http";
   const startedAt = performance.now();
   let inFlight = 0;
   let draining = false;
   let serverUrl = "";
+  // Set once the HTTP listener is up (the gossip metadata carries its URL); the handler only
+  // runs after that.
+  // deno-lint-ignore prefer-const
+  let replicas!: Replicas;
+  // deno-lint-ignore prefer-const
+  let owners!: OwnerLookup;
+  const internal: InternalContext = {
+    channels,
+    secrets,
+    get replicas() {
+      return replicas;
+    },
+    serverUrl: () => serverUrl,
+  };
 
   const refuse = (
     status: number,
@@ -108,7 +149,19 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     return jsonResponse(200, { channel_id: id, channel_secret: secrets.secretFor(id) });
   };
 
-  const attachTunnel = (request: Request, id: string, ip: string): Response => {
+  /**
+   * Without a shared key each replica signs with its own random key: a channel issued by a peer
+   * is verified by asking the peers (a replica with a shared key never needs to).
+   */
+  const verifiedByPeer = async (id: string, secret: string | null): Promise<boolean> => {
+    if (sharedChannelKey || !secret || !replicas || replicas.peerUrls().length === 0) return false;
+    const answers = await replicas.gather<{ valid: boolean }>(`/internal/channels/${id}/verify`, {
+      [CHANNEL_SECRET_HEADER]: secret,
+    });
+    return answers.some((answer) => answer.body.valid === true);
+  };
+
+  const attachTunnel = async (request: Request, id: string, ip: string): Promise<Response> => {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return errorResponse(400, "Expected a WebSocket upgrade request");
     }
@@ -119,7 +172,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     if (versionError) return versionError;
     const channel = channels.get(id);
     const secret = request.headers.get(CHANNEL_SECRET_HEADER);
-    if (!secrets.verify(id, secret)) {
+    if (!secrets.verify(id, secret) && !(await verifiedByPeer(id, secret))) {
       if (!channel) {
         return errorResponse(
           403,
@@ -163,9 +216,25 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     let response: Response;
     let requestBytes = 0;
     let responseBytes: Promise<number> = Promise.resolve(0);
+    const forwarded = request.headers.has(FORWARDED_HEADER) &&
+      (!replicas.authenticated || replicas.isReplicaCall(request));
+    const owner = !channel?.session && !forwarded && UUID_V4.test(id)
+      ? await owners.find(id)
+      : undefined;
     const awaitingReattach = !channel && secrets.isIssued(id) &&
       performance.now() - startedAt < config.channelTtl;
-    if (awaitingReattach) {
+    if (owner) {
+      response = await relayWebhook(request, owner, {
+        headers: [
+          ...forwardedHeaders(request, { remoteIp, proto, trustForwarded: false }),
+          [FORWARDED_HEADER, "1"],
+          ...Object.entries(replicas.authHeaders()),
+        ],
+        agent: relayAgent,
+        timeout: config.requestTimeout + RELAY_TIMEOUT_MARGIN,
+      });
+      if (response.status === 404 || response.status === 503) owners.forget(id);
+    } else if (awaitingReattach) {
       // A channel issued under our key that this replica does not hold: after a restart its
       // client is reconnecting (senders should retry, not give up).
       response = errorResponse(
@@ -200,6 +269,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
         target,
         remoteIp,
         proto,
+        trustForwarded: forwarded,
         maxBodySize: config.maxBodySize,
         requestTimeout: config.requestTimeout,
       });
@@ -228,11 +298,15 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     return response;
   };
 
-  const internalChannels = () => ({
-    ws_channels: channels.ids(),
-    webhook_channels: channels.attachedIds(),
-    server_url: serverUrl,
-  });
+  /**
+   * `/traefik-config` needs the admin token when one is set. `/internal/*` accepts the replica
+   * credential or the admin token; with neither configured it is open, as in the Go original.
+   */
+  const operatorAllowed = (request: Request, path: string): boolean => {
+    if (path.startsWith("/internal/") && replicas.isReplicaCall(request)) return true;
+    if (adminTokens.required) return adminTokens.allows(request);
+    return !(path.startsWith("/internal/") && replicas.authenticated);
+  };
 
   const handler = (request: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> => {
     const url = new URL(request.url);
@@ -264,15 +338,19 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       return attachTunnel(request, id, clientIp(request, peer));
     }
     if (request.method !== "GET") return errorResponse(405, `Method ${request.method} not allowed`);
-    if (
-      (path === "/traefik-config" || path.startsWith("/internal/")) && !adminTokens.allows(request)
-    ) {
-      return refuse(
-        401,
-        "This endpoint requires the admin token (Authorization: Bearer)",
-        request,
-        peer,
-      );
+    if (path === "/traefik-config" || path.startsWith("/internal/")) {
+      if (!operatorAllowed(request, path)) {
+        return refuse(
+          401,
+          replicas.authenticated && path.startsWith("/internal/")
+            ? "This endpoint requires the replica credential or the admin token"
+            : "This endpoint requires the admin token (Authorization: Bearer)",
+          request,
+          peer,
+        );
+      }
+      if (path === "/traefik-config") return handleTraefikConfig(url, internal);
+      return handleInternal(path, request, internal);
     }
     switch (path) {
       case "/new":
@@ -280,15 +358,6 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
         return issueChannel(request, clientIp(request, peer));
       case "/healthz":
         return jsonResponse(draining ? 503 : 200, { status: draining ? "SHUTTING_DOWN" : "OK" });
-      case "/internal/channels":
-        return jsonResponse(200, internalChannels());
-      case "/traefik-config": {
-        const format = url.searchParams.get("format") === "yaml" ? "yaml" : "json";
-        const body = renderTraefikConfig(buildTraefikConfig([internalChannels()]), format);
-        return new Response(body, {
-          headers: { "content-type": format === "yaml" ? "application/yaml" : "application/json" },
-        });
-      }
     }
     return errorResponse(404, `No route for ${request.method} ${path}`);
   };
@@ -309,6 +378,43 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     bindAddr: config.bindAddr,
   });
   serverUrl = `${proto}://${advertise.includes(":") ? `[${advertise}]` : advertise}:${addr.port}`;
+
+  let cluster;
+  try {
+    cluster = await startCluster({
+      nodeName: options.nodeName,
+      bindAddr: config.bindAddr,
+      advertiseAddr: advertise,
+      port: config.memberlistPort,
+      meta: encodeMeta(serverUrl),
+      gossipKey: options.gossipKey,
+      join: options.join,
+      peerDomain: options.peerDomain,
+      dnsServer: options.dnsServer,
+      syncInterval: config.memberlistSyncDuration,
+    });
+  } catch (error) {
+    await server.shutdown();
+    const message = error instanceof Deno.errors.AddrInUse
+      ? `the gossip port ${config.memberlistPort} is in use: pick another with --memberlist-port`
+      : (error as Error).message;
+    throw new Error(`Cannot start the cluster node: ${message}`, { cause: error });
+  }
+  replicas = new Replicas(cluster, {
+    selfUrl: serverUrl,
+    httpPort: addr.port,
+    credential: options.gossipKey && clusterCredential(options.gossipKey),
+    standalone: !options.peerDomain && !(options.join?.length),
+  });
+  owners = new OwnerLookup(replicas, {
+    hitTtl: config.ownerCacheTtl,
+    missTtl: config.ownerMissCacheTtl,
+  });
+  if (!sharedChannelKey && !replicas.synced) {
+    log.warn(
+      "No --channel-key or --gossip-key: channels die with this replica and peers verify each other's secrets over HTTP; set a shared key",
+    );
+  }
 
   const sweeper = setInterval(() => {
     const removed = channels.sweep(config.cleanupDuration, config.channelTtl);
@@ -334,7 +440,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       );
       await Promise.race([Promise.all(closing), sleep(SERVER_DEFAULTS.closeGrace)]);
       for (const session of channels.sessions()) session.close();
-      await server.shutdown();
+      await Promise.all([server.shutdown(), replicas.cluster.leave(CLUSTER_LEAVE_TIMEOUT)]);
+      relayAgent.destroy();
     })();
   options.signal?.addEventListener("abort", () => shutdown(), { once: true });
   log.info("Listening on {proto}://{host}:{port}, advertised as {url}", {
@@ -343,7 +450,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     port: addr.port,
     url: serverUrl,
   });
-  return { addr, url: serverUrl, channels, finished: server.finished, shutdown };
+  return { addr, url: serverUrl, channels, replicas, finished: server.finished, shutdown };
 }
 
 /**

@@ -153,10 +153,21 @@ export interface ServerProc extends Proc {
  * @returns The port.
  */
 export function freePort(host = "127.0.0.1"): number {
-  const listener = Deno.listen({ hostname: host, port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  return freePorts(1, host)[0];
+}
+
+/**
+ * Several distinct TCP ports that were free a moment ago (held open together, so no two are the
+ * same).
+ * @param count How many.
+ * @param host Address to probe.
+ * @returns The ports.
+ */
+export function freePorts(count: number, host = "127.0.0.1"): number[] {
+  const listeners = Array.from({ length: count }, () => Deno.listen({ hostname: host, port: 0 }));
+  const ports = listeners.map((listener) => (listener.addr as Deno.NetAddr).port);
+  for (const listener of listeners) listener.close();
+  return ports;
 }
 
 /**
@@ -175,14 +186,15 @@ export async function startServerProc(
   } = {},
 ): Promise<ServerProc> {
   const host = options.host ?? "127.0.0.1";
-  const port = options.port ?? freePort(host);
+  const [freeHttp, freeGossip] = freePorts(2, host);
+  const port = options.port ?? freeHttp;
   const proc = spawnMain([
     "server",
     "--port",
     String(port),
     "--bind-addr",
     host,
-    ...(args.includes("--memberlist-port") ? [] : ["--memberlist-port", String(freePort(host))]),
+    ...(args.includes("--memberlist-port") ? [] : ["--memberlist-port", String(freeGossip)]),
     ...args,
   ], options.env) as ServerProc;
   proc.port = port;

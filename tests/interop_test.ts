@@ -7,7 +7,8 @@
  *
  * Needs `go` and the memberlist source under `/usr/share/gocode` (`.ci/run` installs
  * `golang-go golang-github-hashicorp-memberlist-dev`); without them every test here reports
- * as ignored. Addresses 127.0.0.31–.55 are this file's; all gossip ports are ephemeral.
+ * as ignored. Addresses 127.0.0.31–.59 are this file's; gossip ports are ephemeral, except
+ * 17946 in the protocol-1 test (memberlist v1 assumes one port for the whole cluster).
  *
  * @module
  */
@@ -145,9 +146,11 @@ class GoNode {
     key?: Uint8Array;
     port?: number;
     suspicionMult?: number;
+    protocol?: number;
   }): Promise<GoNode> {
     const args = [`-name=${options.name}`, `-bind=${options.ip}`, `-meta=${options.meta}`, "-fast"];
     if (options.port) args.push(`-port=${options.port}`);
+    if (options.protocol !== undefined) args.push(`-protocol=${options.protocol}`);
     if (options.suspicionMult) args.push(`-suspicion-mult=${options.suspicionMult}`);
     if (options.join?.length) args.push(`-join=${options.join.join(",")}`);
     if (options.key) args.push(`-key=${btoa(String.fromCharCode(...options.key))}`);
@@ -227,13 +230,13 @@ function ourView(node: ClusterHandle, name: string): { state: string; meta: stri
 function startOurs(
   name: string,
   ip: string,
-  options: { key?: Uint8Array; meta?: string; timings?: Partial<SwimTimings> } = {},
+  options: { key?: Uint8Array; meta?: string; timings?: Partial<SwimTimings>; port?: number } = {},
 ): Promise<ClusterHandle> {
   return startCluster({
     nodeName: name,
     bindAddr: ip,
     advertiseAddr: ip,
-    port: 0,
+    port: options.port ?? 0,
     timings: { ...OUR_TIMINGS, ...options.timings },
     gossipKey: options.key,
     meta: new TextEncoder().encode(options.meta ?? `http://${ip}:8080`),
@@ -667,6 +670,79 @@ interopTest(
           JSON.stringify(s),
         );
       }
+    });
+  },
+);
+
+interopTest(
+  "keyed Go nodes speaking protocol 1 (encryption v0) and 5 interoperate (127.0.0.56-.59)",
+  async () => {
+    // memberlist at ProtocolVersion 1 ignores the port in alive messages and assumes its own
+    // bind port for everyone, so this test puts every node on one fixed port (outside the
+    // ephemeral range), as a v1 cluster must be.
+    const port = 17946;
+    // A v1 node encrypts with memberlist's version-0 layout (PKCS#7 padded), the others v1.
+    const key = crypto.getRandomValues(new Uint8Array(24));
+    await withNodes(async (track) => {
+      const ours = track(await startOurs("ours-v", "127.0.0.56", { port, key }));
+      const v1 = track(
+        await GoNode.start({
+          name: "go-v1",
+          ip: "127.0.0.57",
+          meta: "v1",
+          join: [ours.address],
+          protocol: 1,
+          port,
+          key,
+        }),
+      );
+      const v5 = track(
+        await GoNode.start({
+          name: "go-v5",
+          ip: "127.0.0.58",
+          meta: "v5",
+          join: [ours.address],
+          protocol: 5,
+          port,
+          key,
+        }),
+      );
+      const later = track(await startOurs("ours-v2", "127.0.0.59", { port, key }));
+      assert.equal(await later.join([v1.address]), 1);
+      const names = ["ours-v", "ours-v2", "go-v1", "go-v5"];
+      await waitFor(
+        "all four alive everywhere",
+        () =>
+          names.every((n) =>
+            [v1, v5].every((g) => g.member(n)?.state === "alive") &&
+            [ours, later].every((o) => ourView(o, n)?.state === "alive")
+          ),
+        v1,
+        v5,
+        ours,
+        later,
+      );
+      for (const o of [ours, later]) {
+        const stats = o.stats();
+        assert.equal((stats.udpDecryptErrors ?? 0) + (stats.tcpDecryptErrors ?? 0), 0);
+      }
+      await v5.kill();
+      await waitFor(
+        "the protocol-5 node to be seen dead",
+        () =>
+          v1.member("go-v5")?.state === "dead" &&
+          [ours, later].every((o) => ourView(o, "go-v5")?.state === "dead"),
+        v1,
+        ours,
+        later,
+      );
+      await v1.kill();
+      await waitFor(
+        "the protocol-1 node to be seen dead",
+        () => [ours, later].every((o) => ourView(o, "go-v1")?.state === "dead"),
+        ours,
+        later,
+      );
     });
   },
 );

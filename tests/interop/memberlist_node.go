@@ -137,6 +137,7 @@ func main() {
 	key := flag.String("key", "", "gossip key, base64 of 16/24/32 bytes")
 	fast := flag.Bool("fast", false, "fast timings for tests")
 	suspicionMult := flag.Int("suspicion-mult", 0, "override SuspicionMult (after -fast)")
+	protocol := flag.Int("protocol", -1, "memberlist ProtocolVersion (default: memberlist's)")
 	verbose := flag.Bool("verbose", false, "memberlist logs on stderr")
 	flag.Parse()
 	if *name == "" {
@@ -157,6 +158,9 @@ func main() {
 		conf.PushPullInterval = time.Second
 		conf.GossipToTheDeadTime = 2 * time.Second
 		conf.TCPTimeout = time.Second
+	}
+	if *protocol >= 0 {
+		conf.ProtocolVersion = uint8(*protocol)
 	}
 	if *suspicionMult > 0 {
 		conf.SuspicionMult = *suspicionMult
