@@ -1,0 +1,34 @@
+/**
+ * `deno task docs`: regenerates the flags tables in README.md from each subcommand's `--help`.
+ *
+ * @module
+ */
+import { flagsTable, parseHelpFlags, replaceFlagsTable } from "./help_markdown.ts";
+
+/** Subcommands whose flags the README documents. */
+export const DOCUMENTED_COMMANDS = ["server", "client", "echo", "healthcheck"] as const;
+
+/**
+ * Runs `main.ts <command> --help` and returns its output.
+ * @param command The subcommand.
+ * @returns The help text.
+ */
+export async function helpOf(command: string): Promise<string> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../main.ts", import.meta.url).pathname, command, "--help"],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  return new TextDecoder().decode(output.stdout);
+}
+
+if (import.meta.main) {
+  const path = new URL("../README.md", import.meta.url);
+  let readme = await Deno.readTextFile(path);
+  for (const command of DOCUMENTED_COMMANDS) {
+    readme = replaceFlagsTable(readme, command, flagsTable(parseHelpFlags(await helpOf(command))));
+  }
+  await Deno.writeTextFile(path, readme);
+}
