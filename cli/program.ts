@@ -213,6 +213,14 @@ export const SERVER_FLAGS: FlagSpec[] = [
     default: SERVER_DEFAULTS.maxHeaderCount,
     parse: positiveIntArg,
   },
+  {
+    flags: "--header-timeout <duration>",
+    description:
+      "close connections whose request head is not complete after this long (slow-loris protection; costs throughput; 0: off)",
+    default: SERVER_DEFAULTS.headerTimeout,
+    defaultText: "0",
+    parse: durationArg,
+  },
   { flags: "--tls-cert <path>", description: "serve HTTPS/WSS with this PEM certificate chain" },
   { flags: "--tls-key <path>", description: "PEM private key for --tls-cert" },
   ...logFlags,
@@ -367,6 +375,7 @@ export function buildProgram(): Command {
         maxInFlight: opts.maxInFlight,
         maxHeaderSize: opts.maxHeaderSize,
         maxHeaderCount: opts.maxHeaderCount,
+        headerTimeout: opts.headerTimeout,
         tls: opts.tlsCert
           ? {
             cert: await readFileFor("--tls-cert", opts.tlsCert, Deno.readTextFile),

@@ -50,6 +50,11 @@ export interface ServerOptions {
   dnsServer?: string;
   /** Cluster node name. @default `HOSTNAME`, else `node-<8 hex>` */
   nodeName?: string;
+  /**
+   * Close connections whose first request head has not arrived within this many ms (slow-loris
+   * protection, see `header_guard.ts`); 0 disables. @default 0
+   */
+  headerTimeout?: number;
   /** Serve HTTPS/WSS with this PEM certificate chain and key. */
   tls?: { cert: string; key: string };
   /** Aborting stops the server like SIGTERM. */
@@ -81,6 +86,8 @@ export const SERVER_DEFAULTS = {
   shutdownGrace: 10_000,
   /** How long shutdown waits for clients to answer the close handshake, ms. */
   closeGrace: 2_000,
+  /** Off: the guard costs throughput; proxies in front enforce their own header timeouts. */
+  headerTimeout: 0,
   /** memberlist's default port. */
   memberlistPort: 7946,
   /** As the Go original. */

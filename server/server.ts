@@ -19,6 +19,7 @@ import {
   Replicas,
 } from "./replicas.ts";
 import { OwnerLookup } from "./owners.ts";
+import { type HeaderGuard, startHeaderGuard } from "./header_guard.ts";
 import { relayWebhook } from "./relay.ts";
 import {
   CHANNEL_SECRET_HEADER,
@@ -37,6 +38,9 @@ export { CHANNEL_SECRET_HEADER };
 
 /** Extra time a relayed webhook gets over the owner's own request timeout, ms. */
 const RELAY_TIMEOUT_MARGIN = 2_000;
+
+/** Room for the request line on top of `--max-header-size` when the guard measures a head. */
+const HEAD_LINE_SLACK = 16 * 1024;
 
 /** How long a graceful leave may take to spread before the gossip sockets close, ms. */
 const CLUSTER_LEAVE_TIMEOUT = 2_000;
@@ -93,6 +97,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   let inFlight = 0;
   let draining = false;
   let serverUrl = "";
+  let guard: HeaderGuard | undefined;
   // Set once the HTTP listener is up (the gossip metadata carries its URL); the handler only
   // runs after that.
   // deno-lint-ignore prefer-const
@@ -311,7 +316,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   const handler = (request: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> => {
     const url = new URL(request.url);
     const path = url.pathname;
-    const peer = (info.remoteAddr as Deno.NetAddr).hostname;
+    const remote = info.remoteAddr as Deno.NetAddr;
+    const peer = guard?.peerOf(remote.port) ?? remote.hostname;
     const headerProblem = checkHeaderLimits(
       request.headers,
       config.maxHeaderCount,
@@ -362,17 +368,35 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     return errorResponse(404, `No route for ${request.method} ${path}`);
   };
 
+  // With --header-timeout the guard owns the public port (and TLS) and the HTTP server listens
+  // on a loopback port behind it.
+  const guarded = config.headerTimeout > 0;
   const server = Deno.serve({
-    port: config.port,
-    hostname: config.bindAddr,
-    ...(options.tls ?? {}),
+    port: guarded ? 0 : config.port,
+    hostname: guarded ? "127.0.0.1" : config.bindAddr,
+    ...(guarded ? {} : options.tls ?? {}),
     onListen: () => {},
     onError: (error) => {
       log.error("Unhandled error: {error}", { error: String(error) });
       return errorResponse(500, "Internal server error");
     },
   }, handler);
-  const addr = server.addr as Deno.NetAddr;
+  if (guarded) {
+    try {
+      guard = startHeaderGuard({
+        hostname: config.bindAddr,
+        port: config.port,
+        tls: options.tls,
+        upstreamPort: (server.addr as Deno.NetAddr).port,
+        headerTimeout: config.headerTimeout,
+        maxHeadSize: config.maxHeaderSize + HEAD_LINE_SLACK,
+      });
+    } catch (error) {
+      await server.shutdown();
+      throw error;
+    }
+  }
+  const addr = guard?.addr ?? server.addr as Deno.NetAddr;
   const advertise = detectAdvertiseAddress({
     advertiseAddr: options.advertiseAddr,
     bindAddr: config.bindAddr,
@@ -441,6 +465,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       await Promise.race([Promise.all(closing), sleep(SERVER_DEFAULTS.closeGrace)]);
       for (const session of channels.sessions()) session.close();
       await Promise.all([server.shutdown(), replicas.cluster.leave(CLUSTER_LEAVE_TIMEOUT)]);
+      await guard?.close();
       relayAgent.destroy();
     })();
   options.signal?.addEventListener("abort", () => shutdown(), { once: true });

@@ -240,3 +240,28 @@ Deno.test("abuse limits refuse with JSON errors", async (t) => {
     assert.deepEqual(statuses, [200, 200, 503]);
   });
 });
+
+Deno.test("--header-timeout closes slow-loris connections with 408; normal traffic still flows", async () => {
+  await using app = startApp(async (request) => new Response(`got:${await request.text()}`));
+  await using server = await startServerProc([
+    "--header-timeout",
+    "500ms",
+    "--new-rate-limit",
+    "0",
+  ]);
+  await using client = await startClientProc(server.url, app.url);
+  // A slow-loris connection: half a request head, then silence.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await conn.write(new TextEncoder().encode("POST /webhook/x HTTP/1.1\r\nHost: x\r\n"));
+  const started = performance.now();
+  const answer = new TextDecoder().decode(await new Response(conn.readable).arrayBuffer());
+  const waited = performance.now() - started;
+  assert.match(answer, /^HTTP\/1\.1 408/);
+  assert.match(answer, /did not arrive within 500 ms/);
+  assert.ok(waited >= 400 && waited < 5000, `closed after ${waited} ms`);
+  await server.waitFor(/Refused a connection from 127\.0\.0\.1: 408/, { stream: "stderr" });
+  // Tunnelled webhooks and the sender's address are unaffected.
+  const response = await fetch(client.webhookUrl, { method: "POST", body: "through the guard" });
+  assert.equal(await response.text(), "got:through the guard");
+  await server.waitFor(/POST \/webhook\/.* 200/, { stream: "stderr" });
+});
