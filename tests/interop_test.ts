@@ -746,3 +746,50 @@ interopTest(
     });
   },
 );
+
+interopTest(
+  "rolling upgrade: a Go original-style replica (memberlist, no metadata, /internal/channels) is routed by our /traefik-config",
+  async () => {
+    const { startServerProc, freePorts } = await import("./_harness.ts");
+    const goIp = "127.0.0.58";
+    const ourIp = "127.0.0.59";
+    const [httpPort] = freePorts(1, goIp);
+    const goChannel = crypto.randomUUID();
+    // The Go original's HTTP side: /internal/channels in its shape, on the same HTTP port.
+    const goHttp = Deno.serve(
+      { hostname: goIp, port: httpPort, onListen: () => {} },
+      () =>
+        Response.json({
+          ws_channels: [goChannel],
+          webhook_channels: [goChannel],
+          server_url: `http://${goIp}:${httpPort}`,
+        }),
+    );
+    const go = await GoNode.start({ name: "go-original", ip: goIp, meta: "" });
+    const ours = await startServerProc(
+      ["--join", go.address, "--node-name", "ours-new"],
+      { host: ourIp, port: httpPort },
+    );
+    try {
+      await waitFor("Go to see our replica", () => go.member("ours-new")?.state === "alive", go);
+      let config: { http?: { services: Record<string, unknown> } } = {};
+      const deadline = Date.now() + WAIT_MS;
+      while (!config.http?.services[`service-${goChannel}`] && Date.now() < deadline) {
+        const response = await fetch(`${ours.url}/traefik-config`);
+        config = response.ok ? await response.json() : (await response.body?.cancel(), {});
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(config.http?.services[`service-${goChannel}`], {
+        loadBalancer: { servers: [{ url: `http://${goIp}:${httpPort}` }] },
+      });
+      const members = (await (await fetch(`${ours.url}/internal/members`)).json()).members;
+      const goMember = members.find((m: { name: string }) => m.name === "go-original");
+      assert.equal(goMember.server_url, `http://${goIp}:${httpPort}`);
+      assert.equal(goMember.state, "alive");
+    } finally {
+      await ours.stop();
+      await go.kill();
+      await goHttp.shutdown();
+    }
+  },
+);
