@@ -16,6 +16,9 @@ let failures = 0;
 
 async function openOne(): Promise<void> {
   const response = await fetch(`${serverUrl}/new`);
+  if (!response.ok) {
+    throw new Error(`GET /new answered ${response.status}: ${await response.text()}`);
+  }
   const { channel_id: id, channel_secret: secret } = await response.json();
   const wsUrl = `${serverUrl.replace(/^http/, "ws")}/ws/${id}`;
   const socket = new WebSocket(wsUrl, {

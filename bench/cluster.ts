@@ -119,12 +119,16 @@ export async function runClusterBench(
       const killedAt = performance.now();
       victim.child.kill("SIGKILL");
       await victim.child.status;
-      await waitUntil(async () => {
-        for (const s of survivors) {
-          if ((await states(s.url)).get(`bench-${victim.index}`) !== "dead") return false;
-        }
-        return true;
-      }, "victim dead everywhere", 30_000);
+      await waitUntil(
+        async () => {
+          for (const s of survivors) {
+            if ((await states(s.url)).get(`bench-${victim.index}`) !== "dead") return false;
+          }
+          return true;
+        },
+        "victim dead everywhere",
+        30_000,
+      );
       results.killDetectionMs.push(Math.round(performance.now() - killedAt));
       // Restart it and time the join: every replica lists it alive.
       const restartedAt = performance.now();
@@ -186,9 +190,9 @@ export function formatClusterBench(r: ClusterBenchResults): string {
     `  2 s process stalls (SIGSTOP): ${r.stallFalseDead} false dead of ${r.stalls} [${
       mark(r.stallFalseDead === 0)
     } 0]`,
-    `  restarted replica seen alive by all: median ${quantile(r.joinMs, 0.5)} ms, max ${joinMax} ms [${
-      mark(joinMax <= 1000)
-    } ≤ 1 s]`,
+    `  restarted replica seen alive by all: median ${
+      quantile(r.joinMs, 0.5)
+    } ms, max ${joinMax} ms [${mark(joinMax <= 1000)} ≤ 1 s]`,
     "Simulation (virtual clock, lossy virtual network):",
     ...r.simulation.split("\n").map((line) => `  ${line}`),
   ].join("\n");

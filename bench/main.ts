@@ -134,10 +134,22 @@ async function startApp(tmp: string): Promise<{ proc: Child; url: string }> {
   return { proc, url };
 }
 
+/** Server flags this checkout knows, from `server --help` (the bench runs older checkouts too). */
+async function serverFlags(): Promise<string> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}main.ts`, "server", "--help"],
+    stdout: "piped",
+    stderr: "null",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  return new TextDecoder().decode(output.stdout);
+}
+
 async function startServer(
   tmp: string,
   name: string,
   logLevel: string,
+  extra: string[] = [],
 ): Promise<{ proc: Child; url: string }> {
   const port = freePort();
   const proc = spawnDeno(name, [
@@ -151,6 +163,7 @@ async function startServer(
     "0",
     "--log-level",
     logLevel,
+    ...extra,
   ], tmp);
   const url = `http://127.0.0.1:${port}`;
   let exited = false;
@@ -554,7 +567,11 @@ async function main(): Promise<void> {
     // (b) Server memory per idle connected channel, on a fresh server.
     let idle: Record<string, number> | undefined;
     if (!options.skipChannels) {
-      const fresh = await startServer(tmp, "server-idle", options.serverLogLevel);
+      // 2,000 channels from one address: lift the per-IP `GET /new` rate limit where it exists.
+      const unlimited = (await serverFlags()).includes("--new-rate-limit")
+        ? ["--new-rate-limit", "0"]
+        : [];
+      const fresh = await startServer(tmp, "server-idle", options.serverLogLevel, unlimited);
       children.push(fresh.proc);
       const opener = new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", `${BENCH}channels.ts`, fresh.url, "0", "32"],

@@ -8,6 +8,7 @@ import http from "node:http";
 import https from "node:https";
 import { getLogger } from "@logtape/logtape";
 import {
+  KEEPALIVE_INTERVAL,
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -108,6 +109,8 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       headers,
       caCerts: options.caCerts,
       insecure: options.insecure,
+      // Silence for this long → ping; as long again → the server is gone: ≤ 24 s < 30 s.
+      idleTimeout: KEEPALIVE_INTERVAL,
     });
     const tunnel = new TunnelSession(ws, { role: "client", onStream });
     session = tunnel;

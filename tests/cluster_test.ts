@@ -140,14 +140,33 @@ Deno.test("cluster joined with --join: members, routing from every replica, fail
       },
     );
 
-    let client3!: Awaited<ReturnType<typeof startClientProc>>;
+    const client3 = await startClientProc(c.url, app.url);
+    clients.push(client3);
+    await waitUntil(async () => {
+      const config = JSON.parse((await traefikText(a)).text);
+      return config.http?.routers[`webhook-${client3.channelId}`];
+    }, "C's channel routed");
+
+    await t.step(
+      "a frozen replica never stalls /traefik-config past 2 s; its channels drop out",
+      async () => {
+        c.kill("SIGSTOP");
+        try {
+          const started = performance.now();
+          const { status, text } = await traefikText(a);
+          const took = performance.now() - started;
+          assert.equal(status, 200);
+          assert.ok(took < 2000, `answered after ${took} ms`);
+          const config = JSON.parse(text);
+          assert.equal(config.http.routers[`webhook-${client3.channelId}`], undefined);
+          assert.ok(config.http.routers[`webhook-${client1.channelId}`]);
+        } finally {
+          c.kill("SIGCONT");
+        }
+      },
+    );
+
     await t.step("kill -9 of a replica: the others see it dead and drop its channels", async () => {
-      client3 = await startClientProc(c.url, app.url);
-      clients.push(client3);
-      await waitUntil(async () => {
-        const config = JSON.parse((await traefikText(a)).text);
-        return config.http?.routers[`webhook-${client3.channelId}`];
-      }, "C's channel routed");
       const killedAt = performance.now();
       await c.stop("SIGKILL");
       for (const server of [a, b]) {

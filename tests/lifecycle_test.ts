@@ -79,3 +79,22 @@ Deno.test("client SIGINT finishes in-flight requests and exits 0", async () => {
   assert.equal(await response.text(), "done");
   assert.equal((await client.status).code, 0);
 });
+
+Deno.test("keep-alive: the server notices a frozen client within 30 s", async () => {
+  await using app = startApp(() => new Response("ok"));
+  await using server = await startServerProc();
+  const client = await startClientProc(server.url, app.url);
+  // Freeze the client: its TCP connection stays open but it answers no ping.
+  client.kill("SIGSTOP");
+  const frozenAt = performance.now();
+  await server.waitFor(/Client left channel/, { stream: "stderr", timeout: 35_000 });
+  const serverNoticed = performance.now() - frozenAt;
+  assert.ok(serverNoticed < 30_000, `server noticed after ${serverNoticed} ms`);
+  const response = await fetch(client.webhookUrl, { method: "POST", body: "x" });
+  assert.equal(response.status, 503);
+  await response.body?.cancel();
+  client.kill("SIGCONT");
+  // The thawed client finds its socket closed and comes back by itself.
+  await client.waitFor(/^Reconnected/, { stream: "stdout", timeout: 35_000 });
+  await client.stop();
+});
