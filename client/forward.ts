@@ -102,7 +102,11 @@ export async function forwardStream(
     }
   });
   response.catch(() => {});
-  const upload = writeBody(stream, request).then((bytes) => (result.requestBytes = bytes));
+  // A small body already complete in the tunnel goes out in the same write as the head.
+  const buffered = stream.takeBufferedBody();
+  const upload = buffered
+    ? Promise.resolve(request.end(buffered)).then(() => (result.requestBytes = buffered.length))
+    : writeBody(stream, request).then((bytes) => (result.requestBytes = bytes));
   upload.catch(() => request.destroy());
 
   let answer: http.IncomingMessage;

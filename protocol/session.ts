@@ -228,6 +228,7 @@ export class TunnelStream {
   #resolveEnded!: () => void;
   #rejectEnded!: (error: StreamResetError) => void;
   #bytesReceived = 0;
+  #bodyTouched = false;
 
   /** @internal Created by {@linkcode TunnelSession}. */
   constructor(session: TunnelSession, id: number) {
@@ -248,6 +249,7 @@ export class TunnelStream {
         this.#controller = controller;
       },
       pull: () => {
+        this.#bodyTouched = true;
         this.#pullPending = true;
         this.#deliver();
       },
@@ -261,6 +263,28 @@ export class TunnelStream {
   /** Body bytes received from the peer so far. */
   get bytesReceived(): number {
     return this.#bytesReceived;
+  }
+
+  /**
+   * The peer's whole body when its END has already arrived and nothing of it was read yet (a small
+   * body that came in one message): lets callers skip the ReadableStream.
+   * @returns The bytes, or `undefined` when the body is still streaming or was partly read.
+   */
+  takeBufferedBody(): Uint8Array | undefined {
+    if (!this.#inboxEnded || this.#failure || this.#bodyTouched) return undefined;
+    this.#bodyTouched = true;
+    const parts = this.#inbox;
+    this.#inbox = [];
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    this.#grant(total);
+    if (parts.length === 1) return parts[0];
+    const out = new Uint8Array(total);
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
   }
 
   /** The error the stream failed with, if any. */
@@ -293,7 +317,7 @@ export class TunnelStream {
    * stream is then reset with `body_too_large`).
    */
   async sendBody(
-    source: AsyncIterable<Uint8Array> | null,
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | null,
     options: SendBodyOptions = {},
   ): Promise<number> {
     const maxBytes = options.maxBytes ?? Infinity;

@@ -819,3 +819,36 @@ Deno.test("TunnelStream.body settles when the stream is reset after END with unr
   session.close();
   await settle();
 });
+
+Deno.test("TunnelStream.takeBufferedBody returns a body that already ended, only once and unread", async () => {
+  const pair = connectSessions();
+  const taken: (Uint8Array | undefined)[] = [];
+  const client = serve(pair, async (stream) => {
+    await stream.head;
+    await stream.remoteEnded;
+    taken.push(stream.takeBufferedBody(), stream.takeBufferedBody());
+    stream.sendHead(RESPONSE);
+    await stream.sendBody(null);
+  });
+  const stream = pair.server.openStream();
+  stream.sendHead(REQUEST);
+  // Two DATA frames and END in one tick: the client sees them complete.
+  await stream.sendBody([enc.encode("hello "), enc.encode("world")]);
+  await stream.head;
+  await client.done();
+  assert.equal(dec.decode(taken[0]), "hello world");
+  assert.equal(taken[1], undefined, "a second take returns nothing");
+
+  // A body still streaming is not taken.
+  const pending = pair.server.openStream();
+  let during: Uint8Array | undefined = new Uint8Array(1);
+  pair.onStream = async (s) => {
+    await s.head;
+    during = s.takeBufferedBody();
+    s.reset("cancelled", "done");
+  };
+  pending.sendHead(REQUEST);
+  await settle();
+  assert.equal(during, undefined);
+  await pending.head.catch(() => {});
+});

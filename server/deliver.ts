@@ -8,6 +8,7 @@ import {
   decodeResponseHead,
   encodeRequestHead,
   endToEndHeaders,
+  MAX_CHUNK_SIZE,
   type HeaderList,
   type ResetCode,
   StreamResetError,
@@ -63,6 +64,9 @@ const MESSAGE_FOR_RESET: Record<ResetCode, string> = {
   shutting_down: "The client is shutting down; retry later",
 };
 
+/** Request bodies up to this size are read whole before sending (one DATA frame). */
+const SMALL_BODY = MAX_CHUNK_SIZE;
+
 /** Statuses whose responses never have a body. */
 const NULL_BODY_STATUS = new Set([204, 205, 304]);
 
@@ -99,7 +103,12 @@ export async function deliverWebhook(
   }));
 
   let requestBytes = 0;
-  const upload = stream.sendBody(request.body, { maxBytes: options.maxBodySize })
+  // Small bodies with a declared length: read them whole and send HEAD, DATA and END in one
+  // message, skipping the per-chunk ReadableStream reader work.
+  const small = request.body && declared > 0 && declared <= SMALL_BODY &&
+    request.headers.get("content-length") !== null;
+  const source = small ? request.bytes().then((b) => [b]) : Promise.resolve(request.body);
+  const upload = source.then((body) => stream.sendBody(body, { maxBytes: options.maxBodySize }))
     .then((bytes) => {
       requestBytes = bytes;
     });
@@ -119,10 +128,14 @@ export async function deliverWebhook(
     const head = decodeResponseHead(headBytes);
     const hasBody = request.method !== "HEAD" && !NULL_BODY_STATUS.has(head.status);
     if (!hasBody) stream.body.cancel().catch(() => {});
-    const response = new Response(hasBody ? stream.body : null, {
-      status: head.status,
-      headers: toHeaders(head.headers),
-    });
+    const buffered = hasBody ? stream.takeBufferedBody() : undefined;
+    const response = new Response(
+      hasBody ? (buffered as Uint8Array<ArrayBuffer> ?? stream.body) : null,
+      {
+        status: head.status,
+        headers: toHeaders(head.headers),
+      },
+    );
     const responseBytes = stream.remoteEnded.then(
       () => stream.bytesReceived,
       () => stream.bytesReceived,
