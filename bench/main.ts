@@ -14,11 +14,13 @@
  * (default 2000), `--skip-channels`, `--server-log-level <level>` (default INFO, the product's
  * default), `--loadgen deno` (force the fallback load generator), `--root <dir>` (benchmark the
  * checkout in `<dir>`, e.g. an experimental copy; the bench scripts stay these), and for quick
- * experiments `--sizes 1024,65536`, `--conc 1,64`, `--skip-stream`.
+ * experiments `--sizes 1024,65536`, `--conc 1,64`, `--skip-stream`; `--skip-cluster` leaves out
+ * the cluster figures (bench/cluster.ts: 5 real replicas and the gossip simulation).
  *
  * @module
  */
 import { freePort, waitUntil } from "./_util.ts";
+import { type ClusterBenchResults, formatClusterBench, runClusterBench } from "./cluster.ts";
 
 /** The checkout under test: `--root <dir>` benchmarks another copy (e.g. an experiment). */
 const ROOT = (() => {
@@ -41,6 +43,7 @@ interface BenchOptions {
   concurrencies: number[];
   channels: number;
   skipChannels: boolean;
+  skipCluster: boolean;
   skipStream: boolean;
   serverLogLevel: string;
   loadgen: "wrk" | "deno";
@@ -66,6 +69,7 @@ function parseArgs(args: string[]): BenchOptions {
     skipStream: args.includes("--skip-stream"),
     channels: Number(get("--channels") ?? 2000),
     skipChannels: args.includes("--skip-channels"),
+    skipCluster: args.includes("--skip-cluster"),
     serverLogLevel: get("--server-log-level") ?? "INFO",
     loadgen: get("--loadgen") === "deno" ? "deno" : "wrk",
   };
@@ -675,8 +679,17 @@ async function main(): Promise<void> {
       );
     }
 
+    // The cluster: real replicas on 127.0.0.81–.86 and the simulation (bench/cluster.ts).
+    let cluster: ClusterBenchResults | undefined;
+    if (!options.skipCluster) {
+      console.log("");
+      cluster = await runClusterBench({ trials: options.quick ? 4 : 12, quick: options.quick });
+      console.log(formatClusterBench(cluster));
+    }
+
     await Deno.mkdir(OUT_DIR, { recursive: true });
     const results = {
+      cluster,
       date: new Date().toISOString(),
       deno: Deno.version.deno,
       cores: navigator.hardwareConcurrency,
