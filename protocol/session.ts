@@ -204,8 +204,7 @@ export class TunnelStream {
   readonly id: number;
   /** Resolves with the peer's HEAD payload; rejects with {@linkcode StreamResetError}. */
   readonly head: Promise<Uint8Array>;
-  /** The peer's body; errors with {@linkcode StreamResetError} if the stream is reset. */
-  readonly body: ReadableStream<Uint8Array>;
+  #body: ReadableStream<Uint8Array> | undefined;
   /** Resolves when the peer's END arrives; rejects with {@linkcode StreamResetError}. */
   readonly remoteEnded: Promise<void>;
 
@@ -213,7 +212,7 @@ export class TunnelStream {
   #resolveHead!: (head: Uint8Array) => void;
   #rejectHead!: (error: StreamResetError) => void;
   #headReceived = false;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   #inbox: Uint8Array[] = [];
   #inboxEnded = false;
   #pullPending = false;
@@ -244,9 +243,17 @@ export class TunnelStream {
       this.#rejectEnded = reject;
     });
     this.remoteEnded.catch(() => {});
-    this.body = new ReadableStream<Uint8Array>({
+  }
+
+  /**
+   * The peer's body; errors with {@linkcode StreamResetError} if the stream is reset. Created on
+   * first access, so a body taken whole with {@linkcode takeBufferedBody} costs no stream.
+   */
+  get body(): ReadableStream<Uint8Array> {
+    this.#body ??= new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
+        if (this.#failure && !this.#inboxEnded) controller.error(this.#failure);
       },
       pull: () => {
         this.#bodyTouched = true;
@@ -258,6 +265,7 @@ export class TunnelStream {
         if (!this.#remoteDone) this.reset("cancelled", "The receiver stopped reading");
       },
     }, { highWaterMark: 0 });
+    return this.#body;
   }
 
   /** Body bytes received from the peer so far. */
@@ -448,11 +456,11 @@ export class TunnelStream {
     const chunk = this.#inbox.shift();
     if (chunk) {
       this.#pullPending = false;
-      this.#controller.enqueue(chunk);
+      this.#controller!.enqueue(chunk);
       this.#grant(chunk.length);
     } else if (this.#inboxEnded) {
       this.#pullPending = false;
-      this.#controller.close();
+      this.#controller!.close();
     }
   }
 
@@ -488,7 +496,7 @@ export class TunnelStream {
     if (!this.#inboxEnded) {
       this.#inbox = [];
       try {
-        this.#controller.error(error);
+        this.#controller?.error(error);
       } catch {
         // Already closed or cancelled.
       }
