@@ -31,7 +31,13 @@ const TRAILER = /\s*\(([^()]*(?:\([^()]*\)[^()]*)*)\)\s*$/;
 export function parseHelpFlags(help: string): HelpFlag[] {
   const flags: HelpFlag[] = [];
   const section = help.split(/^Options:\s*$/m)[1] ?? "";
+  // Commander wraps long descriptions onto indented continuation lines: join them first.
+  const entries: string[] = [];
   for (const line of section.split("\n")) {
+    if (/^\s{2}-/.test(line)) entries.push(line);
+    else if (line.trim() && entries.length > 0) entries[entries.length - 1] += " " + line.trim();
+  }
+  for (const line of entries) {
     const match = OPTION_LINE.exec(line);
     if (!match || match[1].includes("--help")) continue;
     let description = match[2].trim();

@@ -8,6 +8,8 @@ import http from "node:http";
 import https from "node:https";
 import { getLogger } from "@logtape/logtape";
 import {
+  CLOSE_NORMAL,
+  CLOSE_POLICY_VIOLATION,
   KEEPALIVE_INTERVAL,
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
@@ -22,11 +24,6 @@ import { baseUrl, ClientError, issueChannel, obtainChannel } from "./channel.ts"
 import { CLIENT_DEFAULTS, type ClientOptions } from "./options.ts";
 
 const log = getLogger(["wow", "client"]);
-
-/** WebSocket close code for a protocol violation. */
-const CLOSE_POLICY_VIOLATION = 1008;
-/** WebSocket close code for a normal closure. */
-const CLOSE_NORMAL = 1000;
 
 /** Handle of a running client. */
 export interface ClientHandle {
@@ -153,7 +150,17 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
             "The server no longer accepts channel {channelId} ({error}); getting a new one: update the webhook URL",
             { channelId: channel.channel_id, error: describeConnectError(error) },
           );
-          channel = await issueChannel(options, serverUrl, targetUrl);
+          try {
+            channel = await issueChannel(options, serverUrl, targetUrl);
+          } catch (issueError) {
+            // At start-up this is fatal (nothing printed yet); later, keep trying forever.
+            if (starting) throw issueError;
+            log.warn("Getting a new channel failed: {error}; retrying", {
+              error: (issueError as Error).message,
+            });
+            await sleep(backoff(attempt++), stop.signal);
+            continue;
+          }
           if (!starting) announce();
           continue;
         }
@@ -184,6 +191,11 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       await sleep(backoff(0), stop.signal);
       const next = await connectHandlingRefusals(false);
       if (!next) break;
+      if (stop.signal.aborted) {
+        // Ctrl-C arrived while connecting: do not leave the new socket open.
+        next.close(CLOSE_NORMAL, "Client shutting down");
+        break;
+      }
       socket = next;
       print("Reconnected: the tunnel to the server is re-established.");
     }
@@ -194,8 +206,8 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   const shutdown = () =>
     stopping ??= (async () => {
       stop.abort();
-      const grace = sleep(CLIENT_DEFAULTS.shutdownGrace);
-      await Promise.race([Promise.allSettled([...inFlight]), grace]);
+      const grace = AbortSignal.timeout(CLIENT_DEFAULTS.shutdownGrace);
+      await Promise.race([Promise.allSettled([...inFlight]), aborted(grace)]);
       session?.flush();
       await socket?.drained();
       socket?.close(CLOSE_NORMAL, "Client shutting down");
@@ -234,13 +246,14 @@ function refusalReason(error: unknown): "stale_channel" | "fatal" | "retry" {
   return "retry";
 }
 
-/** Reconnect delay for the n-th consecutive attempt: exponential with ±50% jitter, capped. */
-function backoff(attempt: number): number {
+/** Reconnect delay for the n-th consecutive attempt: exponential with jitter, capped at 30 s. */
+export function backoff(attempt: number): number {
   const base = Math.min(
     CLIENT_DEFAULTS.reconnectMaxDelay,
     CLIENT_DEFAULTS.reconnectInitialDelay * 2 ** attempt,
   );
-  return base / 2 + Math.random() * base / 2 * (attempt === 0 ? 1 : 2);
+  // "Equal jitter": between half the base and the base, so never above the cap.
+  return base / 2 + Math.random() * base / 2;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

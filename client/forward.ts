@@ -7,7 +7,6 @@
  */
 import http from "node:http";
 import https from "node:https";
-import { once } from "node:events";
 import {
   decodeRequestHead,
   encodeResponseHead,
@@ -73,7 +72,13 @@ export async function forwardStream(
   stream: TunnelStream,
   options: ForwardOptions,
 ): Promise<ForwardResult> {
-  const head = decodeRequestHead(await stream.head);
+  let head: RequestHead;
+  try {
+    head = decodeRequestHead(await stream.head);
+  } catch (error) {
+    if (!(error instanceof StreamResetError)) stream.reset("target_error", String(error));
+    throw error;
+  }
   const result: ForwardResult = { head, status: "cancelled", requestBytes: 0, responseBytes: 0 };
   const { target } = options;
   const headers: HeaderList = head.headers.filter(([name]) => name !== "host");
@@ -107,7 +112,8 @@ export async function forwardStream(
   const upload = buffered
     ? Promise.resolve(request.end(buffered)).then(() => (result.requestBytes = buffered.length))
     : writeBody(stream, request).then((bytes) => (result.requestBytes = bytes));
-  upload.catch(() => request.destroy());
+  let uploading = true;
+  upload.catch(() => request.destroy()).finally(() => (uploading = false));
 
   let answer: http.IncomingMessage;
   try {
@@ -135,6 +141,12 @@ export async function forwardStream(
     if (!stream.failure) stream.reset("target_error", describe(error, options));
     answer.destroy();
   }
+  // The app answered without reading the whole request body: stop the upload (the server stops
+  // sending and frees the stream) instead of leaving it waiting for credit forever.
+  if (uploading) {
+    stream.body.cancel().catch(() => {});
+    request.destroy();
+  }
   return result;
 }
 
@@ -142,10 +154,28 @@ async function writeBody(stream: TunnelStream, request: http.ClientRequest): Pro
   let bytes = 0;
   for await (const chunk of stream.body) {
     bytes += chunk.length;
-    if (!request.write(chunk)) await once(request, "drain");
+    if (!request.write(chunk)) await drainedOrClosed(request);
   }
   request.end();
   return bytes;
+}
+
+/** Resolves on `drain`, or on `close` (a destroyed request never drains). */
+function drainedOrClosed(request: http.ClientRequest): Promise<void> {
+  if (request.destroyed) return Promise.reject(new Error("The request to the local app closed"));
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      request.off("drain", done);
+      request.off("close", closed);
+      resolve();
+    };
+    const closed = () => {
+      request.off("drain", done);
+      reject(new Error("The request to the local app closed"));
+    };
+    request.once("drain", done);
+    request.once("close", closed);
+  });
 }
 
 function isConnectError(error: unknown): boolean {

@@ -59,5 +59,8 @@ export const DRAIN_POLL_INTERVAL = 2;
  */
 export const KEEPALIVE_INTERVAL = 12_000;
 
-/** Largest number of streams one tunnel carries at once before new requests get 429. */
-export const MAX_CONCURRENT_STREAMS = 1024;
+/** WebSocket close code for a normal closure (RFC 6455 §7.4.1). */
+export const CLOSE_NORMAL = 1000;
+
+/** WebSocket close code for a protocol violation (RFC 6455 §7.4.1). */
+export const CLOSE_POLICY_VIOLATION = 1008;

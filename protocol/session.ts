@@ -26,7 +26,12 @@ export interface FrameTransport {
   send(message: Uint8Array): void;
   /** Bytes queued on the socket and not yet written. */
   readonly bufferedAmount: number;
+  /** WebSocket ready state, when known: frames wait while it is 0 (CONNECTING). */
+  readonly readyState?: number;
 }
+
+/** WebSocket `readyState` while the opening handshake is in progress. */
+const CONNECTING = 0;
 
 /** Options for {@linkcode TunnelSession}. */
 export interface TunnelSessionOptions {
@@ -51,6 +56,7 @@ export class TunnelSession {
   #queuedBytes = 0;
   #flushScheduled = false;
   #closedBy: StreamResetError | undefined;
+  #drainPoll: Promise<void> | undefined;
 
   /**
    * @param transport The socket to write messages to.
@@ -148,6 +154,8 @@ export class TunnelSession {
 
   #flush = (): void => {
     this.#flushScheduled = false;
+    // Not open yet: keep the frames; the owner calls flush() from its open handler.
+    if (this.#transport.readyState === CONNECTING) return;
     const queue = this.#queue;
     this.#queue = [];
     this.#queuedBytes = 0;
@@ -173,14 +181,26 @@ export class TunnelSession {
     }
   }
 
-  /** @internal Resolves once the socket has room for more DATA. */
+  /**
+   * @internal Resolves once the socket has room for more DATA. One poll per session serves
+   * every waiting stream (the server's WebSocket has no drain event).
+   */
   async _waitForSocket(): Promise<void> {
-    while (
-      !this.#closedBy && this.#transport.bufferedAmount + this.#queuedBytes > SOCKET_HIGH_WATER
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_INTERVAL));
+    while (this.#socketFull()) {
+      this.#drainPoll ??= new Promise<void>((resolve) =>
+        setTimeout(() => {
+          this.#drainPoll = undefined;
+          resolve();
+        }, DRAIN_POLL_INTERVAL)
+      );
+      await this.#drainPoll;
     }
     if (this.#closedBy) throw this.#closedBy;
+  }
+
+  #socketFull(): boolean {
+    return !this.#closedBy &&
+      this.#transport.bufferedAmount + this.#queuedBytes > SOCKET_HIGH_WATER;
   }
 
   /** @internal Forgets a finished stream. */

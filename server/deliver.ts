@@ -8,8 +8,8 @@ import {
   decodeResponseHead,
   encodeRequestHead,
   endToEndHeaders,
-  MAX_CHUNK_SIZE,
   type HeaderList,
+  MAX_CHUNK_SIZE,
   type ResetCode,
   StreamResetError,
   type TunnelSession,
@@ -37,8 +37,8 @@ export interface DeliverOptions {
 export interface DeliveryOutcome {
   /** The status sent to the sender. */
   status: number;
-  /** Request body bytes forwarded. */
-  requestBytes: number;
+  /** Resolves with the request body bytes forwarded once the upload ended. */
+  requestBytes: Promise<number>;
   /** Resolves with the response body bytes once the response body is complete (or failed). */
   responseBytes: Promise<number>;
 }
@@ -108,26 +108,33 @@ export async function deliverWebhook(
   const small = request.body && declared > 0 && declared <= SMALL_BODY &&
     request.headers.get("content-length") !== null;
   const source = small ? request.bytes().then((b) => [b]) : Promise.resolve(request.body);
+  let uploading = true;
   const upload = source.then((body) => stream.sendBody(body, { maxBytes: options.maxBodySize }))
-    .then((bytes) => {
-      requestBytes = bytes;
-    });
+    .then(
+      (bytes) => {
+        requestBytes = bytes;
+      },
+      (error) => {
+        // Reading the sender's body failed (it went away): not the client's fault.
+        throw error instanceof StreamResetError
+          ? error
+          : new StreamResetError("cancelled", "The sender's request body failed", { cause: error });
+      },
+    ).finally(() => (uploading = false));
   upload.catch(() => {});
+  const requestBytesDone = upload.then(() => requestBytes, () => requestBytes);
   const abortOnSenderGone = () => stream.reset("cancelled", "The sender went away");
   request.signal.addEventListener("abort", abortOnSenderGone, { once: true });
 
   let timer: ReturnType<typeof setTimeout> | undefined;
+  const serverTimeout = new StreamResetError("target_timeout", "The server's request timeout");
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new StreamResetError("target_timeout", "timeout")),
-      options.requestTimeout,
-    );
+    timer = setTimeout(() => reject(serverTimeout), options.requestTimeout);
   });
   try {
     const headBytes = await Promise.race([stream.head, timeout, upload.then(() => stream.head)]);
     const head = decodeResponseHead(headBytes);
     const hasBody = request.method !== "HEAD" && !NULL_BODY_STATUS.has(head.status);
-    if (!hasBody) stream.body.cancel().catch(() => {});
     const buffered = hasBody ? stream.takeBufferedBody() : undefined;
     const response = new Response(
       hasBody ? (buffered as Uint8Array<ArrayBuffer> ?? stream.body) : null,
@@ -139,12 +146,19 @@ export async function deliverWebhook(
     const responseBytes = stream.remoteEnded.then(
       () => stream.bytesReceived,
       () => stream.bytesReceived,
-    ).finally(() => request.signal.removeEventListener("abort", abortOnSenderGone));
-    return { response, outcome: { status: head.status, requestBytes, responseBytes } };
+    ).finally(() => {
+      request.signal.removeEventListener("abort", abortOnSenderGone);
+      // The app answered without reading the whole body: stop uploading, free the stream.
+      if (uploading) stream.reset("cancelled", "The local app answered before reading the body");
+    });
+    return {
+      response,
+      outcome: { status: head.status, requestBytes: requestBytesDone, responseBytes },
+    };
   } catch (error) {
     request.signal.removeEventListener("abort", abortOnSenderGone);
     if (error instanceof StreamResetError) {
-      if (error.message === "timeout" && error.code === "target_timeout") {
+      if (error === serverTimeout) {
         stream.reset("cancelled", "The server's request timeout expired");
         return fail(
           504,
@@ -171,7 +185,11 @@ function fail(
 ): { response: Response; outcome: DeliveryOutcome } {
   return {
     response: errorResponse(status, message),
-    outcome: { status, requestBytes, responseBytes: Promise.resolve(0) },
+    outcome: {
+      status,
+      requestBytes: Promise.resolve(requestBytes),
+      responseBytes: Promise.resolve(0),
+    },
   };
 }
 

@@ -63,6 +63,11 @@ export function channelKeyFromGossipKey(gossipKey: Uint8Array): Uint8Array {
   return new Uint8Array(createHmac("sha256", gossipKey).update("wow-channel-key").digest());
 }
 
+/** The IP of a member's gossip address (`ip:port` or `[v6]:port`). */
+function hostOf(member: Member): string {
+  return member.address.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+}
+
 /** Wraps the cluster handle with what the HTTP server needs. */
 export class Replicas {
   #cluster: ClusterHandle;
@@ -117,6 +122,18 @@ export class Replicas {
     return this.#credential !== undefined;
   }
 
+  /**
+   * Whether `ip` is the gossip address of a known alive member (the only peers trusted to relay
+   * when no gossip key authenticates them).
+   * @param ip An IP address.
+   * @returns Whether it belongs to an alive member.
+   */
+  isMemberAddress(ip: string): boolean {
+    return this.#cluster.members().some((member) =>
+      member.state === "alive" && hostOf(member) === ip
+    );
+  }
+
   /** @returns Every known member with its HTTP URL, sorted by name. */
   members(): ReplicaInfo[] {
     return this.#cluster.members().map((member) => ({
@@ -144,14 +161,19 @@ export class Replicas {
   urlOf(member: Member): string {
     try {
       const meta = JSON.parse(new TextDecoder().decode(member.meta));
-      if (typeof meta?.server_url === "string" && /^https?:\/\//.test(meta.server_url)) {
+      // A member may only point at its own address: a rogue member cannot send relays or
+      // Traefik elsewhere.
+      if (
+        typeof meta?.server_url === "string" && /^https?:\/\//.test(meta.server_url) &&
+        new URL(meta.server_url).hostname.replace(/^\[(.*)\]$/, "$1") === hostOf(member)
+      ) {
         return meta.server_url;
       }
     } catch {
       // Not our metadata (a Go original replica): fall through.
     }
-    const host = member.address.replace(/:\d+$/, "");
-    return `http://${host}:${this.#httpPort}`;
+    const host = hostOf(member);
+    return `http://${host.includes(":") ? `[${host}]` : host}:${this.#httpPort}`;
   }
 
   /**

@@ -4,7 +4,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { ChannelRegistry } from "./channels.ts";
+import { type Channel, ChannelRegistry } from "./channels.ts";
 import { ChannelSecrets } from "./secrets.ts";
 import { detectAdvertiseAddress } from "./address.ts";
 import { type ErrorReason, errorResponse, jsonResponse } from "./_http.ts";
@@ -44,6 +44,9 @@ const HEAD_LINE_SLACK = 16 * 1024;
 
 /** How long a graceful leave may take to spread before the gossip sockets close, ms. */
 const CLUSTER_LEAVE_TIMEOUT = 2_000;
+
+/** `Retry-After` seconds for webhooks refused while shutting down (a replica takes over). */
+const SHUTDOWN_RETRY_AFTER = 5;
 
 /** How often shutdown re-checks for in-flight webhooks, ms. */
 const SHUTDOWN_POLL_INTERVAL = 20;
@@ -218,75 +221,9 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   ): Promise<Response> => {
     const started = performance.now();
     const channel = channels.get(id);
-    let response: Response;
-    let requestBytes = 0;
-    let responseBytes: Promise<number> = Promise.resolve(0);
-    const forwarded = request.headers.has(FORWARDED_HEADER) &&
-      (!replicas.authenticated || replicas.isReplicaCall(request));
-    const owner = !channel?.session && !forwarded && UUID_V4.test(id)
-      ? await owners.find(id)
-      : undefined;
-    const awaitingReattach = !channel && secrets.isIssued(id) &&
-      performance.now() - startedAt < config.channelTtl;
-    if (owner) {
-      response = await relayWebhook(request, owner, {
-        headers: [
-          ...forwardedHeaders(request, { remoteIp, proto, trustForwarded: false }),
-          [FORWARDED_HEADER, "1"],
-          ...Object.entries(replicas.authHeaders()),
-        ],
-        agent: relayAgent,
-        timeout: config.requestTimeout + RELAY_TIMEOUT_MARGIN,
-      });
-      if (response.status === 404 || response.status === 503) owners.forget(id);
-    } else if (awaitingReattach) {
-      // A channel issued under our key that this replica does not hold: after a restart its
-      // client is reconnecting (senders should retry, not give up).
-      response = errorResponse(
-        503,
-        `The client of channel "${id}" is not connected (yet); retry later`,
-        { "retry-after": String(config.retryAfterSeconds) },
-      );
-    } else if (!channel || (!channel.session && channel.detachedAt === undefined)) {
-      response = errorResponse(404, `No client is connected to channel "${id}"`);
-    } else if (!channel.session) {
-      response = errorResponse(
-        503,
-        `The client of channel "${id}" is disconnected; retry later`,
-        { "retry-after": String(config.retryAfterSeconds) },
-      );
-    } else if (channel.inFlight >= config.maxInFlight) {
-      response = refuse(
-        429,
-        `Channel "${id}" already has ${config.maxInFlight} requests in flight; retry later`,
-        request,
-        remoteIp,
-        { "retry-after": "1" },
-      );
-    } else if (draining) {
-      response = errorResponse(503, "The server is shutting down; retry shortly", {
-        "retry-after": "5",
-      });
-    } else {
-      inFlight++;
-      channel.inFlight++;
-      const result = await deliverWebhook(request, channel.session, {
-        target,
-        remoteIp,
-        proto,
-        trustForwarded: forwarded,
-        maxBodySize: config.maxBodySize,
-        requestTimeout: config.requestTimeout,
-      });
-      response = result.response;
-      requestBytes = result.outcome.requestBytes;
-      responseBytes = result.outcome.responseBytes.finally(() => {
-        inFlight--;
-        channel.inFlight--;
-      });
-    }
-    const status = response.status;
-    responseBytes.then((bytes) =>
+    const outcome = await routeWebhook(request, id, target, remoteIp, channel);
+    const status = outcome.response.status;
+    Promise.all([outcome.requestBytes, outcome.responseBytes]).then(([requestBytes, bytes]) =>
       log.info(
         "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B",
         {
@@ -300,7 +237,102 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
         },
       )
     );
-    return response;
+    return outcome.response;
+  };
+
+  /** Decides what answers a webhook: the local tunnel, a relay to the owner, or an error. */
+  const routeWebhook = async (
+    request: Request,
+    id: string,
+    target: string,
+    remoteIp: string,
+    channel: Channel | undefined,
+  ): Promise<
+    { response: Response; requestBytes: Promise<number>; responseBytes: Promise<number> }
+  > => {
+    const answer = (response: Response) => ({
+      response,
+      requestBytes: Promise.resolve(0),
+      responseBytes: Promise.resolve(0),
+    });
+    if (draining) {
+      return answer(errorResponse(503, "The server is shutting down; retry shortly", {
+        "retry-after": String(SHUTDOWN_RETRY_AFTER),
+      }));
+    }
+    // Relayed by a replica: only trusted with the replica credential or, without a gossip key,
+    // from the address of a known member; a relayed request is never relayed again.
+    const forwarded = request.headers.has(FORWARDED_HEADER) &&
+      (replicas.isReplicaCall(request) ||
+        (!replicas.authenticated && replicas.isMemberAddress(remoteIp)));
+    // With a shared key an id without our tag was never issued: no replica holds it.
+    const lookUp = !channel?.session && !forwarded && UUID_V4.test(id) &&
+      (!sharedChannelKey || secrets.isIssued(id));
+    const owner = lookUp ? await owners.find(id) : undefined;
+    if (owner) {
+      inFlight++;
+      try {
+        const response = await relayWebhook(request, owner, {
+          headers: [
+            ...forwardedHeaders(request, { remoteIp, proto, trustForwarded: false }),
+            [FORWARDED_HEADER, "1"],
+            ...Object.entries(replicas.authHeaders()),
+          ],
+          agent: relayAgent,
+          timeout: config.requestTimeout + RELAY_TIMEOUT_MARGIN,
+        });
+        if (response.status === 404 || response.status === 503) owners.forget(id);
+        return answer(response);
+      } finally {
+        inFlight--;
+      }
+    }
+    if (!channel && secrets.isIssued(id) && performance.now() - startedAt < config.channelTtl) {
+      // A channel issued under our key that this replica does not hold: after a restart its
+      // client is reconnecting (senders should retry, not give up).
+      return answer(errorResponse(
+        503,
+        `The client of channel "${id}" is not connected (yet); retry later`,
+        { "retry-after": String(config.retryAfterSeconds) },
+      ));
+    }
+    if (!channel || (!channel.session && channel.detachedAt === undefined)) {
+      return answer(errorResponse(404, `No client is connected to channel "${id}"`));
+    }
+    if (!channel.session) {
+      return answer(errorResponse(
+        503,
+        `The client of channel "${id}" is disconnected; retry later`,
+        { "retry-after": String(config.retryAfterSeconds) },
+      ));
+    }
+    if (channel.inFlight >= config.maxInFlight) {
+      return answer(refuse(
+        429,
+        `Channel "${id}" already has ${config.maxInFlight} requests in flight; retry later`,
+        request,
+        remoteIp,
+        { "retry-after": "1" },
+      ));
+    }
+    inFlight++;
+    channel.inFlight++;
+    const result = await deliverWebhook(request, channel.session, {
+      target,
+      remoteIp,
+      proto,
+      trustForwarded: forwarded,
+      maxBodySize: config.maxBodySize,
+      requestTimeout: config.requestTimeout,
+    });
+    return {
+      response: result.response,
+      requestBytes: result.outcome.requestBytes,
+      responseBytes: result.outcome.responseBytes.finally(() => {
+        inFlight--;
+        channel.inFlight--;
+      }),
+    };
   };
 
   /**
@@ -446,6 +478,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   }, Math.min(config.cleanupDuration, config.channelTtl));
 
   let stopping: Promise<void> | undefined;
+  const stopped = Promise.withResolvers<void>();
   const shutdown = () =>
     stopping ??= (async () => {
       draining = true;
@@ -462,11 +495,17 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
           socket.close(CLOSE_NORMAL, "Server shutting down");
         })
       );
-      await Promise.race([Promise.all(closing), sleep(SERVER_DEFAULTS.closeGrace)]);
+      await withTimeout(Promise.all(closing), SERVER_DEFAULTS.closeGrace);
+      // Whatever is still running fails now: open streams, relays, then the listener (bounded,
+      // since a slow sender could keep a streaming response open indefinitely).
       for (const session of channels.sessions()) session.close();
-      await Promise.all([server.shutdown(), replicas.cluster.leave(CLUSTER_LEAVE_TIMEOUT)]);
-      await guard?.close();
       relayAgent.destroy();
+      await withTimeout(
+        Promise.all([server.shutdown(), replicas.cluster.leave(CLUSTER_LEAVE_TIMEOUT)]),
+        SERVER_DEFAULTS.closeGrace,
+      );
+      await guard?.close();
+      stopped.resolve();
     })();
   options.signal?.addEventListener("abort", () => shutdown(), { once: true });
   log.info("Listening on {proto}://{host}:{port}, advertised as {url}", {
@@ -475,7 +514,14 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     port: addr.port,
     url: serverUrl,
   });
-  return { addr, url: serverUrl, channels, replicas, finished: server.finished, shutdown };
+  return {
+    addr,
+    url: serverUrl,
+    channels,
+    replicas,
+    finished: Promise.race([server.finished, stopped.promise]),
+    shutdown,
+  };
 }
 
 /**
@@ -500,6 +546,16 @@ function checkHeaderLimits(
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits for `promise` at most `ms`, leaving no timer behind. */
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -5,6 +5,8 @@
  */
 import { getLogger } from "@logtape/logtape";
 import {
+  CLOSE_NORMAL,
+  CLOSE_POLICY_VIOLATION,
   KEEPALIVE_INTERVAL,
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
@@ -17,10 +19,7 @@ import type { ChannelRegistry } from "./channels.ts";
 
 const log = getLogger(["wow", "server"]);
 
-/** WebSocket close code for a protocol violation (RFC 6455 §7.4.1). */
-export const CLOSE_POLICY_VIOLATION = 1008;
-/** WebSocket close code for a normal closure. */
-export const CLOSE_NORMAL = 1000;
+export { CLOSE_NORMAL, CLOSE_POLICY_VIOLATION };
 
 /** Open tunnel sockets, so shutdown can close them. */
 export type SocketSet = Set<WebSocket>;
@@ -69,7 +68,10 @@ export function acceptTunnel(
     return response;
   }
   sockets.add(socket);
-  socket.onopen = () => log.info("Client attached to channel {channelId}", { channelId });
+  socket.onopen = () => {
+    session.flush();
+    log.info("Client attached to channel {channelId}", { channelId });
+  };
   socket.onmessage = (event) => {
     try {
       if (!(event.data instanceof ArrayBuffer)) {

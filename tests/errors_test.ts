@@ -21,10 +21,14 @@ async function errorOf(response: Response): Promise<string> {
 Deno.test("server answers errors the sender can act on", async (t) => {
   let releaseHeld!: () => void;
   const held = new Promise<void>((resolve) => (releaseHeld = resolve));
+  let holding = 0;
   await using app = startApp(async (request) => {
     const path = new URL(request.url).pathname;
     if (path === "/slow") await new Promise((resolve) => setTimeout(resolve, 3000));
-    if (path === "/hold") await held;
+    if (path === "/hold") {
+      holding++;
+      await held;
+    }
     await request.body?.cancel();
     return new Response("ok");
   });
@@ -87,7 +91,7 @@ Deno.test("server answers errors the sender can act on", async (t) => {
 
   await t.step("client gone mid-request → 502", async () => {
     const pending = fetch(`${client.webhookUrl}/hold`, { method: "POST", body: "x" });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await waitUntil(() => holding === 1, "the request reached the app");
     await client.stop("SIGKILL");
     const response = await pending;
     assert.equal(response.status, 502);

@@ -40,6 +40,8 @@ Options:
   --log-level <level>    log level (choices: "DEBUG", "INFO", default: "INFO", env: WOW_LOG_LEVEL)
   --advertise-addr <a>   address (default: POD_IP, else auto) (env: WOW_ADVERTISE_ADDR)
   --insecure             skip checks (env: WOW_INSECURE)
+  --log-format <format>  log format (choices: "text", "json", default: "text",
+                         env: WOW_LOG_FORMAT)
   -h, --help             display help for command
 `;
   assert.deepEqual(parseHelpFlags(help), [
@@ -58,6 +60,13 @@ Options:
       env: "WOW_ADVERTISE_ADDR",
     },
     { flags: "--insecure", description: "skip checks", env: "WOW_INSECURE" },
+    {
+      flags: "--log-format <format>",
+      description: "log format",
+      choices: "text, json",
+      default: "text",
+      env: "WOW_LOG_FORMAT",
+    },
   ]);
 });
 

@@ -164,8 +164,12 @@ Deno.test("--auth-token guards /new and /ws; --admin-token guards operator endpo
 Deno.test("abuse limits refuse with JSON errors", async (t) => {
   let release!: () => void;
   const held = new Promise<void>((resolve) => (release = resolve));
+  let entered = 0;
   await using app = startApp(async (request) => {
-    if (new URL(request.url).pathname === "/hold") await held;
+    if (new URL(request.url).pathname === "/hold") {
+      entered++;
+      await held;
+    }
     await request.body?.cancel();
     return new Response("ok");
   });
@@ -204,7 +208,7 @@ Deno.test("abuse limits refuse with JSON errors", async (t) => {
     const holding = [1, 2].map(() =>
       fetch(`${client.webhookUrl}/hold`, { method: "POST", body: "x" })
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitUntil(() => entered === 2, "both requests reached the app");
     const third = await fetch(client.webhookUrl, { method: "POST", body: "x" });
     assert.equal(third.status, 429);
     assert.match((await third.json()).error, /2 requests in flight/);

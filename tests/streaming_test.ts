@@ -9,6 +9,7 @@ import {
   startApp,
   startClientProc,
   startServerProc,
+  waitUntil,
 } from "./_harness.ts";
 
 Deno.test("tunnel streams concurrent requests independently", async (t) => {
@@ -68,3 +69,30 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+Deno.test("an app that answers before reading a large body frees the stream on both sides", async () => {
+  const { startServer } = await import("../server/mod.ts");
+  const { startClient } = await import("../client/mod.ts");
+  await using app = startApp(() => new Response("no thanks", { status: 401 }));
+  const server = await startServer({ port: 0, bindAddr: "127.0.0.1", memberlistPort: 0 });
+  const client = await startClient({
+    serverUrl: server.url,
+    targetUrl: app.url,
+    print: () => {},
+  });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(client.webhookUrl, {
+        method: "POST",
+        body: pseudoRandomBytes(8 * 1024 * 1024, i),
+      });
+      assert.equal(response.status, 401);
+      assert.equal(await response.text(), "no thanks");
+    }
+    const session = server.channels.get(client.channelId)!.session!;
+    await waitUntil(() => session.activeStreams === 0, "no stream left open on the server");
+  } finally {
+    await client.shutdown();
+    await server.shutdown();
+  }
+});
