@@ -353,6 +353,11 @@ export function buildProgram(): Command {
     if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
       throw new UsageError("--tls-cert and --tls-key must be given together");
     }
+    if (opts.tlsCert && (opts.peerDomain || opts.join?.length)) {
+      throw new UsageError(
+        "--tls-cert cannot be combined with --peer-domain or --join: terminate TLS at the proxy in front of a cluster",
+      );
+    }
     const authTokens = [
       ...(opts.authToken ?? []),
       ...(opts.authTokenFile

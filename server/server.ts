@@ -85,6 +85,11 @@ export interface ServerHandle {
  */
 export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
   const config = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
+  if (options.tls && (options.peerDomain || options.join?.length)) {
+    throw new TypeError(
+      "Cannot combine --tls-cert with --peer-domain or --join: replicas reach each other over plain HTTP; terminate TLS at the proxy in front of a cluster",
+    );
+  }
   const channels = new ChannelRegistry({ maxChannels: config.maxChannels });
   const clientTokens = new TokenSet(options.authTokens);
   const adminTokens = new TokenSet(options.adminToken ? [options.adminToken] : []);
@@ -466,6 +471,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     hitTtl: config.ownerCacheTtl,
     missTtl: config.ownerMissCacheTtl,
   });
+  if (!options.gossipKey && !replicas.synced) {
+    log.warn(
+      "Clustering without --gossip-key: anyone who can reach the gossip port can join and is trusted by the replicas; keep port {port} on a private network or set --gossip-key",
+      { port: config.memberlistPort },
+    );
+  }
   if (!sharedChannelKey && !replicas.synced) {
     log.warn(
       "No --channel-key or --gossip-key: channels die with this replica and peers verify each other's secrets over HTTP; set a shared key",

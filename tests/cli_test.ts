@@ -84,6 +84,11 @@ Deno.test("bad or missing flag values print one line naming the flag and exit 2"
       WOW_REQUEST_TIMEOUT: "soon",
     }],
     [["server", "--no-such-flag"], /unknown option '--no-such-flag'/],
+    [
+      ["server", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--join", "127.0.0.1"],
+      /--tls-cert cannot be combined with --peer-domain or --join/,
+    ],
+    [["server", "--gossip-key", "c2hvcnQ="], /--gossip-key.*16, 24 or 32 bytes/],
     [["serve"], /unknown command 'serve'/],
   ];
   for (const [args, pattern, env] of cases) {
