@@ -28,6 +28,15 @@ import { LOG_FORMATS, LOG_LEVELS, setupLogging } from "./logging.ts";
 /** The program's version, from deno.json (one place). */
 export const VERSION: string = denoJson.version;
 
+/** The echo app's port: the client's default target is `http://localhost:3000`. */
+const ECHO_DEFAULT_PORT = 3000;
+
+/** How long `healthcheck` waits for `/healthz`, ms (a container probe interval is ≥ 5 s). */
+const HEALTHCHECK_TIMEOUT = 3000;
+
+/** Flags whose values are secrets: never echoed back in error messages. */
+const SECRET_FLAGS = ["--gossip-key", "--channel-key", "--auth-token", "--admin-token"];
+
 /** Exit status for bad flags or arguments. */
 export const EXIT_USAGE = 2;
 
@@ -133,14 +142,14 @@ export const SERVER_FLAGS: FlagSpec[] = [
   {
     flags: "--memberlist-port <port>",
     description: "gossip port (UDP and TCP)",
-    default: 7946,
+    default: SERVER_DEFAULTS.memberlistPort,
     parse: portArg,
   },
   {
     flags: "--memberlist-sync-duration <duration>",
     description: "how often --peer-domain is resolved and new peers joined",
-    default: 5000,
-    defaultText: "5s",
+    default: SERVER_DEFAULTS.memberlistSyncDuration,
+    defaultText: formatDuration(SERVER_DEFAULTS.memberlistSyncDuration),
     parse: durationArg,
   },
   {
@@ -269,7 +278,12 @@ export const CLIENT_FLAGS: FlagSpec[] = [
 
 /** Flags of `echo`. */
 export const ECHO_FLAGS: FlagSpec[] = [
-  { flags: "-p, --port <port>", description: "port to listen on", default: 3000, parse: portArg },
+  {
+    flags: "-p, --port <port>",
+    description: "port to listen on",
+    default: ECHO_DEFAULT_PORT,
+    parse: portArg,
+  },
   ...logFlags,
 ];
 
@@ -278,7 +292,7 @@ export const HEALTHCHECK_FLAGS: FlagSpec[] = [
   {
     flags: "-p, --port <port>",
     description: "server port to check",
-    default: 8080,
+    default: SERVER_DEFAULTS.port,
     parse: portArg,
   },
   { flags: "--url <url>", description: "check this URL instead", parse: httpUrlArg },
@@ -301,6 +315,14 @@ async function runUntilSignal(running: Running): Promise<void> {
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, stop);
   }
+}
+
+/** Replaces the value in "option '--gossip-key <…>' argument 'VALUE' is invalid" with `***`. */
+function redactSecrets(line: string): string {
+  return line.replace(
+    /(option '([^' ]*, )?(--[a-z-]+)[^']*' argument )'[^']*'/,
+    (all, head, _s, flag) => SECRET_FLAGS.includes(flag) ? `${head}'***'` : all,
+  );
 }
 
 /** A usage problem found after parsing (exit status 2). */
@@ -339,7 +361,7 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
-      outputError: (text, write) => write(text.split("\n")[0] + "\n"),
+      outputError: (text, write) => write(redactSecrets(text.split("\n")[0]) + "\n"),
     });
 
   const command = (name: string, description: string, flags: FlagSpec[]) => {
@@ -438,7 +460,7 @@ export function buildProgram(): Command {
     .action(async (opts: Opts) => {
       const url = opts.url ?? `http://127.0.0.1:${opts.port}/healthz`;
       try {
-        const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
+        const response = await fetch(url, { signal: AbortSignal.timeout(HEALTHCHECK_TIMEOUT) });
         await response.body?.cancel();
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
       } catch (error) {

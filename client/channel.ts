@@ -11,6 +11,7 @@ import { fetchJson } from "./_http_get.ts";
 /** The client cannot go on (bad server URL, refused token, protocol mismatch). */
 export class ClientError extends Error {
   /**
+   * Creates the error.
    * @param message What went wrong and what to do.
    * @param options Standard error options.
    */

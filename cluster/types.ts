@@ -63,25 +63,25 @@ export interface ClusterOptions {
 
 /** SWIM timing knobs, in milliseconds (memberlist LAN defaults noted). */
 export interface SwimTimings {
-  /** @default 1000 */
+  /** Time between probes of one random member. @default 1000 */
   probeInterval: number;
-  /** @default 500 */
+  /** How long to wait for a direct ack before probing indirectly. @default 500 */
   probeTimeout: number;
-  /** @default 3 */
+  /** Members asked to probe indirectly when a direct probe fails. @default 3 */
   indirectChecks: number;
-  /** @default 4 */
+  /** Suspicion timeout multiplier: mult × log10(N) × probe interval. @default 4 */
   suspicionMult: number;
-  /** @default 6 */
+  /** Upper bound of the suspicion timeout as a multiple of its minimum. @default 6 */
   suspicionMaxTimeoutMult: number;
-  /** @default 200 */
+  /** Time between gossip rounds. @default 200 */
   gossipInterval: number;
-  /** @default 3 */
+  /** Members gossiped to per round. @default 3 */
   gossipNodes: number;
-  /** @default 30000 */
+  /** Time between full state syncs with one random member. @default 30000 */
   pushPullInterval: number;
-  /** @default 4 */
+  /** A broadcast is retransmitted retransmitMult × log10(N+1) times. @default 4 */
   retransmitMult: number;
-  /** @default 30000 */
+  /** How long dead members still receive gossip (so they can refute). @default 30000 */
   gossipToTheDeadTime: number;
 }
 

@@ -7,6 +7,7 @@
 /** A peer sent bytes that break the protocol (bad frame, bad length, flow-control violation). */
 export class ProtocolError extends Error {
   /**
+   * Creates the error.
    * @param message What was wrong, e.g. `Cannot decode frame: length 9 exceeds the 4 bytes left`.
    * @param options Standard error options (`cause`).
    */
@@ -24,6 +25,7 @@ export class StreamResetError extends Error {
   /** Machine-readable reason, see {@linkcode ResetCode}. */
   readonly code: ResetCode;
   /**
+   * Creates the error.
    * @param code Why the stream was reset.
    * @param message Human-readable detail.
    */

@@ -50,3 +50,17 @@ export function rawHeaderPairs(raw: readonly string[]): [string, string][] {
   for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i], raw[i + 1]]);
   return out;
 }
+
+/** Statuses whose responses never carry a body (RFC 9110 §6.4.1). */
+const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([204, 205, 304]);
+
+/**
+ * Whether a response to `method` with `status` carries a body: never for `HEAD` requests nor for
+ * 204, 205 and 304 answers.
+ * @param method The request method.
+ * @param status The response status.
+ * @returns Whether a body follows.
+ */
+export function responseHasBody(method: string, status: number): boolean {
+  return method !== "HEAD" && !NULL_BODY_STATUSES.has(status);
+}

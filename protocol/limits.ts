@@ -36,7 +36,7 @@ export const MAX_HEAD_SIZE = 128 * 1024;
  * Largest WebSocket message we accept: frames are coalesced into messages up to
  * {@linkcode MAX_BATCH_SIZE}, and a single HEAD may be up to {@linkcode MAX_HEAD_SIZE}.
  */
-export const MAX_MESSAGE_SIZE = MAX_HEAD_SIZE + 64 * 1024;
+export const MAX_MESSAGE_SIZE: number = MAX_HEAD_SIZE + 64 * 1024;
 
 /**
  * Frames queued in the same tick are written as one WebSocket message up to this size; a larger

@@ -59,6 +59,7 @@ export class TunnelSession {
   #drainPoll: Promise<void> | undefined;
 
   /**
+   * Creates a session over an open (or opening) WebSocket.
    * @param transport The socket to write messages to.
    * @param options Role and stream callback.
    */

@@ -42,7 +42,10 @@ export class ChannelRegistry {
   #now: () => number;
   #listeners = new Set<() => void>();
 
-  /** @param options Limits and clock. */
+  /**
+   * Creates an empty registry.
+   * @param options Limits and clock.
+   */
   constructor(options: ChannelRegistryOptions = {}) {
     this.#maxChannels = options.maxChannels ?? Infinity;
     this.#now = options.now ?? Date.now;
@@ -143,17 +146,26 @@ export class ChannelRegistry {
     return removed;
   }
 
-  /** @returns Every channel id, sorted. */
+  /**
+   * Every channel id.
+   * @returns The ids, sorted.
+   */
   ids(): string[] {
     return [...this.#channels.keys()].sort();
   }
 
-  /** @returns Ids of channels with a client attached, sorted. */
+  /**
+   * Channels with a client attached here.
+   * @returns The ids, sorted.
+   */
   attachedIds(): string[] {
     return [...this.#channels.values()].filter((c) => c.session).map((c) => c.id).sort();
   }
 
-  /** @returns Every attached session. */
+  /**
+   * Every attached tunnel session.
+   * @returns The sessions.
+   */
   sessions(): TunnelSession[] {
     return [...this.#channels.values()].flatMap((c) => c.session ? [c.session] : []);
   }

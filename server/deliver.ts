@@ -10,7 +10,9 @@ import {
   endToEndHeaders,
   type HeaderList,
   MAX_CHUNK_SIZE,
+  MAX_HEAD_SIZE,
   type ResetCode,
+  responseHasBody,
   StreamResetError,
   type TunnelSession,
   type TunnelStream,
@@ -67,9 +69,6 @@ const MESSAGE_FOR_RESET: Record<ResetCode, string> = {
 /** Request bodies up to this size are read whole before sending (one DATA frame). */
 const SMALL_BODY = MAX_CHUNK_SIZE;
 
-/** Statuses whose responses never have a body. */
-const NULL_BODY_STATUS = new Set([204, 205, 304]);
-
 /**
  * Sends `request` through `session` and waits for the answer.
  *
@@ -96,11 +95,17 @@ export async function deliverWebhook(
   } catch {
     return fail(502, MESSAGE_FOR_RESET.tunnel_closed);
   }
-  stream.sendHead(encodeRequestHead({
+  const headBytes = encodeRequestHead({
     method: request.method,
     target: options.target,
     headers: forwardedHeaders(request, options),
-  }));
+  });
+  if (headBytes.length > MAX_HEAD_SIZE) {
+    // The peer would reject it as a protocol error and drop the whole tunnel.
+    stream.reset("cancelled", "Request head too large");
+    return fail(431, `The request head is too large to tunnel (limit ${MAX_HEAD_SIZE} bytes)`);
+  }
+  stream.sendHead(headBytes);
 
   let requestBytes = 0;
   // Small bodies with a declared length: read them whole and send HEAD, DATA and END in one
@@ -132,9 +137,10 @@ export async function deliverWebhook(
     timer = setTimeout(() => reject(serverTimeout), options.requestTimeout);
   });
   try {
-    const headBytes = await Promise.race([stream.head, timeout, upload.then(() => stream.head)]);
-    const head = decodeResponseHead(headBytes);
-    const hasBody = request.method !== "HEAD" && !NULL_BODY_STATUS.has(head.status);
+    const head = decodeResponseHead(
+      await Promise.race([stream.head, timeout, upload.then(() => stream.head)]),
+    );
+    const hasBody = responseHasBody(request.method, head.status);
     const buffered = hasBody ? stream.takeBufferedBody() : undefined;
     const response = new Response(
       hasBody ? (buffered as Uint8Array<ArrayBuffer> ?? stream.body) : null,

@@ -18,3 +18,7 @@ export { CHANNEL_SECRET_HEADER } from "./server.ts";
 export { SERVER_DEFAULTS } from "./options.ts";
 export type { ServerOptions } from "./options.ts";
 export { readTokenFile } from "./access.ts";
+export type { AttachResult, Channel, ChannelRegistry } from "./channels.ts";
+export type { ReplicaInfo, Replicas } from "./replicas.ts";
+export type { TunnelSession } from "../protocol/mod.ts";
+export type { ClusterHandle, Member } from "../cluster/mod.ts";

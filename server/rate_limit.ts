@@ -80,6 +80,7 @@ export function clientIp(request: Request, peer: string): string {
 }
 
 function isPrivateAddress(ip: string): boolean {
-  return /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|::1$|f[cd][0-9a-f]{2}:|::ffff:(127|10)\.)/i
-    .test(ip);
+  const v4 = ip.replace(/^::ffff:/i, "");
+  return /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|169\.254\.)/.test(v4) ||
+    /^(::1$|f[cd][0-9a-f]{2}:|fe[89ab][0-9a-f]:)/i.test(ip);
 }

@@ -8,11 +8,13 @@
 import http from "node:http";
 import { once } from "node:events";
 import { Readable } from "node:stream";
-import { endToEndHeaders, type HeaderList, rawHeaderPairs } from "../protocol/mod.ts";
+import {
+  endToEndHeaders,
+  type HeaderList,
+  rawHeaderPairs,
+  responseHasBody,
+} from "../protocol/mod.ts";
 import { errorResponse } from "./_http.ts";
-
-/** Statuses whose responses never have a body. */
-const NULL_BODY_STATUS = new Set([204, 205, 304]);
 
 /** Options for {@linkcode relayWebhook}. */
 export interface RelayOptions {
@@ -67,7 +69,7 @@ export async function relayWebhook(
     for (const [name, value] of endToEndHeaders(rawHeaderPairs(response.rawHeaders))) {
       headers.append(name, value);
     }
-    const hasBody = request.method !== "HEAD" && !NULL_BODY_STATUS.has(status);
+    const hasBody = responseHasBody(request.method, status);
     if (!hasBody) response.resume();
     const body = hasBody ? Readable.toWeb(response) as unknown as ReadableStream<Uint8Array> : null;
     return new Response(body, { status, headers });

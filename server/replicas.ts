@@ -77,6 +77,7 @@ export class Replicas {
   #standalone: boolean;
 
   /**
+   * Wraps a running cluster node.
    * @param cluster The running cluster node.
    * @param options This replica's URL and HTTP port, the credential, and whether no peers are
    * configured at all (then the replica counts as synced at once).
@@ -134,7 +135,10 @@ export class Replicas {
     );
   }
 
-  /** @returns Every known member with its HTTP URL, sorted by name. */
+  /**
+   * Every known member with its HTTP URL.
+   * @returns The members, sorted by name.
+   */
   members(): ReplicaInfo[] {
     return this.#cluster.members().map((member) => ({
       name: member.name,
@@ -145,7 +149,10 @@ export class Replicas {
     }));
   }
 
-  /** @returns HTTP URLs of the alive members other than this one, sorted. */
+  /**
+   * HTTP URLs of the alive members other than this one.
+   * @returns The URLs, sorted.
+   */
   peerUrls(): string[] {
     return this.members()
       .filter((m) => m.state === "alive" && m.name !== this.#cluster.localName)

@@ -61,10 +61,10 @@ export interface ServerHandle {
   addr: Deno.NetAddr;
   /** The URL peers and Traefik use: `http://<advertise-addr>:<port>`. */
   url: string;
-  /** The channel registry (for tests and the cluster layer). */
-  channels: ChannelRegistry;
+  /** The channel registry (for tests and operators). */
+  readonly channels: ChannelRegistry;
   /** The cluster view. */
-  replicas: Replicas;
+  readonly replicas: Replicas;
   /** Resolves when the server has stopped. */
   finished: Promise<void>;
   /** Stops accepting, lets in-flight webhooks finish (≤ 10 s), closes tunnels, stops. */

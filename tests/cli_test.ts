@@ -115,3 +115,10 @@ Deno.test("flags can come from WOW_* environment variables", async () => {
   const health = await fetch(`http://127.0.0.1:${port}/healthz`);
   assert.deepEqual(await health.json(), { status: "OK" });
 });
+
+Deno.test("a bad secret flag value is not echoed in the error", async () => {
+  const { code, stderr } = await run(["server", "--gossip-key", "c2VjcmV0LXZhbHVl"]);
+  assert.equal(code, 2);
+  assert.match(stderr, /--gossip-key.*argument '\*\*\*' is invalid/);
+  assert.ok(!stderr.includes("c2VjcmV0LXZhbHVl"));
+});
