@@ -4,8 +4,6 @@
  *
  * @module
  */
-import http from "node:http";
-import https from "node:https";
 import { getLogger } from "@logtape/logtape";
 import {
   CLOSE_NORMAL,
@@ -20,6 +18,7 @@ import {
 } from "../protocol/mod.ts";
 import { connectWebSocket, type WsClient, WsHandshakeError } from "./_ws_client.ts";
 import { forwardStream } from "./forward.ts";
+import { Http1Client } from "../protocol/mod.ts";
 import { baseUrl, ClientError, issueChannel, obtainChannel } from "./channel.ts";
 import { CLIENT_DEFAULTS, type ClientOptions } from "./options.ts";
 
@@ -50,9 +49,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   const targetUrl = new URL(options.targetUrl ?? CLIENT_DEFAULTS.targetUrl);
   const print = options.print ?? ((line: string) => console.log(line));
   const timeout = options.transferRequestTimeout ?? CLIENT_DEFAULTS.transferRequestTimeout;
-  const agent = new (targetUrl.protocol === "https:" ? https.Agent : http.Agent)({
-    keepAlive: true,
-  });
+  const localHttp = new Http1Client();
   const stop = new AbortController();
   const inFlight = new Set<Promise<unknown>>();
   let socket: WsClient | undefined;
@@ -71,19 +68,21 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       return;
     }
     const started = performance.now();
-    const task = forwardStream(stream, { target: targetUrl, agent, timeout }).then((result) => {
-      log.info(
-        "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B",
-        {
-          method: result.head.method,
-          path: result.head.target || "/",
-          status: result.status,
-          durationMs: Math.round((performance.now() - started) * 10) / 10,
-          requestBytes: result.requestBytes,
-          responseBytes: result.responseBytes,
-        },
-      );
-    }).catch((error) => {
+    const task = forwardStream(stream, { target: targetUrl, http: localHttp, timeout }).then(
+      (result) => {
+        log.info(
+          "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B",
+          {
+            method: result.head.method,
+            path: result.head.target || "/",
+            status: result.status,
+            durationMs: Math.round((performance.now() - started) * 10) / 10,
+            requestBytes: result.requestBytes,
+            responseBytes: result.responseBytes,
+          },
+        );
+      },
+    ).catch((error) => {
       if (!(error instanceof StreamResetError)) {
         log.warn("Request failed: {error}", { error: String(error) });
       }
@@ -213,7 +212,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       socket?.close(CLOSE_NORMAL, "Client shutting down");
       await socket?.closed;
       await finished.catch(() => {});
-      agent.destroy();
+      await localHttp.close();
     })();
   options.signal?.addEventListener("abort", () => shutdown(), { once: true });
   return {

@@ -1,13 +1,12 @@
 /**
- * Replays one tunnelled request against the local app with our HTTP/1.1 client (`_http1.ts`),
+ * Replays one tunnelled request against the local app with our HTTP/1.1 client (`protocol/http1.ts`),
  * which sends exactly the headers it is given (no added `Accept-Encoding`) and never decompresses
  * the answer, unlike `fetch`, at a fraction of `node:http`'s CPU cost. The app's status, headers
  * and body go back through the stream unchanged.
  *
  * @module
  */
-import type http from "node:http";
-import { Http1Client, Http1Error, type Http1Response } from "./_http1.ts";
+import { type Http1Client, Http1Error, type Http1Response } from "../protocol/mod.ts";
 import {
   decodeRequestHead,
   encodeResponseHead,
@@ -23,11 +22,8 @@ import {
 export interface ForwardOptions {
   /** The local app's base URL. */
   target: URL;
-  /**
-   * Stands for the keep-alive pool: one {@linkcode Http1Client} per agent, closed with
-   * `agent.destroy()`.
-   */
-  agent: http.Agent;
+  /** The keep-alive connection pool to the local app. */
+  http: Http1Client;
   /** Abort when the response head takes longer than this many ms; 0 disables. */
   timeout: number;
 }
@@ -68,7 +64,7 @@ export function localPath(base: URL, target: string): string {
  * Forwards one stream to the local app and streams its answer back.
  *
  * @param stream A stream the server opened.
- * @param options Target, agent and timeout.
+ * @param options Target, connection pool and timeout.
  * @returns What happened (never rejects).
  */
 export async function forwardStream(
@@ -96,7 +92,7 @@ export async function forwardStream(
   const upload = buffered ? undefined : new Upload(stream.body, result);
   let answer: Http1Response;
   try {
-    answer = await clientFor(options.agent).request(target, {
+    answer = await options.http.request(target, {
       method: head.method,
       path: localPath(target, head.target),
       headers,
@@ -159,22 +155,6 @@ class Upload {
   stop(): void {
     this.#reader.cancel().catch(() => {});
   }
-}
-
-const clients = new WeakMap<http.Agent, Http1Client>();
-
-function clientFor(agent: http.Agent): Http1Client {
-  let client = clients.get(agent);
-  if (!client) {
-    const created = client = new Http1Client();
-    clients.set(agent, created);
-    const destroy = agent.destroy.bind(agent);
-    agent.destroy = () => {
-      created.close();
-      destroy();
-    };
-  }
-  return client;
 }
 
 function resetCode(error: unknown): ResetCode {

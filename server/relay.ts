@@ -1,17 +1,16 @@
 /**
  * Relays a webhook to the replica that holds the channel's client (one internal hop, streamed
- * both ways). Uses `node:http`, which neither adds `Accept-Encoding` nor decompresses, so the
- * bytes stay exactly as the sender and the app produced them.
+ * both ways) with the byte-exact HTTP/1.1 client: nothing is added (no `Accept-Encoding`),
+ * nothing decompressed, and a request is never re-sent after its bytes may have been read
+ * (`fetch` and `node:http` re-send a POST when a reused connection dies after sending it).
  *
  * @module
  */
-import http from "node:http";
-import { once } from "node:events";
-import { Readable } from "node:stream";
 import {
   endToEndHeaders,
   type HeaderList,
-  rawHeaderPairs,
+  type Http1Client,
+  Http1Error,
   responseHasBody,
 } from "../protocol/mod.ts";
 import { errorResponse } from "./_http.ts";
@@ -20,8 +19,8 @@ import { errorResponse } from "./_http.ts";
 export interface RelayOptions {
   /** Headers to send: the sender's end-to-end headers, `X-Forwarded-*` and the replica marks. */
   headers: HeaderList;
-  /** Keep-alive agent for replica connections. */
-  agent: http.Agent;
+  /** Keep-alive connection pool to the replicas. */
+  http: Http1Client;
   /** Give up when the owner's response head takes longer, ms. */
   timeout: number;
 }
@@ -30,7 +29,7 @@ export interface RelayOptions {
  * Sends `request` to `ownerUrl` (same path and query) and streams the answer back.
  * @param request The sender's request.
  * @param ownerUrl The owning replica's HTTP URL.
- * @param options Headers, agent, timeout.
+ * @param options Headers, connection pool, timeout.
  * @returns The owner's response, or a 502/504 JSON error when it cannot be reached.
  */
 export async function relayWebhook(
@@ -40,60 +39,49 @@ export async function relayWebhook(
 ): Promise<Response> {
   const source = new URL(request.url);
   const owner = new URL(ownerUrl);
-  const outgoing = http.request({
-    hostname: owner.hostname.replace(/^\[(.*)\]$/, "$1"),
-    port: owner.port || 80,
-    method: request.method,
-    path: source.pathname + source.search,
-    headers: [...options.headers, ["host", owner.host]] as unknown as http.OutgoingHttpHeaders,
-    agent: options.agent,
-    setHost: false,
-  });
-  const onAbort = () => outgoing.destroy();
-  request.signal.addEventListener("abort", onAbort, { once: true });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const answer = new Promise<http.IncomingMessage>((resolve, reject) => {
-    outgoing.once("response", resolve);
-    outgoing.once("error", reject);
-    timer = setTimeout(() => {
-      reject(new Error("timeout"));
-      outgoing.destroy();
-    }, options.timeout);
-  });
-  answer.catch(() => {});
-  pump(request.body, outgoing).catch(() => outgoing.destroy());
+  const abort = new AbortController();
+  const onSenderGone = () => abort.abort(new DOMException("The sender went away", "AbortError"));
+  request.signal.addEventListener("abort", onSenderGone, { once: true });
+  const timer = setTimeout(
+    () => abort.abort(new DOMException("timeout", "TimeoutError")),
+    options.timeout,
+  );
   try {
-    const response = await answer;
-    const status = response.statusCode ?? 502;
+    const answer = await options.http.request(owner, {
+      method: request.method,
+      path: source.pathname + source.search,
+      headers: [...options.headers, ["host", owner.host]],
+      body: request.body,
+      signal: abort.signal,
+    });
+    clearTimeout(timer);
     const headers = new Headers();
-    for (const [name, value] of endToEndHeaders(rawHeaderPairs(response.rawHeaders))) {
-      headers.append(name, value);
+    for (const [name, value] of endToEndHeaders(answer.headers)) headers.append(name, value);
+    if (!responseHasBody(request.method, answer.status)) {
+      answer.body.cancel();
+      return new Response(null, { status: answer.status, headers });
     }
-    const hasBody = responseHasBody(request.method, status);
-    if (!hasBody) response.resume();
-    const body = hasBody ? Readable.toWeb(response) as unknown as ReadableStream<Uint8Array> : null;
-    return new Response(body, { status, headers });
+    const whole = answer.body.takeBuffered();
+    return new Response((whole as Uint8Array<ArrayBuffer>) ?? ReadableStream.from(answer.body), {
+      status: answer.status,
+      headers,
+    });
   } catch (error) {
-    const message = (error as Error).message;
-    return message === "timeout"
+    const timedOut = error instanceof Http1Error && error.code === "timeout" ||
+      (error as Error)?.name === "TimeoutError";
+    return timedOut
       ? errorResponse(
         504,
         `The replica holding this channel (${owner.origin}) did not answer in time`,
       )
       : errorResponse(
         502,
-        `The replica holding this channel (${owner.origin}) is unreachable: ${message}`,
+        `The replica holding this channel (${owner.origin}) is unreachable: ${
+          (error as Error).message
+        }`,
       );
   } finally {
     clearTimeout(timer);
+    request.signal.removeEventListener("abort", onSenderGone);
   }
-}
-
-async function pump(body: ReadableStream<Uint8Array> | null, outgoing: http.ClientRequest) {
-  if (body) {
-    for await (const chunk of body) {
-      if (!outgoing.write(chunk)) await once(outgoing, "drain");
-    }
-  }
-  outgoing.end();
 }

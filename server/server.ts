@@ -11,6 +11,7 @@ import { type ErrorReason, errorResponse, jsonResponse } from "./_http.ts";
 import { deliverWebhook, forwardedHeaders } from "./deliver.ts";
 import { acceptTunnel, checkProtocolVersion, CLOSE_NORMAL, type SocketSet } from "./tunnel.ts";
 import { startCluster } from "../cluster/mod.ts";
+import { Http1Client } from "../protocol/mod.ts";
 import {
   channelKeyFromGossipKey,
   clusterCredential,
@@ -27,7 +28,6 @@ import {
   handleTraefikConfig,
   type InternalContext,
 } from "./internal.ts";
-import http from "node:http";
 import { SERVER_DEFAULTS, type ServerOptions } from "./options.ts";
 import { TokenSet } from "./access.ts";
 import { clientIp, RateLimiter } from "./rate_limit.ts";
@@ -98,7 +98,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     options.channelKey ?? (options.gossipKey && channelKeyFromGossipKey(options.gossipKey)),
   );
   const sharedChannelKey = Boolean(options.channelKey || options.gossipKey);
-  const relayAgent = new http.Agent({ keepAlive: true });
+  const relayHttp = new Http1Client();
   const sockets: SocketSet = new Set();
   const proto = options.tls ? "https" : "http";
   const startedAt = performance.now();
@@ -283,7 +283,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
             [FORWARDED_HEADER, "1"],
             ...Object.entries(replicas.authHeaders()),
           ],
-          agent: relayAgent,
+          http: relayHttp,
           timeout: config.requestTimeout + RELAY_TIMEOUT_MARGIN,
         });
         if (response.status === 404 || response.status === 503) owners.forget(id);
@@ -510,7 +510,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       // Whatever is still running fails now: open streams, relays, then the listener (bounded,
       // since a slow sender could keep a streaming response open indefinitely).
       for (const session of channels.sessions()) session.close();
-      relayAgent.destroy();
+      await relayHttp.close();
       await withTimeout(
         Promise.all([server.shutdown(), replicas.cluster.leave(CLUSTER_LEAVE_TIMEOUT)]),
         SERVER_DEFAULTS.closeGrace,

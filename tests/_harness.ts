@@ -321,3 +321,22 @@ export function pseudoRandomBytes(size: number, seed = 1): Uint8Array<ArrayBuffe
   }
   return out;
 }
+
+/**
+ * Decodes an HTTP/1.1 chunked body (for tests that read raw responses).
+ * @param data The bytes after the head.
+ * @returns The body.
+ */
+export function dechunk(data: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let offset = 0;
+  const text = new TextDecoder("latin1");
+  while (offset < data.length) {
+    const lineEnd = data.indexOf(0x0a, offset);
+    const size = parseInt(text.decode(data.subarray(offset, lineEnd)).trim(), 16);
+    if (!size) break;
+    for (const byte of data.subarray(lineEnd + 1, lineEnd + 1 + size)) out.push(byte);
+    offset = lineEnd + 1 + size + 2;
+  }
+  return new Uint8Array(out);
+}

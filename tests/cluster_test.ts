@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  dechunk,
   freePorts,
   type ServerProc,
   startApp,
@@ -56,9 +57,20 @@ async function startReplicas(
 }
 
 Deno.test("cluster joined with --join: members, routing from every replica, failure and rejoin", async (t) => {
-  await using app = startApp(async (request) =>
-    new Response(`app:${new URL(request.url).pathname}:${await request.text()}`)
-  );
+  await using app = startApp(async (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/exact") {
+      const headers = new Headers({
+        "content-encoding": "gzip",
+        "x-ae": request.headers.get("accept-encoding") ?? "none",
+      });
+      headers.append("set-cookie", "a=1");
+      headers.append("set-cookie", "b=2");
+      const body = new Uint8Array(await request.arrayBuffer());
+      return new Response(body, { status: 201, headers });
+    }
+    return new Response(`app:${path}:${await request.text()}`);
+  });
   const first = 61;
   const { replicas, start } = await startReplicas(
     first,
@@ -118,6 +130,28 @@ Deno.test("cluster joined with --join: members, routing from every replica, fail
           assert.equal(await response.text(), `app:/x:via ${server.url}`);
         }
       }
+    });
+
+    await t.step("a relayed webhook stays byte-exact both ways", async () => {
+      const body = new Uint8Array(300_000).map((_, i) => (i * 7919) & 0xff);
+      const target = new URL(c.url);
+      const conn = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
+      // A raw request without Accept-Encoding, landing on C (the client is on A).
+      const head = `POST /webhook/${client1.channelId}/exact HTTP/1.1\r\nHost: x\r\n` +
+        `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+      await conn.write(new TextEncoder().encode(head));
+      for (let o = 0; o < body.length;) o += await conn.write(body.subarray(o));
+      const raw = new Uint8Array(await new Response(conn.readable).arrayBuffer());
+      const text = new TextDecoder("latin1").decode(raw);
+      const split = text.indexOf("\r\n\r\n");
+      const headText = text.slice(0, split).toLowerCase();
+      assert.match(headText, /^http\/1\.1 201/);
+      assert.match(headText, /content-encoding: gzip/);
+      assert.match(headText, /x-ae: none/);
+      assert.equal(headText.match(/set-cookie: /g)?.length, 2);
+      let back: Uint8Array = raw.subarray(split + 4);
+      if (/transfer-encoding: chunked/.test(headText)) back = dechunk(back);
+      assert.deepEqual(back, body);
     });
 
     await t.step(

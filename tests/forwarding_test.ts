@@ -6,6 +6,7 @@ import { createHmac } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import {
   bytesOf,
+  dechunk,
   pseudoRandomBytes,
   startApp,
   startClientProc,
@@ -224,18 +225,3 @@ Deno.test("tunnel delivers requests and answers unchanged", async (t) => {
     assert.equal(await head.text(), "");
   });
 });
-
-/** Decodes an HTTP/1.1 chunked body. */
-function dechunk(data: Uint8Array): Uint8Array {
-  const out: number[] = [];
-  let offset = 0;
-  const text = new TextDecoder("latin1");
-  while (offset < data.length) {
-    const lineEnd = data.indexOf(0x0a, offset);
-    const size = parseInt(text.decode(data.subarray(offset, lineEnd)).trim(), 16);
-    if (!size) break;
-    out.push(...data.subarray(lineEnd + 1, lineEnd + 1 + size));
-    offset = lineEnd + 1 + size + 2;
-  }
-  return new Uint8Array(out);
-}

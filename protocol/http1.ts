@@ -1,5 +1,6 @@
 /**
- * A minimal HTTP/1.1 client for talking to the local app: a per-origin keep-alive pool over
+ * A minimal HTTP/1.1 client for replaying requests byte for byte (client → local app, replica →
+ * replica): a per-origin keep-alive pool over
  * `Deno.connect` (TCP_NODELAY) and `Deno.startTls`, requests written exactly as given (headers in
  * order, repeats kept, nothing added but `Host` when absent and the body's framing), responses
  * parsed strictly (RFC 9112) with raw header pairs and the body passed through undecoded.
