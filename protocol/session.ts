@@ -39,7 +39,15 @@ export interface TunnelSessionOptions {
   role: "server" | "client";
   /** Called for each stream the peer opens (client role). */
   onStream?: (stream: TunnelStream) => void;
+  /**
+   * Called once when stream ids run out (after ~2^31 streams): the owner should close the socket
+   * so the client reconnects with a fresh session.
+   */
+  onExhausted?: () => void;
 }
+
+/** Largest stream id: ids are u32 on the wire. */
+const MAX_STREAM_ID = 0xffff_ffff;
 
 const EMPTY = new Uint8Array(0);
 const MAX_CREDIT = 2 ** 31;
@@ -49,6 +57,7 @@ export class TunnelSession {
   #transport: FrameTransport;
   #role: "server" | "client";
   #onStream?: (stream: TunnelStream) => void;
+  #onExhausted?: () => void;
   #streams = new Map<number, TunnelStream>();
   #nextStreamId = 1;
   #lastPeerStreamId = 0;
@@ -67,6 +76,7 @@ export class TunnelSession {
     this.#transport = transport;
     this.#role = options.role;
     this.#onStream = options.onStream;
+    this.#onExhausted = options.onExhausted;
   }
 
   /** Streams currently open. */
@@ -85,6 +95,12 @@ export class TunnelSession {
    */
   openStream(): TunnelStream {
     if (this.#closedBy) throw this.#closedBy;
+    if (this.#nextStreamId > MAX_STREAM_ID) {
+      const exhausted = new StreamResetError("tunnel_closed", "The tunnel ran out of stream ids");
+      this.#onExhausted?.();
+      this.close(exhausted);
+      throw exhausted;
+    }
     const id = this.#nextStreamId;
     this.#nextStreamId += 2;
     const stream = new TunnelStream(this, id);

@@ -61,7 +61,10 @@ export function acceptTunnel(
     idleTimeout: KEEPALIVE_INTERVAL / 1000,
   });
   socket.binaryType = "arraybuffer";
-  const session = new TunnelSession(socket, { role: "server" });
+  const session = new TunnelSession(socket, {
+    role: "server",
+    onExhausted: () => socket.close(CLOSE_NORMAL, "Stream ids exhausted; reconnect"),
+  });
   const result = registry.attach(channelId, session);
   if (result !== "attached") {
     socket.onopen = () => socket.close(CLOSE_POLICY_VIOLATION, "Channel already has a client");
