@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import { configure, getTextFormatter, type LogLevel, type LogRecord } from "@logtape/logtape";
 
 /** Levels accepted by `--log-level`, as the Go original spells them. */
@@ -32,14 +33,7 @@ export async function setupLogging(
     timestamp: "date-time-tz",
     value: plainValue,
   });
-  const encoder = new TextEncoder();
-  const stderr = (record: LogRecord) => {
-    try {
-      Deno.stderr.writeSync(encoder.encode(formatter(record)));
-    } catch {
-      // stderr closed: nothing sensible left to do with a log line.
-    }
-  };
+  const stderr = (record: LogRecord) => stderrLines.write(formatter(record));
   await configure({
     reset: true,
     sinks: { stderr },
@@ -50,9 +44,56 @@ export async function setupLogging(
   });
 }
 
+/**
+ * Log lines for stderr, written together once per event-loop turn: the server logs a line per
+ * webhook, and under load one write per turn instead of one per line saves a syscall per request.
+ * A line is written before the next turn starts, and whatever is pending when the process exits
+ * or meets an uncaught error is written first.
+ */
+class LineBatcher {
+  #pending = "";
+  #scheduled = false;
+  #encoder = new TextEncoder();
+
+  constructor() {
+    for (const event of ["unload", "error", "unhandledrejection"]) {
+      globalThis.addEventListener(event, this.flush);
+    }
+  }
+
+  /** Queues text for the end of this turn. */
+  write(text: string): void {
+    this.#pending += text;
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(this.flush);
+  }
+
+  /** Writes everything pending now. */
+  flush = (): void => {
+    this.#scheduled = false;
+    if (this.#pending === "") return;
+    const bytes = this.#encoder.encode(this.#pending);
+    this.#pending = "";
+    try {
+      for (let written = 0; written < bytes.length;) {
+        written += Deno.stderr.writeSync(bytes.subarray(written));
+      }
+    } catch {
+      // stderr closed: nothing sensible left to do with a log line.
+    }
+  };
+}
+
+const stderrLines = new LineBatcher();
+
 /** Renders a message value the way a person writes it: strings without quotes. */
 function plainValue(value: unknown): string {
-  return typeof value === "string" ? value : Deno.inspect(value);
+  if (typeof value === "string") return value;
+  // Every request logs a few numbers: `String` gives Deno.inspect's text for them (all but -0)
+  // at a fraction of its cost.
+  if (typeof value === "number" && !Object.is(value, -0)) return String(value);
+  return Deno.inspect(value);
 }
 
 const JSON_LEVEL: Record<LogLevel, string> = {

@@ -73,6 +73,8 @@ export async function forwardStream(
 ): Promise<ForwardResult> {
   let head: RequestHead;
   try {
+    // Awaiting also lets the rest of the message be dispatched first: a small body that came
+    // with the HEAD is then complete and goes to the app in the same write as the head.
     head = decodeRequestHead(await stream.head);
   } catch (error) {
     if (!(error instanceof StreamResetError)) stream.reset("target_error", String(error));
@@ -84,9 +86,12 @@ export async function forwardStream(
   headers.push(["host", target.host]);
   const abort = new AbortController();
   stream.onReset((error) => abort.abort(error));
-  const timer = options.timeout > 0
-    ? setTimeout(() => abort.abort(new DOMException("timeout", "TimeoutError")), options.timeout)
-    : undefined;
+  if (options.timeout > 0) {
+    stream.setDeadline(
+      options.timeout,
+      () => abort.abort(new DOMException("timeout", "TimeoutError")),
+    );
+  }
   // A small body already complete in the tunnel goes out in the same write as the head.
   const buffered = stream.takeBufferedBody();
   const upload = buffered ? undefined : new Upload(stream.body, result);
@@ -106,7 +111,7 @@ export async function forwardStream(
     result.status = stream.failure?.code ?? code;
     return result;
   } finally {
-    clearTimeout(timer);
+    stream.clearDeadline();
   }
   result.status = answer.status;
   stream.sendHead(encodeResponseHead({

@@ -52,6 +52,92 @@ const MAX_STREAM_ID = 0xffff_ffff;
 const EMPTY = new Uint8Array(0);
 const MAX_CREDIT = 2 ** 31;
 
+/**
+ * A deadline may run this much before its time: timers fire by the event loop's clock, which can
+ * lag `performance.now()` by up to a millisecond, as a timer per deadline did too.
+ */
+const DEADLINE_SLACK = 1;
+/** A deadline queue holding more than this many entries, most of them cancelled, is compacted. */
+const DEADLINE_COMPACT_MIN = 1024;
+
+/** One pending callback of a {@linkcode DeadlineQueue}; `run` is cleared once cancelled or run. */
+interface Deadline {
+  at: number;
+  run: (() => void) | undefined;
+}
+
+/**
+ * Runs callbacks a fixed delay after they were added, all on one timer: a per-request deadline
+ * then costs a queue entry rather than a timer of its own (timers are a measurable part of a
+ * webhook's CPU cost). With one delay per queue, adding order is deadline order, so the timer
+ * only ever waits for the oldest live entry; cancelled entries are skipped lazily and compacted
+ * away when they pile up behind a slow one. The timer is stopped whenever nothing is pending, so
+ * a queue keeps the process alive exactly as long as the timers it replaces would.
+ */
+class DeadlineQueue {
+  readonly #delay: number;
+  #entries: Deadline[] = [];
+  #head = 0;
+  #live = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(delay: number) {
+    this.#delay = delay;
+  }
+
+  add(run: () => void): Deadline {
+    const deadline: Deadline = { at: performance.now() + this.#delay, run };
+    this.#entries.push(deadline);
+    this.#live++;
+    this.#timer ??= setTimeout(this.#expire, this.#delay);
+    if (this.#entries.length > DEADLINE_COMPACT_MIN && this.#entries.length > 2 * this.#live) {
+      this.#entries = this.#entries.filter((entry, i) => i >= this.#head && entry.run);
+      this.#head = 0;
+    }
+    return deadline;
+  }
+
+  cancel(deadline: Deadline): void {
+    if (!deadline.run) return;
+    deadline.run = undefined;
+    this.#live--;
+    this.#skipDone();
+  }
+
+  /** Drops finished entries from the front; stops the timer when none is left. */
+  #skipDone(): void {
+    const entries = this.#entries;
+    while (this.#head < entries.length && !entries[this.#head].run) this.#head++;
+    if (this.#head === entries.length) {
+      this.#entries = [];
+      this.#head = 0;
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #expire = (): void => {
+    this.#timer = undefined;
+    const now = performance.now() + DEADLINE_SLACK;
+    // Fields, not locals: a callback may add or cancel entries.
+    while (this.#head < this.#entries.length) {
+      const deadline = this.#entries[this.#head];
+      const run = deadline.run;
+      if (run && deadline.at > now) break;
+      this.#head++;
+      if (!run) continue;
+      deadline.run = undefined;
+      this.#live--;
+      run();
+    }
+    this.#skipDone();
+    if (this.#head < this.#entries.length) {
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(this.#expire, this.#entries[this.#head].at - performance.now());
+    }
+  };
+}
+
 /** Multiplexes streams over one WebSocket; see the module doc. */
 export class TunnelSession {
   #transport: FrameTransport;
@@ -66,6 +152,7 @@ export class TunnelSession {
   #flushScheduled = false;
   #closedBy: StreamResetError | undefined;
   #drainPoll: Promise<void> | undefined;
+  #deadlines = new Map<number, DeadlineQueue>();
 
   /**
    * Creates a session over an open (or opening) WebSocket.
@@ -220,6 +307,13 @@ export class TunnelSession {
       this.#transport.bufferedAmount + this.#queuedBytes > SOCKET_HIGH_WATER;
   }
 
+  /** @internal The deadline queue for `delay` ms, shared by every stream of the session. */
+  _deadlines(delay: number): DeadlineQueue {
+    let queue = this.#deadlines.get(delay);
+    if (!queue) this.#deadlines.set(delay, queue = new DeadlineQueue(delay));
+    return queue;
+  }
+
   /** @internal Forgets a finished stream. */
   _remove(id: number): void {
     this.#streams.delete(id);
@@ -239,16 +333,15 @@ export interface SendBodyOptions {
 export class TunnelStream {
   /** Stream id, unique within its session. */
   readonly id: number;
-  /** Resolves with the peer's HEAD payload; rejects with {@linkcode StreamResetError}. */
-  readonly head: Promise<Uint8Array>;
   #body: ReadableStream<Uint8Array> | undefined;
-  /** Resolves when the peer's END arrives; rejects with {@linkcode StreamResetError}. */
-  readonly remoteEnded: Promise<void>;
 
   #session: TunnelSession;
-  #resolveHead!: (head: Uint8Array) => void;
-  #rejectHead!: (error: StreamResetError) => void;
-  #headReceived = false;
+  /** The peer's HEAD payload, once received. */
+  #headPayload: Uint8Array | undefined;
+  // The promises behind `head` and `remoteEnded` are made on first access (most streams need at
+  // most one of them), and settled from the stream's state then or when it changes.
+  #head: PromiseWithResolvers<Uint8Array> | undefined;
+  #ended: PromiseWithResolvers<void> | undefined;
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   #inbox: Uint8Array[] = [];
   #inboxEnded = false;
@@ -261,8 +354,7 @@ export class TunnelStream {
   #sendCredit = STREAM_WINDOW;
   #creditWaiter: (() => void) | undefined;
   #onReset: ((error: StreamResetError) => void) | undefined;
-  #resolveEnded!: () => void;
-  #rejectEnded!: (error: StreamResetError) => void;
+  #deadline: { queue: DeadlineQueue; entry: Deadline } | undefined;
   #bytesReceived = 0;
   #bodyTouched = false;
 
@@ -270,16 +362,34 @@ export class TunnelStream {
   constructor(session: TunnelSession, id: number) {
     this.#session = session;
     this.id = id;
-    this.head = new Promise((resolve, reject) => {
-      this.#resolveHead = resolve;
-      this.#rejectHead = reject;
-    });
-    this.head.catch(() => {});
-    this.remoteEnded = new Promise((resolve, reject) => {
-      this.#resolveEnded = resolve;
-      this.#rejectEnded = reject;
-    });
-    this.remoteEnded.catch(() => {});
+  }
+
+  /**
+   * Resolves with the peer's HEAD payload; rejects with {@linkcode StreamResetError} when the
+   * stream fails before it arrives.
+   */
+  get head(): Promise<Uint8Array> {
+    if (!this.#head) {
+      this.#head = Promise.withResolvers();
+      this.#head.promise.catch(() => {});
+      if (this.#headPayload) this.#head.resolve(this.#headPayload);
+      else if (this.#failure) this.#head.reject(this.#failure);
+    }
+    return this.#head.promise;
+  }
+
+  /**
+   * Resolves when the peer's END arrives; rejects with {@linkcode StreamResetError} when the
+   * stream fails before it.
+   */
+  get remoteEnded(): Promise<void> {
+    if (!this.#ended) {
+      this.#ended = Promise.withResolvers();
+      this.#ended.promise.catch(() => {});
+      if (this.#inboxEnded) this.#ended.resolve();
+      else if (this.#failure) this.#ended.reject(this.#failure);
+    }
+    return this.#ended.promise;
   }
 
   /**
@@ -343,6 +453,27 @@ export class TunnelStream {
    */
   onReset(callback: (error: StreamResetError) => void): void {
     this.#onReset = callback;
+  }
+
+  /**
+   * Runs `onExpire` in `ms` unless {@linkcode clearDeadline} runs first or the stream fails;
+   * replaces an earlier deadline. Streams of a session with the same `ms` share one timer, so this
+   * is cheaper than a `setTimeout` per stream.
+   * @param ms Delay in milliseconds.
+   * @param onExpire Called once when the deadline passes.
+   */
+  setDeadline(ms: number, onExpire: () => void): void {
+    this.clearDeadline();
+    const queue = this.#session._deadlines(ms);
+    this.#deadline = { queue, entry: queue.add(onExpire) };
+  }
+
+  /** Cancels the pending deadline, if any. */
+  clearDeadline(): void {
+    const deadline = this.#deadline;
+    if (!deadline) return;
+    this.#deadline = undefined;
+    deadline.queue.cancel(deadline.entry);
   }
 
   /**
@@ -436,9 +567,9 @@ export class TunnelStream {
   _receive(frame: Frame): void {
     switch (frame.type) {
       case FrameType.Head:
-        if (this.#headReceived) throw new ProtocolError(`Second HEAD on stream ${this.id}`);
-        this.#headReceived = true;
-        this.#resolveHead(frame.payload);
+        if (this.#headPayload) throw new ProtocolError(`Second HEAD on stream ${this.id}`);
+        this.#headPayload = frame.payload;
+        this.#head?.resolve(frame.payload);
         return;
       case FrameType.Data:
         this.#requireOpenBody("DATA");
@@ -454,7 +585,7 @@ export class TunnelStream {
         this.#requireOpenBody("END");
         this.#inboxEnded = true;
         this.#remoteDone = true;
-        this.#resolveEnded();
+        this.#ended?.resolve();
         this.#deliver();
         this.#maybeRemove();
         return;
@@ -482,7 +613,7 @@ export class TunnelStream {
   }
 
   #requireOpenBody(what: string): void {
-    if (!this.#headReceived || this.#inboxEnded) {
+    if (!this.#headPayload || this.#inboxEnded) {
       throw new ProtocolError(`${what} on stream ${this.id} outside of a body`);
     }
   }
@@ -528,8 +659,9 @@ export class TunnelStream {
     this.#localDone = true;
     this.#remoteDone = true;
     this.#session._remove(this.id);
-    this.#rejectHead(error);
-    this.#rejectEnded(error);
+    this.clearDeadline();
+    this.#head?.reject(error);
+    this.#ended?.reject(error);
     if (!this.#inboxEnded) {
       this.#inbox = [];
       try {

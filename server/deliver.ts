@@ -7,8 +7,8 @@
 import {
   decodeResponseHead,
   encodeRequestHead,
-  endToEndHeaders,
   type HeaderList,
+  HOP_BY_HOP_HEADERS,
   MAX_CHUNK_SIZE,
   MAX_HEAD_SIZE,
   type ResetCode,
@@ -82,7 +82,8 @@ export async function deliverWebhook(
   session: TunnelSession,
   options: DeliverOptions,
 ): Promise<{ response: Response; outcome: DeliveryOutcome }> {
-  const declared = Number(request.headers.get("content-length") ?? 0);
+  const lengthHeader = request.headers.get("content-length");
+  const declared = Number(lengthHeader ?? 0);
   if (declared > options.maxBodySize) {
     return fail(
       413,
@@ -107,39 +108,43 @@ export async function deliverWebhook(
   }
   stream.sendHead(headBytes);
 
+  // Every way the exchange can fail before the response head ends in a reset of the stream, which
+  // rejects `stream.head`: the client's RESET, the tunnel closing, the body limit (sendBody resets),
+  // the sender's body failing or the sender going away (reset below), and the server's own timeout
+  // (reset by the timer, told apart by `timedOut`). So one await on `stream.head` covers them all,
+  // without a race, a timeout promise or a pre-built error per request.
   let requestBytes = 0;
+  let uploading = true;
   // Small bodies with a declared length: read them whole and send HEAD, DATA and END in one
   // message, skipping the per-chunk ReadableStream reader work.
-  const small = request.body && declared > 0 && declared <= SMALL_BODY &&
-    request.headers.get("content-length") !== null;
-  const source = small ? request.bytes().then((b) => [b]) : Promise.resolve(request.body);
-  let uploading = true;
-  const upload = source.then((body) => stream.sendBody(body, { maxBytes: options.maxBodySize }))
-    .then(
-      (bytes) => {
-        requestBytes = bytes;
-      },
-      (error) => {
-        // Reading the sender's body failed (it went away): not the client's fault.
-        throw error instanceof StreamResetError
-          ? error
-          : new StreamResetError("cancelled", "The sender's request body failed", { cause: error });
-      },
-    ).finally(() => (uploading = false));
-  upload.catch(() => {});
-  const requestBytesDone = upload.then(() => requestBytes, () => requestBytes);
+  const small = request.body && declared > 0 && declared <= SMALL_BODY && lengthHeader !== null;
+  const sending = small
+    ? request.bytes().then((bytes) => stream.sendBody([bytes], { maxBytes: options.maxBodySize }))
+    : stream.sendBody(request.body, { maxBytes: options.maxBodySize });
+  const requestBytesDone = sending.then(
+    (bytes) => {
+      uploading = false;
+      requestBytes = bytes;
+      return bytes;
+    },
+    () => {
+      uploading = false;
+      // Reading the sender's body failed (it went away), not the client's fault; a no-op when the
+      // stream was already reset (body too large, the client's RESET, the timeout).
+      stream.reset("cancelled", "The sender's request body failed");
+      return requestBytes;
+    },
+  );
   const abortOnSenderGone = () => stream.reset("cancelled", "The sender went away");
   request.signal.addEventListener("abort", abortOnSenderGone, { once: true });
 
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const serverTimeout = new StreamResetError("target_timeout", "The server's request timeout");
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(serverTimeout), options.requestTimeout);
+  let timedOut = false;
+  stream.setDeadline(options.requestTimeout, () => {
+    timedOut = true;
+    stream.reset("cancelled", "The server's request timeout expired");
   });
   try {
-    const head = decodeResponseHead(
-      await Promise.race([stream.head, timeout, upload.then(() => stream.head)]),
-    );
+    const head = decodeResponseHead(await stream.head);
     const hasBody = responseHasBody(request.method, head.status);
     const buffered = hasBody ? stream.takeBufferedBody() : undefined;
     const response = new Response(
@@ -163,15 +168,14 @@ export async function deliverWebhook(
     };
   } catch (error) {
     request.signal.removeEventListener("abort", abortOnSenderGone);
+    if (timedOut) {
+      return fail(
+        504,
+        `The local app did not answer within the server's request timeout of ${options.requestTimeout} ms`,
+        requestBytes,
+      );
+    }
     if (error instanceof StreamResetError) {
-      if (error === serverTimeout) {
-        stream.reset("cancelled", "The server's request timeout expired");
-        return fail(
-          504,
-          `The local app did not answer within the server's request timeout of ${options.requestTimeout} ms`,
-          requestBytes,
-        );
-      }
       if (error.code === "body_too_large") {
         return fail(413, `The request body exceeds the limit of ${options.maxBodySize} bytes`);
       }
@@ -180,7 +184,7 @@ export async function deliverWebhook(
     stream.reset("cancelled", "Invalid response head");
     return fail(502, "The client sent an invalid response", requestBytes);
   } finally {
-    clearTimeout(timer);
+    stream.clearDeadline();
   }
 }
 
@@ -216,20 +220,49 @@ export function forwardedHeaders(
   request: Request,
   options: { remoteIp: string; proto: string; trustForwarded?: boolean },
 ): HeaderList {
-  const list = endToEndHeaders(request.headers).filter(([name]) =>
-    name !== "host" && !REPLICA_HEADERS.has(name)
-  );
-  if (options.trustForwarded) return list;
-  const host = request.headers.get("host");
-  const forwardedFor = request.headers.get("x-forwarded-for");
-  const headers = list.filter(([name]) => name !== "x-forwarded-for");
-  headers.push([
+  // One pass over the sender's headers: each `get`/`has` on a `Headers` walks all of them again,
+  // and this runs for every webhook. The result equals filtering `endToEndHeaders(headers)`.
+  const trust = options.trustForwarded === true;
+  let list: HeaderList = [];
+  let host: string | undefined;
+  let forwardedFor: string | undefined;
+  let hasProto = false;
+  let hasHost = false;
+  let connection: string | undefined;
+  for (const [name, value] of request.headers) {
+    switch (name) {
+      case "host":
+        host = value;
+        continue;
+      case "connection":
+        connection = value;
+        continue;
+      case "x-forwarded-for":
+        forwardedFor = value;
+        if (!trust) continue; // re-added below with the sender's address
+        break;
+      case "x-forwarded-proto":
+        hasProto = true;
+        break;
+      case "x-forwarded-host":
+        hasHost = true;
+        break;
+    }
+    if (!HOP_BY_HOP_HEADERS.has(name) && !REPLICA_HEADERS.has(name)) list.push([name, value]);
+  }
+  if (connection !== undefined) {
+    // Headers the sender's `Connection` names are hop-by-hop too (RFC 9110 §7.6.1).
+    const named = new Set(connection.split(",").map((token) => token.trim().toLowerCase()));
+    list = list.filter(([name]) => !named.has(name));
+  }
+  if (trust) return list;
+  list.push([
     "x-forwarded-for",
     forwardedFor ? `${forwardedFor}, ${options.remoteIp}` : options.remoteIp,
   ]);
-  if (!request.headers.has("x-forwarded-proto")) headers.push(["x-forwarded-proto", options.proto]);
-  if (host && !request.headers.has("x-forwarded-host")) headers.push(["x-forwarded-host", host]);
-  return headers;
+  if (!hasProto) list.push(["x-forwarded-proto", options.proto]);
+  if (host && !hasHost) list.push(["x-forwarded-host", host]);
+  return list;
 }
 
 function toHeaders(list: HeaderList): Headers {

@@ -220,6 +220,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
 
   const handleWebhook = async (
     request: Request,
+    path: string,
     id: string,
     target: string,
     remoteIp: string,
@@ -233,7 +234,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
         "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B",
         {
           method: request.method,
-          path: new URL(request.url).pathname,
+          path,
           status,
           durationMs: Math.round((performance.now() - started) * 10) / 10,
           requestBytes,
@@ -366,7 +367,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       const slash = rest.indexOf("/");
       const id = slash === -1 ? rest : rest.slice(0, slash);
       const suffix = slash === -1 ? "" : rest.slice(slash);
-      return handleWebhook(request, id, suffix + url.search, peer);
+      return handleWebhook(request, path, id, suffix + url.search, peer);
     }
     if (path.startsWith("/ws/") && request.method === "GET") {
       const id = path.slice("/ws/".length);
