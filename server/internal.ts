@@ -1,7 +1,8 @@
 /**
  * Operator and replica endpoints: `/internal/channels` (the Go original's shape),
  * `/internal/channels/{id}` (who holds one channel), `/internal/channels/{id}/verify` (does a
- * secret match, for replicas without a shared key), `/internal/members`, and `/traefik-config`
+ * secret match, for replicas without a shared key), `/internal/members` (with the gossip
+ * counters: dropped, undecodable and undecryptable packets…), and `/traefik-config`
  * gathered from every alive replica.
  *
  * @module
@@ -50,7 +51,10 @@ export function localChannels(context: InternalContext): ReplicaChannels {
 export function handleInternal(path: string, request: Request, context: InternalContext): Response {
   if (path === "/internal/channels") return jsonResponse(200, localChannels(context));
   if (path === "/internal/members") {
-    return jsonResponse(200, { members: context.replicas.members() });
+    return jsonResponse(200, {
+      members: context.replicas.members(),
+      stats: context.replicas.cluster.stats(),
+    });
   }
   const match = /^\/internal\/channels\/([0-9a-f-]{36})(\/verify)?$/.exec(path);
   if (match) {

@@ -281,6 +281,40 @@ Deno.test("cluster found through --peer-domain (DNS), with a gossip key protecti
       }
     });
 
+    await t.step(
+      "garbage gossip packets are dropped and counted in /internal/members; the replica keeps serving",
+      async () => {
+        const headers = await credentialHeaders();
+        const target = replicas[0];
+        const statsOf = async () =>
+          (await (await fetch(`${target.url}/internal/members`, { headers })).json()).stats;
+        const before = await statsOf();
+        const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+        const gossip = (await (await fetch(`${target.url}/internal/members`, { headers })).json())
+          .members.find((m: MemberView & { address: string }) => m.server_url === target.url)
+          .address as string;
+        const [ip, port] = gossip.split(":");
+        for (let i = 0; i < 20; i++) {
+          await sock.send(crypto.getRandomValues(new Uint8Array(64 + i)), {
+            transport: "udp",
+            hostname: ip,
+            port: Number(port),
+          });
+        }
+        sock.close();
+        await waitUntil(async () => {
+          const after = await statsOf();
+          const failures = (s: Record<string, number>) =>
+            (s.udpDecryptErrors ?? 0) + (s.udpDecodeErrors ?? 0);
+          return failures(after) >= failures(before) + 20;
+        }, "garbage packets counted");
+        // The replica is unharmed.
+        const response = await fetch(`${target.url}/healthz`);
+        assert.equal(response.status, 200);
+        await response.body?.cancel();
+      },
+    );
+
     await t.step("/internal/* refuses callers without the replica credential", async () => {
       const response = await fetch(`${replicas[0].url}/internal/channels`);
       assert.equal(response.status, 401);
