@@ -1,10 +1,11 @@
 /**
  * Finds the replica whose client holds a channel, by asking the alive peers in parallel on a
- * miss (`GET /internal/channels/{id}`), with a short cache so bursts cost one lookup.
+ * miss (`GET /internal/channels/{id}`, or the Go original's `/internal/channels` list where that
+ * is missing), with a short cache so bursts cost one lookup.
  *
  * @module
  */
-import type { Replicas } from "./replicas.ts";
+import { PeerHttpError, type Replicas } from "./replicas.ts";
 
 /** What a replica answers about one channel. */
 export interface ChannelOwnership {
@@ -64,12 +65,34 @@ export class OwnerLookup {
   }
 
   async #ask(id: string): Promise<string | undefined> {
-    const answers = await this.#replicas.gather<ChannelOwnership>(`/internal/channels/${id}`);
-    const owner = answers.find((answer) => answer.body.attached)?.url;
+    const peers = this.#replicas.peerUrls();
+    const answers = await Promise.all(peers.map((url) => this.#holds(url, id)));
+    const owner = peers.find((_, i) => answers[i]);
     const ttl = owner ? this.#options.hitTtl : this.#options.missTtl;
     this.#cache.set(id, { url: owner, until: Date.now() + ttl });
     if (this.#cache.size > 10_000) this.#prune();
     return owner;
+  }
+
+  /**
+   * Whether the replica at `url` holds `id`'s client. A Go original replica has no
+   * `/internal/channels/{id}`: on a 404, its full `/internal/channels` list is read instead.
+   */
+  async #holds(url: string, id: string): Promise<boolean> {
+    try {
+      return (await this.#replicas.getJson<ChannelOwnership>(`${url}/internal/channels/${id}`))
+        .attached === true;
+    } catch (error) {
+      if (!(error instanceof PeerHttpError) || error.status !== 404) return false;
+    }
+    try {
+      const list = await this.#replicas.getJson<{ webhook_channels?: unknown }>(
+        `${url}/internal/channels`,
+      );
+      return Array.isArray(list.webhook_channels) && list.webhook_channels.includes(id);
+    } catch {
+      return false;
+    }
   }
 
   #prune(): void {

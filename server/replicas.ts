@@ -63,6 +63,22 @@ export function channelKeyFromGossipKey(gossipKey: Uint8Array): Uint8Array {
   return new Uint8Array(createHmac("sha256", gossipKey).update("wow-channel-key").digest());
 }
 
+/** A peer answered a replica call with a non-2xx status. */
+export class PeerHttpError extends Error {
+  /** The HTTP status. */
+  readonly status: number;
+  /**
+   * Creates the error.
+   * @param url The URL called.
+   * @param status The status it answered.
+   */
+  constructor(url: string, status: number) {
+    super(`${url}: HTTP ${status}`);
+    this.name = "PeerHttpError";
+    this.status = status;
+  }
+}
+
 /** The IP of a member's gossip address (`ip:port` or `[v6]:port`). */
 function hostOf(member: Member): string {
   return member.address.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
@@ -216,7 +232,7 @@ export class Replicas {
     });
     if (!response.ok) {
       await response.body?.cancel();
-      throw new Error(`${url}: HTTP ${response.status}`);
+      throw new PeerHttpError(url, response.status);
     }
     return await response.json() as T;
   }

@@ -758,12 +758,18 @@ interopTest(
     // The Go original's HTTP side: /internal/channels in its shape, on the same HTTP port.
     const goHttp = Deno.serve(
       { hostname: goIp, port: httpPort, onListen: () => {} },
-      () =>
-        Response.json({
+      async (request) => {
+        const path = new URL(request.url).pathname;
+        if (path.startsWith("/webhook/")) {
+          return new Response(`go original got: ${await request.text()}`);
+        }
+        if (path !== "/internal/channels") return new Response("not found", { status: 404 });
+        return Response.json({
           ws_channels: [goChannel],
           webhook_channels: [goChannel],
           server_url: `http://${goIp}:${httpPort}`,
-        }),
+        });
+      },
     );
     const go = await GoNode.start({ name: "go-original", ip: goIp, meta: "" });
     const ours = await startServerProc(
@@ -786,6 +792,12 @@ interopTest(
       const goMember = members.find((m: { name: string }) => m.name === "go-original");
       assert.equal(goMember.server_url, `http://${goIp}:${httpPort}`);
       assert.equal(goMember.state, "alive");
+      // A webhook for the Go replica's channel landing on ours is relayed there.
+      const relayed = await fetch(`${ours.url}/webhook/${goChannel}`, {
+        method: "POST",
+        body: "x",
+      });
+      assert.equal(await relayed.text(), "go original got: x");
     } finally {
       await ours.stop();
       await go.kill();
