@@ -11,9 +11,11 @@
  * Reuse rules: idle connections are reused newest first and closed after
  * {@linkcode Http1ClientOptions.idleTimeout}; a connection is never reused after an error, an
  * unfinished body or `Connection: close`. An idle connection keeps a read pending, so a server's
- * close is noticed while it sits in the pool. A request on a reused connection that meets end of
- * stream before any response byte is retried once on a fresh connection, only when its body was
- * given whole (never for streaming bodies).
+ * close is noticed while it sits in the pool. A request is retried once on a fresh connection
+ * only when writing it to a reused connection failed, so the server cannot have seen it whole,
+ * and only when its body was given whole; a connection closing after the request was written is
+ * an error, never a retry (unlike `fetch` and `node:http`, which re-send the POST: a duplicate
+ * delivery when the app had acted on it).
  *
  * @example
  * ```ts ignore
@@ -841,7 +843,7 @@ interface ResponseHead {
   transferEncoding: string | undefined;
 }
 
-/** Reads and parses one response head; throws {@linkcode StaleConnection} on a silent close. */
+/** Reads and parses one response head. */
 async function readHead(conn: Connection): Promise<ResponseHead> {
   let scanFrom = conn.start;
   for (;;) {
@@ -867,10 +869,12 @@ async function readHead(conn: Connection): Promise<ResponseHead> {
     }
     scanFrom -= offset - conn.start; // the buffer may have been compacted
     if (!more) {
+      // Not retried even on a reused connection: the server may have read and acted on the
+      // request before closing (an app that crashed mid-request), and a webhook must never be
+      // delivered twice. Idle connections keep a read pending, so a close that happened while
+      // pooled is noticed before reuse and only a close racing our write lands here.
       if (conn.received === 0) {
-        throw new StaleConnection(
-          new Http1Error("closed", "The connection closed before any response byte"),
-        );
+        throw new Http1Error("closed", "The connection closed before any response byte");
       }
       throw new Http1Error("closed", "The connection closed inside the response head");
     }

@@ -491,22 +491,23 @@ Deno.test("Http1Client drops a pooled connection the server closed while idle", 
   }
 });
 
-Deno.test("Http1Client retries once on a fresh connection when a reused one closes unanswered", async (t) => {
+Deno.test("Http1Client never re-sends a request the server may have read (no duplicate delivery)", async (t) => {
   // Each connection answers its first request, then closes on reading the second.
   const respond = (_req: RawRequest, _conn: number, reqIndex: number) => reqIndex === 0 ? OK : null;
 
-  await t.step("whole body: retried", async () => {
+  await t.step("whole body read, then the connection closes: an error, not a retry", async () => {
     await withRaw(respond, async (server, client) => {
       await readAll(await client.request(server.origin, { method: "GET", path: "/", headers: [] }));
-      const res = await client.request(server.origin, {
+      const error = await client.request(server.origin, {
         method: "POST",
         path: "/",
         headers: [],
         body: enc.encode("again"),
-      });
-      assert.equal(await text(res), "ok");
-      assert.equal(server.accepted, 2);
-      assert.equal(server.requests.length, 3);
+      }).then(() => undefined, (e) => e);
+      assert.ok(error instanceof Http1Error, String(error));
+      assert.equal(error.code, "closed");
+      assert.equal(server.accepted, 1, "no second connection");
+      assert.equal(server.requests.length, 2, "the POST reached the server exactly once");
     });
   });
 
