@@ -44,6 +44,8 @@ export interface TunnelSessionOptions {
    * so the client reconnects with a fresh session.
    */
   onExhausted?: () => void;
+  /** First stream id the server role uses (odd); only tests of id exhaustion change it. @default 1 */
+  firstStreamId?: number;
 }
 
 /** Largest stream id: ids are u32 on the wire. */
@@ -164,6 +166,7 @@ export class TunnelSession {
     this.#role = options.role;
     this.#onStream = options.onStream;
     this.#onExhausted = options.onExhausted;
+    this.#nextStreamId = options.firstStreamId ?? 1;
   }
 
   /** Streams currently open. */

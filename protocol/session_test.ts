@@ -852,3 +852,18 @@ Deno.test("TunnelStream.takeBufferedBody returns a body that already ended, only
   assert.equal(during, undefined);
   await pending.head.catch(() => {});
 });
+
+Deno.test("TunnelSession.openStream reports exhausted stream ids once and closes the session", () => {
+  let exhausted = 0;
+  const session = new TunnelSession(new MemoryTransport(), {
+    role: "server",
+    firstStreamId: 0xffff_ffff,
+    onExhausted: () => exhausted++,
+  });
+  assert.equal(session.openStream().id, 0xffff_ffff);
+  assert.throws(() => session.openStream(), StreamResetError);
+  assert.equal(exhausted, 1);
+  assert.ok(session.closed);
+  assert.throws(() => session.openStream(), StreamResetError);
+  assert.equal(exhausted, 1);
+});
