@@ -69,6 +69,41 @@ const MESSAGE_FOR_RESET: Record<ResetCode, string> = {
 /** Request bodies up to this size are read whole before sending (one DATA frame). */
 const SMALL_BODY = MAX_CHUNK_SIZE;
 
+/** Buffer size of one read of a larger request body (one DATA frame at most). */
+const READ_CHUNK = MAX_CHUNK_SIZE;
+
+/**
+ * Reads `body` with a BYOB reader into a fresh buffer of at most {@linkcode READ_CHUNK} bytes per
+ * read: fewer, larger chunks than the default reader, and no view outlives its frame's copy.
+ * Fresh buffers because `sendBody` queues the chunk until the session flushes at the end of the
+ * tick; a reused buffer would be overwritten before it is copied. Falls back to the default
+ * reader when the stream is not a byte stream. Stopping early (body too large, stream reset)
+ * cancels the body, as `for await` over the stream does.
+ */
+async function* readChunks(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = body.getReader({ mode: "byob" });
+  } catch {
+    yield* body;
+    return;
+  }
+  let done = false;
+  try {
+    while (true) {
+      const result = await reader.read(new Uint8Array(READ_CHUNK));
+      if (result.done) {
+        done = true;
+        return;
+      }
+      if (result.value.length > 0) yield result.value;
+    }
+  } finally {
+    if (!done) reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+}
+
 /**
  * Sends `request` through `session` and waits for the answer.
  *
@@ -120,7 +155,7 @@ export async function deliverWebhook(
   const small = request.body && declared > 0 && declared <= SMALL_BODY && lengthHeader !== null;
   const sending = small
     ? request.bytes().then((bytes) => stream.sendBody([bytes], { maxBytes: options.maxBodySize }))
-    : stream.sendBody(request.body, { maxBytes: options.maxBodySize });
+    : stream.sendBody(request.body && readChunks(request.body), { maxBytes: options.maxBodySize });
   const requestBytesDone = sending.then(
     (bytes) => {
       uploading = false;

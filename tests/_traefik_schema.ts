@@ -1,7 +1,7 @@
 /**
  * Validates Traefik v3 dynamic configuration (what `/traefik-config` serves and what the file
  * provider reads) against SchemaStore's `traefik-v3-file-provider.json` (JSON Schema draft-07),
- * kept outside the repository in `../shared/traefik/traefik-v3-dynamic.schema.json`.
+ * kept in `tests/testdata/traefik-v3-dynamic.schema.json` (a pinned copy from SchemaStore).
  *
  * @example
  * ```ts
@@ -19,10 +19,10 @@ import { fileURLToPath } from "node:url";
 
 /**
  * Path of the schema file: `WOW_TRAEFIK_SCHEMA` when set, else
- * `../shared/traefik/traefik-v3-dynamic.schema.json` relative to the repository root.
+ * `tests/testdata/traefik-v3-dynamic.schema.json`.
  */
 export const TRAEFIK_SCHEMA_PATH: string = Deno.env.get("WOW_TRAEFIK_SCHEMA") ??
-  fileURLToPath(new URL("../../shared/traefik/traefik-v3-dynamic.schema.json", import.meta.url));
+  fileURLToPath(new URL("./testdata/traefik-v3-dynamic.schema.json", import.meta.url));
 
 let validator: Promise<ValidateFunction> | undefined;
 

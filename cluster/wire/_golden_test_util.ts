@@ -1,5 +1,5 @@
 /**
- * Test helpers: loading the golden memberlist captures from `shared/memberlist/golden/` and
+ * Test helpers: loading the golden memberlist captures from `testdata/golden/` and
  * comparing decoded messages with their JSON sidecars.
  *
  * @module
@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { Message, PushNodeState } from "./types.ts";
 
 /** Directory of the golden vectors (shared/ sits beside the repository clone). */
-export const GOLDEN_DIR = new URL("../../../shared/memberlist/golden/", import.meta.url);
+export const GOLDEN_DIR = new URL("./testdata/golden/", import.meta.url);
 
 /** One field as the sidecar describes it. */
 export interface GoldenField {
