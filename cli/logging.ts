@@ -87,6 +87,11 @@ class LineBatcher {
 
 const stderrLines = new LineBatcher();
 
+/** Writes every pending log line now (before printing a fatal error, or exiting). */
+export function flushLogs(): void {
+  stderrLines.flush();
+}
+
 /** Renders a message value the way a person writes it: strings without quotes. */
 function plainValue(value: unknown): string {
   if (typeof value === "string") return value;

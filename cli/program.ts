@@ -23,7 +23,7 @@ import {
   sizeArg,
 } from "./options.ts";
 import { formatDuration } from "./parse.ts";
-import { LOG_FORMATS, LOG_LEVELS, setupLogging } from "./logging.ts";
+import { flushLogs, LOG_FORMATS, LOG_LEVELS, setupLogging } from "./logging.ts";
 
 /** The program's version, from deno.json (one place). */
 export const VERSION: string = denoJson.version;
@@ -484,8 +484,10 @@ export async function runCli(args: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(args, { from: "user" });
+    flushLogs();
     return 0;
   } catch (error) {
+    flushLogs();
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
     if (error instanceof UsageError) {
       console.error(`error: ${error.message}`);

@@ -646,6 +646,8 @@ export class Http1Client {
         conn.destroy();
       };
       signal.addEventListener("abort", conn.onAbort, { once: true });
+      // Aborted before the listener existed (between checkout and here): act on it now.
+      if (signal.aborted) conn.onAbort();
     }
     // The head (and a small whole body) in one write; a failure here is before the server could
     // have seen a complete request.
@@ -945,7 +947,8 @@ function parseHead(bytes: Uint8Array): ResponseHead {
 
 /** Body framing per RFC 9112 §6.3. */
 function bodyFraming(head: ResponseHead, method: string): { framing: Framing; length: number } {
-  if (method === "HEAD" || head.status === 204 || head.status === 304) {
+  // 205 Reset Content has no content either (RFC 9110 §15.3.6), whatever a sloppy server sends.
+  if (method === "HEAD" || head.status === 204 || head.status === 205 || head.status === 304) {
     return { framing: "none", length: 0 };
   }
   if (head.transferEncoding !== undefined) {

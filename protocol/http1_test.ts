@@ -751,3 +751,14 @@ Deno.test("Http1Client frames streamed bodies: chunked when unknown, raw under a
     assert.equal(server.accepted, 1);
   });
 });
+
+Deno.test("Http1Client treats a 205 answer as bodiless even when the server sends one", async () => {
+  await withRaw(
+    () => "HTTP/1.1 205 Reset Content\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    async (server, client) => {
+      const res = await client.request(server.origin, { method: "POST", path: "/", headers: [] });
+      assert.equal(res.status, 205);
+      assert.equal(await text(res), "");
+    },
+  );
+});

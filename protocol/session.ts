@@ -41,7 +41,8 @@ export interface TunnelSessionOptions {
   onStream?: (stream: TunnelStream) => void;
   /**
    * Called once when stream ids run out (after ~2^31 streams): the owner should close the socket
-   * so the client reconnects with a fresh session.
+   * once {@linkcode TunnelSession.activeStreams} is 0, so the client reconnects with a fresh
+   * session; meanwhile `openStream` throws.
    */
   onExhausted?: () => void;
   /** First stream id the server role uses (odd); only tests of id exhaustion change it. @default 1 */
@@ -130,7 +131,11 @@ class DeadlineQueue {
       if (!run) continue;
       deadline.run = undefined;
       this.#live--;
-      run();
+      try {
+        run();
+      } catch {
+        // A failing callback must not stop the other deadlines from firing.
+      }
     }
     this.#skipDone();
     if (this.#head < this.#entries.length) {
@@ -146,6 +151,7 @@ export class TunnelSession {
   #role: "server" | "client";
   #onStream?: (stream: TunnelStream) => void;
   #onExhausted?: () => void;
+  #exhausted = false;
   #streams = new Map<number, TunnelStream>();
   #nextStreamId = 1;
   #lastPeerStreamId = 0;
@@ -186,10 +192,13 @@ export class TunnelSession {
   openStream(): TunnelStream {
     if (this.#closedBy) throw this.#closedBy;
     if (this.#nextStreamId > MAX_STREAM_ID) {
-      const exhausted = new StreamResetError("tunnel_closed", "The tunnel ran out of stream ids");
-      this.#onExhausted?.();
-      this.close(exhausted);
-      throw exhausted;
+      // Open streams finish normally; the owner closes the socket once they are done, and the
+      // client reconnects with a fresh session.
+      if (!this.#exhausted) {
+        this.#exhausted = true;
+        this.#onExhausted?.();
+      }
+      throw new StreamResetError("tunnel_closed", "The tunnel ran out of stream ids");
     }
     const id = this.#nextStreamId;
     this.#nextStreamId += 2;

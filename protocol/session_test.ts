@@ -853,17 +853,20 @@ Deno.test("TunnelStream.takeBufferedBody returns a body that already ended, only
   await pending.head.catch(() => {});
 });
 
-Deno.test("TunnelSession.openStream reports exhausted stream ids once and closes the session", () => {
+Deno.test("TunnelSession.openStream reports exhausted stream ids once and keeps open streams", () => {
   let exhausted = 0;
   const session = new TunnelSession(new MemoryTransport(), {
     role: "server",
     firstStreamId: 0xffff_ffff,
     onExhausted: () => exhausted++,
   });
-  assert.equal(session.openStream().id, 0xffff_ffff);
+  const last = session.openStream();
+  assert.equal(last.id, 0xffff_ffff);
   assert.throws(() => session.openStream(), StreamResetError);
   assert.equal(exhausted, 1);
-  assert.ok(session.closed);
+  assert.ok(!session.closed, "streams in flight go on");
+  assert.equal(session.activeStreams, 1);
   assert.throws(() => session.openStream(), StreamResetError);
   assert.equal(exhausted, 1);
+  session.close();
 });

@@ -31,6 +31,8 @@ export interface DeliverOptions {
   maxBodySize: number;
   /** How long to wait for the response head, in ms. */
   requestTimeout: number;
+  /** `Retry-After` seconds for a 503 (the client is shutting down or reconnecting). */
+  retryAfterSeconds: number;
   /** The request was relayed by a replica: its `X-Forwarded-*` are final, keep them as sent. */
   trustForwarded?: boolean;
 }
@@ -125,21 +127,24 @@ export async function deliverWebhook(
       `The request body of ${declared} bytes exceeds the limit of ${options.maxBodySize} bytes`,
     );
   }
-  let stream: TunnelStream;
-  try {
-    stream = session.openStream();
-  } catch {
-    return fail(502, MESSAGE_FOR_RESET.tunnel_closed);
-  }
   const headBytes = encodeRequestHead({
     method: request.method,
     target: options.target,
     headers: forwardedHeaders(request, options),
   });
   if (headBytes.length > MAX_HEAD_SIZE) {
-    // The peer would reject it as a protocol error and drop the whole tunnel.
-    stream.reset("cancelled", "Request head too large");
+    // Checked before a stream exists: the peer would take the head (or a RESET for a stream it
+    // never saw) as a protocol error and drop the whole tunnel.
     return fail(431, `The request head is too large to tunnel (limit ${MAX_HEAD_SIZE} bytes)`);
+  }
+  let stream: TunnelStream;
+  try {
+    stream = session.openStream();
+  } catch {
+    // The tunnel is closing or renewing its stream ids: the client is about to be back.
+    return fail(503, "The tunnel to the client is reconnecting; retry shortly", 0, {
+      "retry-after": String(options.retryAfterSeconds),
+    });
   }
   stream.sendHead(headBytes);
 
@@ -214,7 +219,13 @@ export async function deliverWebhook(
       if (error.code === "body_too_large") {
         return fail(413, `The request body exceeds the limit of ${options.maxBodySize} bytes`);
       }
-      return fail(STATUS_FOR_RESET[error.code], MESSAGE_FOR_RESET[error.code], requestBytes);
+      const status = STATUS_FOR_RESET[error.code];
+      return fail(
+        status,
+        MESSAGE_FOR_RESET[error.code],
+        requestBytes,
+        status === 503 ? { "retry-after": String(options.retryAfterSeconds) } : undefined,
+      );
     }
     stream.reset("cancelled", "Invalid response head");
     return fail(502, "The client sent an invalid response", requestBytes);
@@ -227,9 +238,10 @@ function fail(
   status: number,
   message: string,
   requestBytes = 0,
+  headers?: HeadersInit,
 ): { response: Response; outcome: DeliveryOutcome } {
   return {
-    response: errorResponse(status, message),
+    response: errorResponse(status, message, headers),
     outcome: {
       status,
       requestBytes: Promise.resolve(requestBytes),

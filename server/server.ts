@@ -330,6 +330,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       trustForwarded: forwarded,
       maxBodySize: config.maxBodySize,
       requestTimeout: config.requestTimeout,
+      retryAfterSeconds: config.retryAfterSeconds,
     });
     return {
       response: result.response,

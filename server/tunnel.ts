@@ -63,7 +63,7 @@ export function acceptTunnel(
   socket.binaryType = "arraybuffer";
   const session = new TunnelSession(socket, {
     role: "server",
-    onExhausted: () => socket.close(CLOSE_NORMAL, "Stream ids exhausted; reconnect"),
+    onExhausted: () => closeWhenIdle(socket, session),
   });
   const result = registry.attach(channelId, session);
   if (result !== "attached") {
@@ -99,4 +99,17 @@ export function acceptTunnel(
   };
   socket.onerror = () => {};
   return response;
+}
+
+/** How often a tunnel that ran out of stream ids checks whether its last streams are done, ms. */
+const EXHAUSTED_POLL_INTERVAL = 100;
+
+/** Closes the socket normally once the session has no open stream (the client reconnects). */
+function closeWhenIdle(socket: WebSocket, session: TunnelSession): void {
+  const check = () => {
+    if (session.activeStreams === 0 || session.closed) {
+      socket.close(CLOSE_NORMAL, "Stream ids exhausted; reconnect");
+    } else setTimeout(check, EXHAUSTED_POLL_INTERVAL);
+  };
+  check();
 }
