@@ -114,10 +114,18 @@ export async function forwardStream(
     stream.clearDeadline();
   }
   result.status = answer.status;
-  stream.sendHead(encodeResponseHead({
-    status: result.status,
-    headers: endToEndHeaders(answer.headers),
-  }));
+  try {
+    stream.sendHead(encodeResponseHead({
+      status: result.status,
+      headers: endToEndHeaders(answer.headers),
+    }));
+  } catch (error) {
+    // Too large to tunnel: this request fails (502), the tunnel and the others go on.
+    answer.body.cancel();
+    stream.reset("target_error", `The local app's answer cannot be tunnelled: ${error}`);
+    result.status = "target_error";
+    return result;
+  }
   try {
     const whole = answer.body.takeBuffered();
     result.responseBytes = await stream.sendBody(

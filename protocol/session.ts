@@ -15,6 +15,7 @@ import {
   DRAIN_POLL_INTERVAL,
   MAX_BATCH_SIZE,
   MAX_CHUNK_SIZE,
+  MAX_HEAD_SIZE,
   SOCKET_HIGH_WATER,
   STREAM_WINDOW,
   WINDOW_UPDATE_THRESHOLD,
@@ -491,8 +492,16 @@ export class TunnelStream {
   /**
    * Sends this side's head.
    * @param payload An encoded request or response head.
+   * @throws {RangeError} When it exceeds {@linkcode MAX_HEAD_SIZE}: the peer would take it as a
+   * protocol error and drop the whole tunnel, so nothing is sent and the caller answers this one
+   * request with an error.
    */
   sendHead(payload: Uint8Array): void {
+    if (payload.length > MAX_HEAD_SIZE) {
+      throw new RangeError(
+        `Cannot send a head of ${payload.length} bytes: the limit is ${MAX_HEAD_SIZE} bytes`,
+      );
+    }
     this.#session._enqueue({ type: FrameType.Head, streamId: this.id, payload });
   }
 

@@ -11,6 +11,7 @@ import {
 } from "./head.ts";
 import {
   MAX_CHUNK_SIZE,
+  MAX_HEAD_SIZE,
   MAX_MESSAGE_SIZE,
   SOCKET_HIGH_WATER,
   STREAM_WINDOW,
@@ -869,4 +870,17 @@ Deno.test("TunnelSession.openStream reports exhausted stream ids once and keeps 
   assert.throws(() => session.openStream(), StreamResetError);
   assert.equal(exhausted, 1);
   session.close();
+});
+
+Deno.test("TunnelStream.sendHead refuses a head over MAX_HEAD_SIZE and sends nothing", async () => {
+  const pair = connectSessions();
+  const stream = pair.server.openStream();
+  assert.throws(() => stream.sendHead(new Uint8Array(MAX_HEAD_SIZE + 1)), RangeError);
+  await settle();
+  assert.equal(pair.serverTransport.framesOf(FrameType.Head, stream.id).length, 0);
+  stream.sendHead(REQUEST);
+  await settle();
+  assert.equal(pair.serverTransport.framesOf(FrameType.Head, stream.id).length, 1);
+  pair.server.close();
+  pair.client.close();
 });

@@ -40,7 +40,6 @@ export class ChannelRegistry {
   #channels = new Map<string, Channel>();
   #maxChannels: number;
   #now: () => number;
-  #listeners = new Set<() => void>();
 
   /**
    * Creates an empty registry.
@@ -70,7 +69,6 @@ export class ChannelRegistry {
     if (this.full) return undefined;
     const channel: Channel = { id, createdAt: this.#now(), inFlight: 0 };
     this.#channels.set(id, channel);
-    this.#changed();
     return channel;
   }
 
@@ -99,7 +97,6 @@ export class ChannelRegistry {
     }
     channel.session = session;
     channel.detachedAt = undefined;
-    this.#changed();
     return "attached";
   }
 
@@ -113,15 +110,6 @@ export class ChannelRegistry {
     if (!channel || channel.session !== session) return;
     channel.session = undefined;
     channel.detachedAt = this.#now();
-    this.#changed();
-  }
-
-  /**
-   * Removes a channel outright.
-   * @param id Channel id.
-   */
-  delete(id: string): void {
-    if (this.#channels.delete(id)) this.#changed();
   }
 
   /**
@@ -142,7 +130,6 @@ export class ChannelRegistry {
       if (expired && channel.inFlight === 0) removed.push(channel.id);
     }
     for (const id of removed) this.#channels.delete(id);
-    if (removed.length > 0) this.#changed();
     return removed;
   }
 
@@ -168,19 +155,5 @@ export class ChannelRegistry {
    */
   sessions(): TunnelSession[] {
     return [...this.#channels.values()].flatMap((c) => c.session ? [c.session] : []);
-  }
-
-  /**
-   * Subscribes to changes (issue, attach, detach, removal).
-   * @param listener Called after each change.
-   * @returns Unsubscribe function.
-   */
-  onChange(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  #changed(): void {
-    for (const listener of this.#listeners) listener();
   }
 }

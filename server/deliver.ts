@@ -133,8 +133,8 @@ export async function deliverWebhook(
     headers: forwardedHeaders(request, options),
   });
   if (headBytes.length > MAX_HEAD_SIZE) {
-    // Checked before a stream exists: the peer would take the head (or a RESET for a stream it
-    // never saw) as a protocol error and drop the whole tunnel.
+    // Checked before a stream exists (sendHead would refuse it anyway): a RESET for a stream the
+    // peer never saw would break the protocol and drop the whole tunnel.
     return fail(431, `The request head is too large to tunnel (limit ${MAX_HEAD_SIZE} bytes)`);
   }
   let stream: TunnelStream;
