@@ -1,0 +1,178 @@
+/**
+ * Recognises which provider sent a webhook and which event it carries, from its headers (and,
+ * for providers that name the event only in the body, from a bounded look at the body).
+ *
+ * Shared by the server (the queue's `auto` offline mode needs to know whose signatures expire)
+ * and the client (the inspector shows provider and event; signature checks pick their rule).
+ *
+ * @example
+ * ```ts
+ * import { detectProvider } from "./providers.ts";
+ * const headers = new Headers({ "x-github-event": "push" });
+ * detectProvider(headers); // { provider: "github", event: "push" }
+ * ```
+ * @module
+ */
+
+/** A provider this program recognises; `""` when none matches. */
+export type ProviderName =
+  | "github"
+  | "gitlab"
+  | "stripe"
+  | "slack"
+  | "shopify"
+  | "standard"
+  | "";
+
+/** The provider and event of one webhook (`""` where unknown). */
+export interface ProviderInfo {
+  /** Which provider sent it. */
+  provider: ProviderName;
+  /** The provider's event name, e.g. `push` or `checkout.session.completed`. */
+  event: string;
+}
+
+/**
+ * Bodies larger than this are not parsed to find an event name: the event is then blank. A
+ * webhook's JSON is rarely over a few hundred KiB, and parsing must stay cheap.
+ */
+export const MAX_EVENT_BODY_BYTES = 1024 * 1024;
+
+/** Anything with a case-insensitive `get`: `Headers`, or use {@linkcode headersFromPairs}. */
+export interface HeaderLookup {
+  /** The header's value, or null when absent. */
+  get(name: string): string | null;
+}
+
+/**
+ * Wraps an ordered list of header pairs in a case-insensitive lookup (first value wins).
+ *
+ * @param pairs The headers as `[name, value]` pairs, as they arrived.
+ * @returns A lookup usable with {@linkcode detectProvider}.
+ */
+export function headersFromPairs(pairs: readonly (readonly [string, string])[]): HeaderLookup {
+  return {
+    get(name: string): string | null {
+      const wanted = name.toLowerCase();
+      for (const [key, value] of pairs) if (key.toLowerCase() === wanted) return value;
+      return null;
+    },
+  };
+}
+
+/** Headers whose presence identifies a provider, checked in this order. */
+const SIGNATURE_HEADERS: readonly (readonly [string, ProviderName])[] = [
+  ["x-github-event", "github"],
+  ["x-hub-signature-256", "github"],
+  ["x-gitlab-event", "gitlab"],
+  ["x-gitlab-token", "gitlab"],
+  ["stripe-signature", "stripe"],
+  ["x-slack-signature", "slack"],
+  ["x-slack-request-timestamp", "slack"],
+  ["x-shopify-hmac-sha256", "shopify"],
+  ["x-shopify-topic", "shopify"],
+  ["webhook-signature", "standard"],
+  ["webhook-id", "standard"],
+  ["svix-signature", "standard"],
+  ["svix-id", "standard"],
+];
+
+/**
+ * Names the provider that sent a webhook, from its headers alone.
+ *
+ * @param headers The request's headers.
+ * @returns The provider, or `""` when no known header is present.
+ */
+export function providerOf(headers: HeaderLookup): ProviderName {
+  for (const [name, provider] of SIGNATURE_HEADERS) {
+    if (headers.get(name) !== null) return provider;
+  }
+  return "";
+}
+
+/**
+ * True for providers whose signatures carry a timestamp that receivers reject after a few minutes
+ * and whose senders retry on 5xx (Stripe, Slack, Standard Webhooks / Svix). A queued copy of such
+ * a webhook would be refused by the app later, so the queue's `auto` mode answers 503 instead and
+ * lets the sender resend a freshly signed copy.
+ *
+ * @param headers The request's headers.
+ * @returns Whether the webhook's signature expires.
+ */
+export function signatureExpires(headers: HeaderLookup): boolean {
+  return headers.get("stripe-signature") !== null ||
+    headers.get("x-slack-request-timestamp") !== null ||
+    headers.get("webhook-timestamp") !== null ||
+    headers.get("svix-timestamp") !== null;
+}
+
+/**
+ * Recognises a webhook's provider and event. The event comes from a header where the provider
+ * sends one (GitHub, GitLab, Shopify) and otherwise from the JSON body (`type` for Stripe and
+ * Standard Webhooks; `event.type`, `type` or a slash command for Slack). Bodies over
+ * {@linkcode MAX_EVENT_BODY_BYTES} or not JSON leave the event blank.
+ *
+ * @param headers The request's headers.
+ * @param body The request body's bytes, when available.
+ * @returns The provider and event, blank where unknown.
+ */
+export function detectProvider(headers: HeaderLookup, body?: Uint8Array): ProviderInfo {
+  const provider = providerOf(headers);
+  switch (provider) {
+    case "github":
+      return { provider, event: headers.get("x-github-event") ?? "" };
+    case "gitlab":
+      return { provider, event: headers.get("x-gitlab-event") ?? "" };
+    case "shopify":
+      return { provider, event: headers.get("x-shopify-topic") ?? "" };
+    case "stripe":
+    case "standard":
+      return { provider, event: stringAt(parseBody(headers, body), ["type"]) };
+    case "slack":
+      return { provider, event: slackEvent(headers, body) };
+    default:
+      return { provider, event: "" };
+  }
+}
+
+function slackEvent(headers: HeaderLookup, body?: Uint8Array): string {
+  const parsed = parseBody(headers, body);
+  if (parsed !== undefined) {
+    return stringAt(parsed, ["event", "type"]) || stringAt(parsed, ["type"]) ||
+      stringAt(parsed, ["command"]);
+  }
+  return "";
+}
+
+/** Parses a JSON body, a form body (Slack commands and interactivity), or returns undefined. */
+function parseBody(headers: HeaderLookup, body?: Uint8Array): unknown {
+  if (body === undefined || body.length === 0 || body.length > MAX_EVENT_BODY_BYTES) {
+    return undefined;
+  }
+  const text = new TextDecoder().decode(body);
+  const type = (headers.get("content-type") ?? "").toLowerCase();
+  if (type.startsWith("application/x-www-form-urlencoded")) {
+    const form = new URLSearchParams(text);
+    const payload = form.get("payload");
+    if (payload !== null) return parseJson(payload);
+    return Object.fromEntries(form);
+  }
+  return parseJson(text);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function stringAt(value: unknown, path: readonly string[]): string {
+  let current = value;
+  for (const key of path) {
+    if (current === null || typeof current !== "object") return "";
+    current = (current as Record<string, unknown>)[key];
+  }
+  return typeof current === "string" ? current : "";
+}
