@@ -1,4 +1,4 @@
-import { assertEquals } from "node:assert/strict";
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { detectProvider, headersFromPairs, signatureExpires } from "./providers.ts";
 
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
