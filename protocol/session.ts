@@ -48,6 +48,14 @@ export interface TunnelSessionOptions {
   onExhausted?: () => void;
   /** First stream id the server role uses (odd); only tests of id exhaustion change it. @default 1 */
   firstStreamId?: number;
+  /**
+   * Called once when the socket stayed too full to write for {@linkcode stallTimeout} ms while a
+   * stream waited to send: the peer stopped reading (pongs may still arrive). The owner should
+   * close the socket as dead.
+   */
+  onStalled?: () => void;
+  /** How long the socket may stay unwritable before {@linkcode onStalled} runs, in ms. @default Infinity */
+  stallTimeout?: number;
 }
 
 /** Largest stream id: ids are u32 on the wire. */
@@ -161,6 +169,10 @@ export class TunnelSession {
   #flushScheduled = false;
   #closedBy: StreamResetError | undefined;
   #drainPoll: Promise<void> | undefined;
+  #fullSince: number | undefined;
+  #stalled = false;
+  #onStalled?: () => void;
+  #stallTimeout: number;
   #deadlines = new Map<number, DeadlineQueue>();
 
   /**
@@ -174,6 +186,8 @@ export class TunnelSession {
     this.#onStream = options.onStream;
     this.#onExhausted = options.onExhausted;
     this.#nextStreamId = options.firstStreamId ?? 1;
+    this.#onStalled = options.onStalled;
+    this.#stallTimeout = options.stallTimeout ?? Infinity;
   }
 
   /** Streams currently open. */
@@ -300,10 +314,16 @@ export class TunnelSession {
 
   /**
    * @internal Resolves once the socket has room for more DATA. One poll per session serves
-   * every waiting stream (the server's WebSocket has no drain event).
+   * every waiting stream (the server's WebSocket has no drain event). A stream that fails while
+   * it waits (reset, timed out, session closed) stops waiting at the next poll, so a peer that
+   * never reads cannot pin the uploads of streams that are already over.
+   * @param waiter The waiting stream.
    */
-  async _waitForSocket(): Promise<void> {
+  async _waitForSocket(waiter: TunnelStream): Promise<void> {
     while (this.#socketFull()) {
+      const failure = waiter._failure;
+      if (failure) throw failure;
+      this.#checkStall();
       this.#drainPoll ??= new Promise<void>((resolve) =>
         setTimeout(() => {
           this.#drainPoll = undefined;
@@ -312,7 +332,18 @@ export class TunnelSession {
       );
       await this.#drainPoll;
     }
+    this.#fullSince = undefined;
     if (this.#closedBy) throw this.#closedBy;
+  }
+
+  /** Reports a socket that stayed unwritable past the stall timeout, once. */
+  #checkStall(): void {
+    const now = performance.now();
+    this.#fullSince ??= now;
+    if (!this.#stalled && now - this.#fullSince >= this.#stallTimeout) {
+      this.#stalled = true;
+      this.#onStalled?.();
+    }
   }
 
   #socketFull(): boolean {
@@ -564,6 +595,11 @@ export class TunnelStream {
     this._fail(new StreamResetError(code, message), false);
   }
 
+  /** @internal Why the stream failed, if it did. */
+  get _failure(): StreamResetError | undefined {
+    return this.#failure;
+  }
+
   async #sendChunk(chunk: Uint8Array): Promise<void> {
     let offset = 0;
     while (offset < chunk.length) {
@@ -571,7 +607,7 @@ export class TunnelStream {
         await new Promise<void>((resolve) => (this.#creditWaiter = resolve));
         if (this.#failure) throw this.#failure;
       }
-      await this.#session._waitForSocket();
+      await this.#session._waitForSocket(this);
       if (this.#failure) throw this.#failure;
       const size = Math.min(chunk.length - offset, MAX_CHUNK_SIZE, this.#sendCredit);
       this.#sendCredit -= size;

@@ -726,6 +726,59 @@ Deno.test("TunnelStream.sendBody pauses DATA while bufferedAmount exceeds SOCKET
   assertNoTransportErrors(pair);
 });
 
+// Regression (hardening #1): a sender waiting for a full socket never noticed its stream was
+// reset, so a tunnel client that never reads pinned every timed-out webhook's upload forever.
+Deno.test("TunnelStream.sendBody stops waiting for a full socket once its stream is reset", async () => {
+  const transport = new MemoryTransport();
+  const server = new TunnelSession(transport, { role: "server" });
+  transport.bufferedAmount = SOCKET_HIGH_WATER + 1;
+  const stream = server.openStream();
+  stream.sendHead(REQUEST);
+  let sourceClosed = false;
+  async function* source() {
+    try {
+      while (true) yield new Uint8Array(KiB);
+    } finally {
+      sourceClosed = true;
+    }
+  }
+  const sending = stream.sendBody(source());
+  await settle();
+  stream.reset("cancelled", "The sender got 504");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stuck = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error("sendBody still waits after the reset")), 5_000);
+  });
+  await assertResetError(Promise.race([sending, stuck]), "cancelled").finally(() =>
+    clearTimeout(timer)
+  );
+  assert.equal(sourceClosed, true, "the sender's body is cancelled");
+  assert.equal(transport.dataBytes(stream.id), 0);
+  server.close();
+});
+
+Deno.test("TunnelSession reports a socket that stays unwritable past stallTimeout, once", async () => {
+  const transport = new MemoryTransport();
+  let stalls = 0;
+  const server = new TunnelSession(transport, {
+    role: "server",
+    stallTimeout: 20,
+    onStalled: () => stalls++,
+  });
+  transport.bufferedAmount = SOCKET_HIGH_WATER + 1;
+  const streams = [server.openStream(), server.openStream()];
+  const sends = streams.map((stream) => {
+    stream.sendHead(REQUEST);
+    return stream.sendBody([new Uint8Array(KiB)]).catch((error) => error);
+  });
+  const deadline = Date.now() + 5_000;
+  while (stalls === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(stalls, 1);
+  server.close();
+  for (const result of await Promise.all(sends)) assert.ok(result instanceof StreamResetError);
+  assert.equal(stalls, 1);
+});
+
 Deno.test("TunnelSession coalesces frames queued in one tick into one message", async () => {
   const transport = new MemoryTransport();
   const server = new TunnelSession(transport, { role: "server" });
