@@ -15,7 +15,7 @@
 export { startServer } from "./server.ts";
 export type { ServerHandle } from "./server.ts";
 export { CHANNEL_SECRET_HEADER } from "./server.ts";
-export { SERVER_DEFAULTS } from "./options.ts";
+export { assertServerOptions, SERVER_DEFAULTS } from "./options.ts";
 export type { ServerOptions } from "./options.ts";
 export { readTokenFile } from "./access.ts";
 export type { AttachResult, Channel, ChannelRegistry } from "./channels.ts";

@@ -99,3 +99,21 @@ export const SERVER_DEFAULTS = {
   /** `Retry-After` seconds sent for a detached channel's webhooks. */
   retryAfterSeconds: 30,
 } as const;
+
+/**
+ * The one rule between server options: TLS cannot be served by a cluster, whose replicas reach
+ * each other over plain HTTP. `startServer` and the CLI (before it reads the certificate files,
+ * passing `tls: true` when `--tls-cert` is given) both call this.
+ *
+ * @param options The options, or what is known of them.
+ * @throws {TypeError} When TLS is combined with `peerDomain` or `join`.
+ */
+export function assertServerOptions(
+  options: Pick<ServerOptions, "peerDomain" | "join"> & { tls?: unknown },
+): void {
+  if (options.tls && (options.peerDomain || options.join?.length)) {
+    throw new TypeError(
+      "--tls-cert cannot be combined with --peer-domain or --join: terminate TLS at the proxy in front of a cluster",
+    );
+  }
+}

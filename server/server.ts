@@ -28,7 +28,7 @@ import {
   handleTraefikConfig,
   type InternalContext,
 } from "./internal.ts";
-import { SERVER_DEFAULTS, type ServerOptions } from "./options.ts";
+import { assertServerOptions, SERVER_DEFAULTS, type ServerOptions } from "./options.ts";
 import { TokenSet } from "./access.ts";
 import { clientIp, RateLimiter } from "./rate_limit.ts";
 
@@ -85,11 +85,7 @@ export interface ServerHandle {
  */
 export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
   const config = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
-  if (options.tls && (options.peerDomain || options.join?.length)) {
-    throw new TypeError(
-      "Cannot combine --tls-cert with --peer-domain or --join: replicas reach each other over plain HTTP; terminate TLS at the proxy in front of a cluster",
-    );
-  }
+  assertServerOptions(options);
   const channels = new ChannelRegistry({ maxChannels: config.maxChannels });
   const clientTokens = new TokenSet(options.authTokens);
   const adminTokens = new TokenSet(options.adminToken ? [options.adminToken] : []);
