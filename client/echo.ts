@@ -8,6 +8,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { ECHO_DEFAULTS } from "./options.ts";
 
 const log = getLogger(["wow", "echo"]);
 
@@ -40,7 +41,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  */
 export function startEcho(options: EchoOptions = {}): EchoHandle {
   const server = Deno.serve({
-    port: options.port ?? 3000,
+    port: options.port ?? ECHO_DEFAULTS.port,
     hostname: options.hostname ?? "127.0.0.1",
     signal: options.signal,
     onListen: () => {},

@@ -15,7 +15,7 @@
 export { startClient } from "./client.ts";
 export { ClientError } from "./channel.ts";
 export type { ClientHandle } from "./client.ts";
-export { CLIENT_DEFAULTS } from "./options.ts";
+export { CLIENT_DEFAULTS, ECHO_DEFAULTS } from "./options.ts";
 export type { ClientOptions } from "./options.ts";
 export { defaultStateFile } from "./state.ts";
 export { startEcho } from "./echo.ts";

@@ -46,3 +46,9 @@ export const CLIENT_DEFAULTS = {
   /** Timeout of `GET /new`. */
   issueTimeout: 15_000,
 } as const;
+
+/** Defaults of `startEcho`'s options (`EchoOptions`). */
+export const ECHO_DEFAULTS = {
+  /** The port of the client's default target, `http://localhost:3000`. */
+  port: 3000,
+} as const;
