@@ -26,7 +26,7 @@
  * @module
  */
 
-import { type ByteConn, connectTlsInsecure } from "./_byte_conn.ts";
+import { type ByteConn, connectTlsInsecure } from "../http1/mod.ts";
 
 // ---- Defaults and limits (named once, with the reason for each value) ----
 

@@ -6,7 +6,7 @@
  */
 import { loadChannel, saveChannel, type SavedChannel } from "./state.ts";
 import { CLIENT_DEFAULTS, type ClientOptions } from "./options.ts";
-import { fetchJson } from "./_http_get.ts";
+import { fetchJson } from "../http1/mod.ts";
 
 /** The client cannot go on (bad server URL, refused token, protocol mismatch). */
 export class ClientError extends Error {

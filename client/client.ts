@@ -18,7 +18,7 @@ import {
 } from "../protocol/mod.ts";
 import { connectWebSocket, type WsClient, WsHandshakeError } from "./_ws_client.ts";
 import { forwardStream } from "./forward.ts";
-import { Http1Client } from "../protocol/mod.ts";
+import { Http1Client } from "../http1/mod.ts";
 import { baseUrl, ClientError, issueChannel, obtainChannel } from "./channel.ts";
 import { CLIENT_DEFAULTS, type ClientOptions } from "./options.ts";
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type Http1Client, Http1Error, type Http1Response } from "../protocol/mod.ts";
+import { type Http1Client, Http1Error, type Http1Response } from "../http1/mod.ts";
 import {
   decodeRequestHead,
   encodeResponseHead,

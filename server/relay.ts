@@ -9,10 +9,9 @@
 import {
   endToEndHeaders,
   type HeaderList,
-  type Http1Client,
-  Http1Error,
   responseHasBody,
 } from "../protocol/mod.ts";
+import { type Http1Client, Http1Error } from "../http1/mod.ts";
 import { errorResponse } from "./_http.ts";
 
 /** Options for {@linkcode relayWebhook}. */

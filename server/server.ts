@@ -11,7 +11,7 @@ import { type ErrorReason, errorResponse, jsonResponse } from "./_http.ts";
 import { deliverWebhook, forwardedHeaders } from "./deliver.ts";
 import { acceptTunnel, checkProtocolVersion, CLOSE_NORMAL, type SocketSet } from "./tunnel.ts";
 import { startCluster } from "../cluster/mod.ts";
-import { Http1Client } from "../protocol/mod.ts";
+import { Http1Client } from "../http1/mod.ts";
 import {
   channelKeyFromGossipKey,
   clusterCredential,

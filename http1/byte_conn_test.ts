@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { connect as connectTcp, type Socket } from "node:net";
-import { type ByteConn, connectTlsInsecure, NodeSocketConn } from "./_byte_conn.ts";
-import { makeCertificates } from "./_test_certs.ts";
+import { type ByteConn, connectTlsInsecure, NodeSocketConn } from "./byte_conn.ts";
+import { makeCertificates } from "../client/_test_certs.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -1,6 +1,6 @@
 /**
- * The byte stream the WebSocket client runs on ({@linkcode ByteConn}), and a `node:tls`
- * implementation of it for `--insecure`.
+ * The byte stream HTTP/1.1 and the WebSocket client run on ({@linkcode ByteConn}), and a
+ * `node:tls` implementation of it for `--insecure`.
  *
  * Why `node:tls`: in Deno 2.9.6 neither `Deno.connectTls`/`Deno.startTls` nor `fetch` can skip
  * certificate verification for one connection (only the process-wide
@@ -23,8 +23,8 @@ const READ_HIGH_WATER_BYTES = 256 * 1024;
 const READ_LOW_WATER_BYTES = READ_HIGH_WATER_BYTES / 4;
 
 /**
- * The part of `Deno.Conn` the WebSocket client uses; a `Deno.Conn` is one as it stands.
- * Reads are never concurrent; after {@linkcode ByteConn.close} a pending read settles.
+ * The part of `Deno.Conn` the HTTP/1.1 and WebSocket clients use; a `Deno.Conn` is one as it
+ * stands. Reads are never concurrent; after {@linkcode ByteConn.close} a pending read settles.
  */
 export interface ByteConn {
   /**
@@ -41,6 +41,10 @@ export interface ByteConn {
   write(p: Uint8Array): Promise<number>;
   /** Closes the connection; a pending read settles (with `null` or an error). */
   close(): void;
+  /** Lets the process exit while the connection is open (an idle pooled connection). */
+  unref?(): void;
+  /** Undoes {@linkcode ByteConn.unref}. */
+  ref?(): void;
 }
 
 /** Options for {@linkcode connectTlsInsecure}. */
@@ -178,6 +182,14 @@ export class NodeSocketConn implements ByteConn {
 
   close(): void {
     this.#socket.destroy();
+  }
+
+  unref(): void {
+    this.#socket.unref();
+  }
+
+  ref(): void {
+    this.#socket.ref();
   }
 
   /** Copies queued bytes into `p`; resumes the socket once the queue is short again. */

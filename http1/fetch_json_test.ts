@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { fetchJson } from "./_http_get.ts";
-import { makeCertificates } from "./_test_certs.ts";
+import { fetchJson } from "./mod.ts";
+import { makeCertificates } from "../client/_test_certs.ts";
 
 /** A Deno.serve server: `/new` answers JSON echoing the request's headers; others answer 401. */
 function startServer(tls?: { cert: string; key: string }) {

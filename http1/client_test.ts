@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Http1Client, Http1Error, type Http1Response } from "./http1.ts";
+import { Http1Client, Http1Error, type Http1Response } from "./mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

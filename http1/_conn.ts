@@ -1,0 +1,150 @@
+/**
+ * One connection's read buffer and exchange state, and reading a response head off it.
+ *
+ * @module
+ */
+import type { ByteConn } from "./byte_conn.ts";
+import { Http1Error } from "./errors.ts";
+import { findHeadEnd, MAX_HEAD_BYTES, parseResponseHead, type ResponseHead } from "./head.ts";
+
+/** Per-connection read buffer: a whole maximal head, plus room for the CRLFs that end it. */
+export const READ_BUFFER_BYTES = MAX_HEAD_BYTES + 1024;
+
+/** One connection (pooled, or a single exchange) and its read buffer. */
+export class Connection {
+  readonly conn: ByteConn;
+  readonly key: string;
+  readonly buf: Uint8Array;
+  start = 0;
+  end = 0;
+  /** Bytes received for the current exchange. */
+  received = 0;
+  /** Served a request before (came from the pool). */
+  reused = false;
+  idle = false;
+  idleSince = 0;
+  closed = false;
+  /** Set when the connection was destroyed because the request's signal aborted. */
+  abortReason: unknown = undefined;
+  reusable = true;
+  writeDone = false;
+  readDone = false;
+  /** A read issued while idle, adopted by the next exchange. */
+  pending: Promise<number | null> | undefined;
+  /** Settles once the idle read has settled (for a clean close). */
+  pendingSettled: Promise<unknown> | undefined;
+  onAbort: (() => void) | undefined;
+  signal: AbortSignal | undefined;
+
+  /**
+   * @param conn The byte stream.
+   * @param key The pool it belongs to (the origin).
+   * @param bufferBytes Size of the read buffer.
+   */
+  constructor(conn: ByteConn, key: string, bufferBytes: number = READ_BUFFER_BYTES) {
+    this.conn = conn;
+    this.key = key;
+    this.buf = new Uint8Array(bufferBytes);
+  }
+
+  /**
+   * Reads more bytes into the buffer, compacting it first when full.
+   * @returns false at end of stream.
+   */
+  async fill(): Promise<boolean> {
+    if (this.end === this.buf.length) {
+      if (this.start === 0) throw new Http1Error("protocol", "Read buffer full");
+      this.buf.copyWithin(0, this.start, this.end);
+      this.end -= this.start;
+      this.start = 0;
+    } else if (this.start === this.end) {
+      this.start = this.end = 0;
+    }
+    const pending = this.pending;
+    let n: number | null;
+    if (pending) {
+      this.pending = undefined;
+      n = await pending;
+    } else {
+      n = await this.conn.read(this.buf.subarray(this.end));
+    }
+    if (n === null) return false;
+    this.end += n;
+    this.received += n;
+    return true;
+  }
+
+  /** Writes all of `bytes`. */
+  async writeAll(bytes: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < bytes.length) {
+      off += await this.conn.write(off === 0 ? bytes : bytes.subarray(off));
+    }
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.reusable = false;
+    this.detachSignal();
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  detachSignal(): void {
+    if (this.onAbort) this.signal?.removeEventListener("abort", this.onAbort);
+    this.onAbort = undefined;
+    this.signal = undefined;
+  }
+}
+
+/**
+ * Reads and parses one response head; the bytes after it stay in the buffer.
+ * @param conn The connection.
+ * @param maxBytes Largest head accepted.
+ * @returns The parsed head.
+ * @throws {Http1Error} `protocol` for an invalid or oversized head, `closed` when the connection
+ *   fails (the I/O error as `cause`) or ends first.
+ */
+export async function readHead(
+  conn: Connection,
+  maxBytes: number = MAX_HEAD_BYTES,
+): Promise<ResponseHead> {
+  let scanFrom = conn.start;
+  for (;;) {
+    const end = findHeadEnd(conn.buf, scanFrom, conn.end);
+    if (end >= 0) {
+      const bytes = conn.buf.subarray(conn.start, end);
+      conn.start = end;
+      return parseResponseHead(bytes);
+    }
+    if (conn.end - conn.start > maxBytes) {
+      throw new Http1Error("protocol", `The response head exceeds ${maxBytes} bytes`);
+    }
+    scanFrom = Math.max(conn.start, conn.end - 3);
+    const offset = conn.start;
+    let more: boolean;
+    try {
+      more = await conn.fill();
+    } catch (error) {
+      if (error instanceof Http1Error) throw error;
+      throw new Http1Error("closed", `The connection failed: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    scanFrom -= offset - conn.start; // the buffer may have been compacted
+    if (!more) {
+      // Not retried even on a reused connection: the server may have read and acted on the
+      // request before closing (an app that crashed mid-request), and a webhook must never be
+      // delivered twice. Idle connections keep a read pending, so a close that happened while
+      // pooled is noticed before reuse and only a close racing our write lands here.
+      if (conn.received === 0) {
+        throw new Http1Error("closed", "The connection closed before any response byte");
+      }
+      throw new Http1Error("closed", "The connection closed inside the response head");
+    }
+  }
+}

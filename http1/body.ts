@@ -1,0 +1,286 @@
+/**
+ * Response bodies: how one is framed (RFC 9112 §6.3), and reading it (Content-Length, chunked,
+ * or until close) only as fast as it is consumed, bytes passed through undecoded.
+ *
+ * @module
+ */
+import { concat, CR, EMPTY, LF, lastToken } from "./_bytes.ts";
+import type { Connection } from "./_conn.ts";
+import { Http1Error } from "./errors.ts";
+import { MAX_HEAD_BYTES, type ResponseHead } from "./head.ts";
+
+/** Largest chunk-size line (size plus extensions) accepted, in bytes. */
+const MAX_CHUNK_LINE_BYTES = 4 * 1024;
+/** Chunk sizes above 2^48 cannot be real and would lose precision: 12 hex digits at most. */
+const MAX_CHUNK_SIZE_DIGITS = 12;
+
+/** How a body is delimited. */
+export type Framing = "none" | "length" | "chunked" | "close";
+
+/**
+ * @internal What a body tells the owner of its connection: the pool returns a finished
+ * connection to the pool and maps failures to {@linkcode Http1Error}s.
+ */
+export interface BodyOwner {
+  /** Called once the body is read whole (the connection may be reused). */
+  _maybeRelease(conn: Connection): void;
+  /** Maps an I/O or parse failure to the error thrown to the reader. */
+  _mapError(conn: Connection, error: unknown): unknown;
+}
+
+/**
+ * Body framing per RFC 9112 §6.3.
+ * @param head The response head.
+ * @param method The request's method (a HEAD answer has no body).
+ * @returns How the body is delimited, and its length when `length`.
+ * @throws {Http1Error} `protocol` when both Content-Length and Transfer-Encoding are present.
+ */
+export function bodyFraming(
+  head: ResponseHead,
+  method: string,
+): { framing: Framing; length: number } {
+  // 205 Reset Content has no content either (RFC 9110 §15.3.6), whatever a sloppy server sends.
+  if (method === "HEAD" || head.status === 204 || head.status === 205 || head.status === 304) {
+    return { framing: "none", length: 0 };
+  }
+  if (head.transferEncoding !== undefined) {
+    if (head.contentLength >= 0) {
+      throw new Http1Error(
+        "protocol",
+        "The response has both Content-Length and Transfer-Encoding",
+      );
+    }
+    if (lastToken(head.transferEncoding) === "chunked") return { framing: "chunked", length: 0 };
+    return { framing: "close", length: 0 };
+  }
+  if (head.contentLength >= 0) return { framing: "length", length: head.contentLength };
+  return { framing: "close", length: 0 };
+}
+
+/**
+ * A response body: an async iterable of chunks (fresh arrays, safe to keep) read from the socket
+ * only as fast as it is consumed.
+ */
+export class Http1Body implements AsyncIterable<Uint8Array> {
+  #conn: Connection;
+  #framing: Framing;
+  #client: BodyOwner;
+  #remaining: number;
+  #chunkState: "size" | "data" | "crlf" | "trailers" = "size";
+  #trailerBytes = 0;
+  #done = false;
+  #touched = false;
+
+  /** @internal */
+  constructor(client: BodyOwner, conn: Connection, framing: Framing, length: number) {
+    this.#client = client;
+    this.#conn = conn;
+    this.#framing = framing;
+    this.#remaining = length;
+    if (framing === "none" || (framing === "length" && length === 0)) this.#finish();
+  }
+
+  /** Whether the whole body has been read. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /**
+   * The whole body when it is already buffered (a small Content-Length body that came with the
+   * head, or no body): the connection is released at once. Nothing is returned once reading began.
+   * @returns The bytes, or `undefined` when the body must be read by iterating.
+   */
+  takeBuffered(): Uint8Array | undefined {
+    if (this.#touched) return undefined;
+    this.#touched = true;
+    if (this.#done) return this.#framing === "none" || this.#remaining === 0 ? EMPTY : undefined;
+    const c = this.#conn;
+    if (this.#framing !== "length" || c.end - c.start < this.#remaining) return undefined;
+    const out = c.buf.slice(c.start, c.start + this.#remaining);
+    c.start += this.#remaining;
+    this.#remaining = 0;
+    this.#finish();
+    return out;
+  }
+
+  /**
+   * Reads the next chunk.
+   * @returns Bytes, or `null` at the end of the body.
+   * @throws {Http1Error} When the connection fails or the framing is invalid.
+   */
+  async read(): Promise<Uint8Array | null> {
+    this.#touched = true;
+    if (this.#done) return null;
+    try {
+      switch (this.#framing) {
+        case "length":
+          return await this.#readLength();
+        case "chunked":
+          return await this.#readChunked();
+        default:
+          return await this.#readUntilClose();
+      }
+    } catch (error) {
+      this.#conn.destroy();
+      this.#done = true;
+      throw this.#client._mapError(this.#conn, error);
+    }
+  }
+
+  /** Stops reading: an unfinished body destroys the connection. */
+  cancel(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#conn.destroy();
+  }
+
+  /** Iterates the chunks; breaking out of the loop cancels the body. */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return {
+      next: async () => {
+        const value = await this.read();
+        return value ? { value, done: false } : { value: undefined, done: true };
+      },
+      return: () => {
+        this.cancel();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+
+  #finish(): void {
+    this.#done = true;
+    const c = this.#conn;
+    c.readDone = true;
+    if (c.end > c.start) c.reusable = false; // bytes beyond the response: not ours to guess at
+    this.#client._maybeRelease(c);
+  }
+
+  async #readLength(): Promise<Uint8Array | null> {
+    const c = this.#conn;
+    if (c.start === c.end && !(await c.fill())) {
+      throw new Http1Error(
+        "closed",
+        `The connection closed with ${this.#remaining} body bytes due`,
+      );
+    }
+    const n = Math.min(this.#remaining, c.end - c.start);
+    const out = c.buf.slice(c.start, c.start + n);
+    c.start += n;
+    this.#remaining -= n;
+    if (this.#remaining === 0) this.#finish();
+    return out;
+  }
+
+  async #readUntilClose(): Promise<Uint8Array | null> {
+    const c = this.#conn;
+    c.reusable = false;
+    if (c.start === c.end && !(await c.fill())) {
+      this.#finish();
+      return null;
+    }
+    const out = c.buf.slice(c.start, c.end);
+    c.start = c.end;
+    return out;
+  }
+
+  async #readChunked(): Promise<Uint8Array | null> {
+    const c = this.#conn;
+    const pieces: Uint8Array[] = [];
+    for (;;) {
+      if (this.#parseChunks(pieces)) {
+        this.#finish();
+        return pieces.length ? concat(pieces) : null;
+      }
+      if (pieces.length) return concat(pieces);
+      if (!(await c.fill())) {
+        throw new Http1Error("closed", "The connection closed inside a chunked body");
+      }
+    }
+  }
+
+  /** Consumes what the buffer holds; pushes data; returns true after the last chunk's trailers. */
+  #parseChunks(pieces: Uint8Array[]): boolean {
+    const c = this.#conn;
+    const buf = c.buf;
+    for (;;) {
+      const avail = c.end - c.start;
+      if (this.#chunkState === "data") {
+        if (avail === 0) return false;
+        const n = Math.min(avail, this.#remaining);
+        pieces.push(buf.slice(c.start, c.start + n));
+        c.start += n;
+        this.#remaining -= n;
+        if (this.#remaining > 0) return false;
+        this.#chunkState = "crlf";
+        continue;
+      }
+      if (this.#chunkState === "crlf") {
+        if (avail === 0) return false;
+        if (buf[c.start] === LF) {
+          c.start += 1;
+        } else if (buf[c.start] === CR) {
+          if (avail < 2) return false;
+          if (buf[c.start + 1] !== LF) throw new Http1Error("protocol", "Missing CRLF after chunk");
+          c.start += 2;
+        } else {
+          throw new Http1Error("protocol", "Missing CRLF after chunk data");
+        }
+        this.#chunkState = "size";
+        continue;
+      }
+      const lf = buf.indexOf(LF, c.start);
+      if (lf < 0 || lf >= c.end) {
+        const limit = this.#chunkState === "size"
+          ? MAX_CHUNK_LINE_BYTES
+          : MAX_HEAD_BYTES - this.#trailerBytes;
+        if (avail > limit) throw new Http1Error("protocol", "Chunk size line or trailers too long");
+        return false;
+      }
+      const lineEnd = lf > c.start && buf[lf - 1] === CR ? lf - 1 : lf;
+      if (this.#chunkState === "trailers") {
+        this.#trailerBytes += lf + 1 - c.start;
+        if (this.#trailerBytes > MAX_HEAD_BYTES) {
+          throw new Http1Error("protocol", "Trailers too long");
+        }
+        const empty = lineEnd === c.start;
+        c.start = lf + 1;
+        if (empty) return true;
+        continue; // trailers are discarded
+      }
+      const size = parseChunkSize(buf, c.start, lineEnd);
+      c.start = lf + 1;
+      if (size === 0) {
+        this.#chunkState = "trailers";
+      } else {
+        this.#remaining = size;
+        this.#chunkState = "data";
+      }
+    }
+  }
+}
+
+function parseChunkSize(buf: Uint8Array, from: number, to: number): number {
+  let size = 0;
+  let i = from;
+  for (; i < to; i++) {
+    const b = buf[i];
+    const d = b >= 48 && b <= 57
+      ? b - 48
+      : b >= 97 && b <= 102
+      ? b - 87
+      : b >= 65 && b <= 70
+      ? b - 55
+      : -1;
+    if (d < 0) break;
+    size = size * 16 + d;
+  }
+  const digits = i - from;
+  if (digits === 0 || digits > MAX_CHUNK_SIZE_DIGITS) {
+    throw new Http1Error("protocol", "Invalid chunk size");
+  }
+  while (i < to && (buf[i] === 32 || buf[i] === 9)) i++;
+  if (i < to && buf[i] !== 59 /* ; */) throw new Http1Error("protocol", "Invalid chunk size");
+  return size; // chunk extensions are ignored
+}
+
