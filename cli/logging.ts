@@ -18,17 +18,26 @@ const TO_LOGTAPE: Record<typeof LOG_LEVELS[number], LogLevel> = {
   ERROR: "error",
 };
 
+/** The logging flags every long-running subcommand has (`--log-level`, `--log-format`). */
+export interface LogOptions {
+  /** Lowest level written. @default "INFO" */
+  logLevel?: typeof LOG_LEVELS[number];
+  /** Text or JSON lines on stderr. @default "text" */
+  logFormat?: typeof LOG_FORMATS[number];
+}
+
+/** Defaults of {@linkcode LogOptions}. */
+export const LOG_DEFAULTS = { logLevel: "INFO", logFormat: "text" } as const;
+
 /**
  * Sets up logging once per process. Log lines go to stderr, so stdout carries only what scripts
  * parse (the client's start-up lines).
  *
- * @param level One of {@linkcode LOG_LEVELS}.
- * @param format One of {@linkcode LOG_FORMATS}.
+ * @param options Level and format; see {@linkcode LogOptions}.
  */
-export async function setupLogging(
-  level: typeof LOG_LEVELS[number],
-  format: typeof LOG_FORMATS[number],
-): Promise<void> {
+export async function setupLogging(options: LogOptions = {}): Promise<void> {
+  const level = options.logLevel ?? LOG_DEFAULTS.logLevel;
+  const format = options.logFormat ?? LOG_DEFAULTS.logFormat;
   const formatter = format === "json" ? formatJsonLine : getTextFormatter({
     timestamp: "date-time-tz",
     value: plainValue,

@@ -100,3 +100,22 @@ export function formatDuration(ms: number): string {
   }
   return out;
 }
+
+const SIZE_NAMES: [string, number][] = [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]];
+
+/**
+ * Formats bytes as the largest binary unit that divides them exactly (`32MiB`, `64KiB`, `1000`).
+ *
+ * @param bytes Bytes.
+ * @returns The size text; {@linkcode parseSize} reads it back.
+ * @example
+ * ```ts
+ * formatSize(32 * 1024 * 1024); // "32MiB"
+ * ```
+ */
+export function formatSize(bytes: number): string {
+  for (const [name, size] of SIZE_NAMES) {
+    if (bytes > 0 && bytes % size === 0) return `${bytes / size}${name}`;
+  }
+  return String(bytes);
+}
