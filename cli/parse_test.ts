@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "commander";
-import { formatDuration, parseDuration, parseSize } from "./parse.ts";
+import { formatDuration, formatSize, parseDuration, parseSize } from "./parse.ts";
 import {
   addressArg,
   collectList,
@@ -111,6 +111,20 @@ Deno.test("formatDuration renders short Go-style durations", () => {
 Deno.test("formatDuration output parses back to the same milliseconds", () => {
   for (const ms of [0, 1, 999, 1000, 61_000, 3_599_000, 3_600_000, 5_400_000, 86_400_000]) {
     assert.equal(parseDuration(formatDuration(ms)), ms);
+  }
+});
+
+Deno.test("formatSize renders the largest exact binary unit, and parseSize reads it back", () => {
+  const cases: [number, string][] = [
+    [32 * 1024 * 1024, "32MiB"],
+    [64 * 1024, "64KiB"],
+    [1024 ** 3, "1GiB"],
+    [1536, "1536"],
+    [1000, "1000"],
+  ];
+  for (const [bytes, text] of cases) {
+    assert.equal(formatSize(bytes), text, String(bytes));
+    assert.equal(parseSize(text), bytes);
   }
 });
 
