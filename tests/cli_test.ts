@@ -3,6 +3,7 @@
  */
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
+import { startServer } from "../server/mod.ts";
 import { spawnMain } from "./_harness.ts";
 
 async function run(args: string[], env: Record<string, string> = {}) {
@@ -121,4 +122,49 @@ Deno.test("a bad secret flag value is not echoed in the error", async () => {
   assert.equal(code, 2);
   assert.match(stderr, /--gossip-key.*argument '\*\*\*' is invalid/);
   assert.ok(!stderr.includes("c2VjcmV0LXZhbHVl"));
+});
+
+Deno.test("healthcheck exits 0 when the server answers /healthz with 200", async () => {
+  const server = await startServer({ port: 0, bindAddr: "127.0.0.1", memberlistPort: 0 });
+  try {
+    const port = String(server.addr.port);
+    for (const [args, env] of [[["--port", port], {}], [[], { WOW_PORT: port }]] as const) {
+      const { code, stdout, stderr } = await run(["healthcheck", ...args], env);
+      assert.equal(code, 0, `healthcheck ${args.join(" ")} ${JSON.stringify(env)}: ${stderr}`);
+      assert.equal(stdout.trim(), "");
+      assert.equal(stderr.trim(), "");
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("healthcheck exits 1 with one Unhealthy line on a non-200 answer or no server", async () => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => Response.json({ status: "SHUTTING_DOWN" }, { status: 503 }),
+  );
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closedPort = (closed.addr as Deno.NetAddr).port;
+  closed.close();
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/healthz`;
+    const cases: [string[], RegExp][] = [
+      [["--url", url], new RegExp(`^Unhealthy: ${url}: HTTP 503$`)],
+      [["--port", String(server.addr.port)], new RegExp(`^Unhealthy: ${url}: HTTP 503$`)],
+      [
+        ["--port", String(closedPort)],
+        new RegExp(`^Unhealthy: http://127\\.0\\.0\\.1:${closedPort}/healthz: `),
+      ],
+    ];
+    for (const [args, pattern] of cases) {
+      const { code, stderr } = await run(["healthcheck", ...args]);
+      assert.equal(code, 1, `healthcheck ${args.join(" ")}: exit code`);
+      const lines = stderr.trim().split("\n");
+      assert.equal(lines.length, 1, `healthcheck ${args.join(" ")}: one line, got ${stderr}`);
+      assert.match(lines[0], pattern);
+    }
+  } finally {
+    await server.shutdown();
+  }
 });
