@@ -3,10 +3,13 @@
  *
  * @module
  */
+import { SUBCOMMANDS } from "./commands/mod.ts";
 import { flagsTable, parseHelpFlags, replaceFlagsTable } from "./help_markdown.ts";
 
-/** Subcommands whose flags the README documents. */
-export const DOCUMENTED_COMMANDS = ["server", "client", "echo", "healthcheck"] as const;
+/** Subcommands whose flags the README documents: every one that has flags. */
+export const DOCUMENTED_COMMANDS: readonly string[] = SUBCOMMANDS
+  .filter((command) => command.flags.length > 0)
+  .map((command) => command.name);
 
 /**
  * Runs `main.ts <command> --help` and returns its output.
