@@ -5,25 +5,21 @@ import { SUBCOMMANDS } from "./commands/mod.ts";
 import { type AnyFlag, type FlagSpec, longName, toOption } from "./flags.ts";
 import { envName } from "./options.ts";
 import { runCli } from "./program.ts";
+import { type ProbeCase, type ProbeResult, toJson } from "./_options_probe.ts";
 import * as value from "./values.ts";
 
 type Options = Record<string, unknown>;
 
-/** Runs the CLI in process and returns the options the subcommand would have run with. */
-async function optionsOf(args: string[], env: Record<string, string> = {}): Promise<Options> {
+/** Runs the CLI in process (no environment variables set) and returns the options built. */
+async function optionsOf(args: string[]): Promise<Options> {
   let seen: object | undefined;
-  for (const [name, text] of Object.entries(env)) Deno.env.set(name, text);
-  try {
-    const status = await runCli(args, {
-      run: (_command, options) => {
-        seen = options;
-        return Promise.resolve();
-      },
-    });
-    assert.equal(status, 0, `${args.join(" ")} ${JSON.stringify(env)}: exit status`);
-  } finally {
-    for (const name of Object.keys(env)) Deno.env.delete(name);
-  }
+  const status = await runCli(args, {
+    run: (_command, options) => {
+      seen = options;
+      return Promise.resolve();
+    },
+  });
+  assert.equal(status, 0, `${args.join(" ")}: exit status`);
   assert.ok(seen, `${args.join(" ")}: the subcommand ran`);
   return seen as Options;
 }
@@ -37,8 +33,8 @@ interface Setting {
   flag: AnyFlag;
   /** The text (absent for a switch). */
   text?: string;
-  /** Checks the field. */
-  reached(field: unknown): boolean;
+  /** Checks the field (as JSON, see `toJson`). */
+  reached(field: string): boolean;
 }
 
 /**
@@ -46,41 +42,45 @@ interface Setting {
  * @param dir Where files named by `read` flags are written.
  */
 async function settingOf(flag: AnyFlag, baseline: Options, dir: string): Promise<Setting> {
-  const before = baseline[flag.key];
+  const before = toJson(baseline[flag.key]);
   if (flag.read) {
     const content = `sample content of ${longName(flag)}`;
     const path = `${dir}/${longName(flag).slice(2)}.txt`;
     await Deno.writeTextFile(path, content);
-    assert.ok(!JSON.stringify(before ?? null).includes(content));
-    return {
-      flag,
-      text: path,
-      reached: (field) => JSON.stringify(field ?? null).includes(content),
-    };
+    assert.ok(!before.includes(content));
+    return { flag, text: path, reached: (field) => field.includes(content) };
   }
   if (flag.arg) {
-    const text = flag.arg.samples.find((sample) => !isDeepEqual(parsed(flag, sample), before));
+    const text = flag.arg.samples.find((sample) => toJson(parsed(flag, sample)) !== before);
     assert.ok(text !== undefined, `${longName(flag)}: a sample that differs from the default`);
-    const expected = parsed(flag, text);
-    return { flag, text, reached: (field) => isDeepEqual(field, expected) };
+    const expected = toJson(parsed(flag, text));
+    return { flag, text, reached: (field) => field === expected };
   }
-  const expected = flag.set !== undefined ? flag.set : true;
-  assert.ok(!isDeepEqual(before, expected), `${longName(flag)}: the switch changes its field`);
-  return { flag, reached: (field) => isDeepEqual(field, expected) };
+  const expected = toJson(flag.set !== undefined ? flag.set : true);
+  assert.notEqual(before, expected, `${longName(flag)}: the switch changes its field`);
+  return { flag, reached: (field) => field === expected };
 }
 
-function isDeepEqual(a: unknown, b: unknown): boolean {
-  try {
-    assert.deepStrictEqual(a, b);
-    return true;
-  } catch {
-    return false;
-  }
+/** Runs the cases in one child process (environment variables stay out of this one). */
+async function probe(cases: ProbeCase[]): Promise<ProbeResult[]> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("./_options_probe.ts", import.meta.url).pathname],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(JSON.stringify(cases)));
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  return JSON.parse(new TextDecoder().decode(stdout));
 }
 
 Deno.test("every flag of every subcommand reaches its options field, as a flag and as WOW_*", async () => {
   const dir = await Deno.makeTempDir();
-  let checked = 0;
+  const checks: { name: string; field: string; setting: Setting }[] = [];
+  const cases: ProbeCase[] = [];
   try {
     for (const command of SUBCOMMANDS) {
       const required = command.flags.filter((flag) => flag.required);
@@ -90,34 +90,47 @@ Deno.test("every flag of every subcommand reaches its options field, as a flag a
       const baseline = await optionsOf([command.name, ...requiredArgs([])]);
       for (const flag of command.flags) {
         // A flag that must come with a partner is given with it.
-        const partners = command.flags.filter((other) =>
-          other !== flag &&
-          (flag.together === longName(other) || other.together === longName(flag))
-        );
+        const given = [
+          flag,
+          ...command.flags.filter((other) =>
+            other !== flag &&
+            (flag.together === longName(other) || other.together === longName(flag))
+          ),
+        ];
         const settings = [];
-        for (const each of [flag, ...partners]) settings.push(await settingOf(each, baseline, dir));
+        for (const each of given) settings.push(await settingOf(each, baseline, dir));
         const args = settings.flatMap((s) => [longName(s.flag), ...(s.text ? [s.text] : [])]);
         const env = Object.fromEntries(
           settings.map((s) => [envName(longName(s.flag).slice(2)), s.text ?? "1"]),
         );
-        const given = [flag, ...partners];
-        const viaArgs = await optionsOf([command.name, ...requiredArgs(given), ...args]);
-        const viaEnv = await optionsOf([command.name, ...requiredArgs(given)], env);
-        for (const [how, options] of [["flag", viaArgs], ["environment", viaEnv]] as const) {
-          assert.ok(
-            settings[0].reached(options[flag.key]),
-            `${command.name} ${longName(flag)} (${how}) does not reach options.${flag.key}: ` +
-              `got ${String(options[flag.key])}`,
-          );
+        const base = [command.name, ...requiredArgs(given)];
+        const runs: [string, ProbeCase][] = [
+          ["flag", { args: [...base, ...args], env: {} }],
+          ["environment", { args: base, env }],
+        ];
+        for (const [how, each] of runs) {
+          cases.push(each);
+          checks.push({
+            name: `${command.name} ${longName(flag)} (${how})`,
+            field: flag.key,
+            setting: settings[0],
+          });
         }
-        checked++;
       }
     }
+    const results = await probe(cases);
+    assert.equal(results.length, checks.length);
+    checks.forEach(({ name, field, setting }, i) => {
+      const { status, options } = results[i];
+      assert.equal(status, 0, `${name}: exit status`);
+      const got = toJson(options?.[field]);
+      assert.ok(setting.reached(got), `${name} does not reach options.${field}: got ${got}`);
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
   const declared = SUBCOMMANDS.reduce((sum, command) => sum + command.flags.length, 0);
-  assert.equal(checked, declared);
+  assert.equal(checks.length, 2 * declared);
   assert.ok(declared >= 40, `all flags checked (${declared})`);
 });
 
