@@ -175,14 +175,18 @@ Deno.test("startCluster rejects bad options", async () => {
 });
 
 Deno.test("startCluster with LAN default timings: kill seen dead by all, new member seen by all", async () => {
-  // 127.0.0.101–.105: no other test file uses them. Bounds are loose because the test suite
-  // runs files in parallel on 2 cores and these 5 nodes share one event loop;
-  // `deno task bench` measures the real figures with 5 processes.
-  const f = await measureRealCluster({ replicas: 5, trials: 2, firstHost: 101 });
+  // 127.0.0.101–.105: no other test file uses them. The bounds are the protocol's worst cases,
+  // not typical figures (a quiet machine sees ~3 s and ~0.2 s; `deno task bench` measures them
+  // with 5 processes): the test suite runs files in parallel on 2 cores, these 5 nodes share one
+  // event loop, and a starved loop lets the kernel drop UDP gossip. Then
+  // - a death is still declared within one probe interval (1 s) plus the longest suspicion
+  //   timeout (suspicionMaxTimeoutMult 6 × 4 × log10(5) × 1 s ≈ 17 s);
+  // - a join still reaches everyone by the next push/pull sync (pushPullInterval 30 s).
+  const f = await measureRealCluster({ replicas: 5, trials: 2, firstHost: 101, timeout: 45_000 });
   console.log(
     `defaults, 5 replicas: detection max ${f.detection.max.toFixed(0)} ms, ` +
       `join seen by all max ${f.joinSeen.max.toFixed(0)} ms`,
   );
-  assert.ok(f.detection.max <= 8000, `detection ${f.detection.max}`);
-  assert.ok(f.joinSeen.max <= 10_000, `join ${f.joinSeen.max}`);
+  assert.ok(f.detection.max <= 20_000, `detection ${f.detection.max}`);
+  assert.ok(f.joinSeen.max <= 35_000, `join ${f.joinSeen.max}`);
 });
