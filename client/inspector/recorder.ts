@@ -1,0 +1,445 @@
+/**
+ * The inspector's bounded in-memory history of deliveries: each request as the local app got it
+ * (method, path+query, ordered header pairs, body bytes) and the app's answer (status, header
+ * pairs, body bytes), timings and outcome.
+ *
+ * Recording runs alongside the delivery: the forwarding path hands each chunk to a
+ * {@linkcode Recording} as it passes, which copies it (never holding the tunnel's buffers) and
+ * never waits. Two bounds keep memory fixed: at most `history` records, and at most `maxBytes` of
+ * body bytes over all records. The oldest records go first; a record whose own bodies exceed
+ * `maxBytes` keeps the first bytes and is marked truncated, while the delivery itself goes on
+ * whole.
+ *
+ * @module
+ */
+import { detectProvider, headersFromPairs, type ProviderName } from "../../protocol/providers.ts";
+
+/** Defaults of {@linkcode RecorderOptions}, one place. */
+export const RECORDER_DEFAULTS = {
+  /** Deliveries kept: enough for a working session, small enough to list at once. */
+  history: 500,
+  /** Body bytes kept over all deliveries: 64 MiB holds hundreds of typical webhooks. */
+  maxBytes: 64 * 1024 * 1024,
+} as const;
+
+/** Options for {@linkcode Recorder}. */
+export interface RecorderOptions {
+  /** Most deliveries kept; the oldest go first. @default 500 */
+  history?: number;
+  /** Most body bytes kept over all deliveries (request + response). @default 67108864 */
+  maxBytes?: number;
+  /** The clock, ms since the epoch (tests). @default Date.now */
+  now?: () => number;
+}
+
+/** Header pairs in order, repeats kept. */
+export type HeaderPairs = [string, string][];
+
+/**
+ * How a delivery ended: `pending` while in flight, `ok` when the app answered and its answer was
+ * sent back whole, otherwise the tunnel's reset code (`target_unreachable`, `target_timeout`,
+ * `target_error`, `cancelled`, `reset`, …).
+ */
+export type Outcome = string;
+
+/** One delivery as the list API shows it. */
+export interface DeliverySummary {
+  /** Sortable, unique id. */
+  id: string;
+  /** When the request head arrived, ISO 8601. */
+  received_at: string;
+  /** The request method. */
+  method: string;
+  /** Path and query as the local app got them. */
+  path: string;
+  /** The app's status; null when it did not answer. */
+  status: number | null;
+  /** `pending`, `ok` or the reset code. */
+  outcome: Outcome;
+  /** Time to the whole answer, ms; null while pending. */
+  duration_ms: number | null;
+  /** Recognised provider, `""` when unknown. */
+  provider: ProviderName;
+  /** The provider's event name, `""` when unknown. */
+  event: string;
+  /** The id of the delivery this one replays, or null. */
+  replay_of: string | null;
+  /** Request body bytes sent to the app (whole, even when the record is truncated). */
+  request_bytes: number;
+  /** Response body bytes the app sent (whole, even when the record is truncated). */
+  response_bytes: number;
+}
+
+/** One delivery whole, as `GET /api/deliveries/{id}` shows it. */
+export interface DeliveryDetail extends DeliverySummary {
+  /** Request header pairs. */
+  request_headers: HeaderPairs;
+  /** The recorded request body, base64. */
+  request_body_b64: string;
+  /** The request body kept is shorter than the body sent. */
+  request_truncated: boolean;
+  /** Response header pairs (empty when the app did not answer). */
+  response_headers: HeaderPairs;
+  /** The recorded response body, base64. */
+  response_body_b64: string;
+  /** The response body kept is shorter than the body sent. */
+  response_truncated: boolean;
+  /** Time to the response head, ms; null when none came. */
+  ttfb_ms: number | null;
+  /** Why it failed, when it did. */
+  error: string;
+}
+
+/** A request as the local app got it, to start a recording. */
+export interface RecordedRequest {
+  /** The method. */
+  method: string;
+  /** Path and query. */
+  path: string;
+  /** Header pairs as sent to the app. */
+  headers: readonly (readonly [string, string])[];
+  /** The id this delivery replays. */
+  replayOf?: string;
+}
+
+/** A growing body: chunks kept up to a bound, the full length counted. */
+class BodyBuffer {
+  chunks: Uint8Array[] = [];
+  kept = 0;
+  total = 0;
+  truncated = false;
+
+  bytes(): Uint8Array<ArrayBuffer> {
+    const out = new Uint8Array(this.kept);
+    let offset = 0;
+    for (const chunk of this.chunks) {
+      out.set(chunk, offset);
+      offset += chunk.length;
+    }
+    if (this.chunks.length > 1) this.chunks = [out];
+    return out;
+  }
+}
+
+/** A stored delivery (internal; read it through the recorder's methods). */
+export class Delivery {
+  /** Sortable unique id. */
+  readonly id: string;
+  /** ms since the epoch when it started. */
+  readonly receivedAt: number;
+  /** What was sent to the app. */
+  readonly request: RecordedRequest;
+  readonly #started = performance.now();
+  /** @internal */
+  readonly requestBody = new BodyBuffer();
+  /** @internal */
+  readonly responseBody = new BodyBuffer();
+  /** The app's status, once answered. */
+  status: number | null = null;
+  /** The app's header pairs, once answered. */
+  responseHeaders: HeaderPairs = [];
+  /** See {@linkcode Outcome}. */
+  outcome: Outcome = "pending";
+  /** Failure detail. */
+  error = "";
+  ttfb: number | null = null;
+  duration: number | null = null;
+  #provider?: { provider: ProviderName; event: string };
+
+  /** @internal */
+  constructor(id: string, receivedAt: number, request: RecordedRequest) {
+    this.id = id;
+    this.receivedAt = receivedAt;
+    this.request = request;
+  }
+
+  /** @internal ms since the start. */
+  elapsed(): number {
+    return Math.round((performance.now() - this.#started) * 100) / 100;
+  }
+
+  /** Provider and event (from the headers, and the body once complete). */
+  get provider(): { provider: ProviderName; event: string } {
+    if (this.#provider) return this.#provider;
+    const info = detectProvider(
+      headersFromPairs(this.request.headers),
+      this.requestBody.truncated ? undefined : this.requestBody.bytes(),
+    );
+    if (this.outcome !== "pending") this.#provider = info;
+    return info;
+  }
+
+  /** The request body kept. */
+  requestBytes(): Uint8Array<ArrayBuffer> {
+    return this.requestBody.bytes();
+  }
+
+  /** The response body kept. */
+  responseBytes(): Uint8Array<ArrayBuffer> {
+    return this.responseBody.bytes();
+  }
+
+  /** The list API's view. */
+  summary(): DeliverySummary {
+    const { provider, event } = this.provider;
+    return {
+      id: this.id,
+      received_at: new Date(this.receivedAt).toISOString(),
+      method: this.request.method,
+      path: this.request.path,
+      status: this.status,
+      outcome: this.outcome,
+      duration_ms: this.duration,
+      provider,
+      event,
+      replay_of: this.request.replayOf ?? null,
+      request_bytes: this.requestBody.total,
+      response_bytes: this.responseBody.total,
+    };
+  }
+
+  /** The whole record. */
+  detail(): DeliveryDetail {
+    return {
+      ...this.summary(),
+      request_headers: this.request.headers.map(([name, value]) => [name, value]),
+      request_body_b64: toBase64(this.requestBytes()),
+      request_truncated: this.requestBody.truncated,
+      response_headers: this.responseHeaders.map(([name, value]) => [name, value]),
+      response_body_b64: toBase64(this.responseBytes()),
+      response_truncated: this.responseBody.truncated,
+      ttfb_ms: this.ttfb,
+      error: this.error,
+    };
+  }
+}
+
+/**
+ * The handle the forwarding path feeds while one delivery is under way. Every method returns at
+ * once; after {@linkcode Recording.finish} further calls are ignored.
+ */
+export interface Recording {
+  /** The record's id. */
+  readonly id: string;
+  /** The record itself (still readable after the history dropped it). */
+  readonly delivery: Delivery;
+  /** A request body chunk as it goes to the app (copied). */
+  requestChunk(chunk: Uint8Array): void;
+  /** The app's status and headers arrived. */
+  responseHead(status: number, headers: readonly (readonly [string, string])[]): void;
+  /** A response body chunk as it goes back (copied). */
+  responseChunk(chunk: Uint8Array): void;
+  /**
+   * The delivery ended.
+   * @param outcome `ok` or the reset code.
+   * @param error Detail of a failure.
+   */
+  finish(outcome: Outcome, error?: string): void;
+}
+
+/** Called for every new or updated record, and with `undefined` when the history is cleared. */
+export type RecorderListener = (delivery: Delivery | undefined) => void;
+
+/**
+ * The bounded history. One per client.
+ *
+ * @example
+ * ```ts
+ * import { Recorder } from "./recorder.ts";
+ * const recorder = new Recorder({ history: 10 });
+ * const rec = recorder.begin({ method: "POST", path: "/hook", headers: [["x-github-event", "push"]] });
+ * rec.requestChunk(new TextEncoder().encode("{}"));
+ * rec.responseHead(200, []);
+ * rec.finish("ok");
+ * recorder.list()[0].summary().event; // "push"
+ * ```
+ */
+export class Recorder {
+  /** Most records kept. */
+  readonly history: number;
+  /** Most body bytes kept. */
+  readonly maxBytes: number;
+  #now: () => number;
+  /** Oldest first. */
+  #records: Delivery[] = [];
+  #byId = new Map<string, Delivery>();
+  #bytes = 0;
+  #lastMs = 0;
+  #seq = 0;
+  #listeners = new Set<RecorderListener>();
+
+  /** @param options Bounds. */
+  constructor(options: RecorderOptions = {}) {
+    this.history = options.history ?? RECORDER_DEFAULTS.history;
+    this.maxBytes = options.maxBytes ?? RECORDER_DEFAULTS.maxBytes;
+    if (!Number.isInteger(this.history) || this.history < 1) {
+      throw new RangeError(`Cannot keep a history of "${this.history}" deliveries: need ≥ 1`);
+    }
+    if (!Number.isInteger(this.maxBytes) || this.maxBytes < 0) {
+      throw new RangeError(`Cannot keep "${this.maxBytes}" body bytes: need a whole number ≥ 0`);
+    }
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Body bytes held now. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Number of records held. */
+  get size(): number {
+    return this.#records.length;
+  }
+
+  /**
+   * Subscribes to new and updated records.
+   * @param listener Called synchronously; must not throw.
+   * @returns Unsubscribes.
+   */
+  subscribe(listener: RecorderListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Starts recording one delivery (evicting the oldest when the history is full).
+   * @param request What goes to the app.
+   * @returns The handle to feed.
+   */
+  begin(request: RecordedRequest): Recording {
+    const delivery = new Delivery(this.#nextId(), this.#now(), {
+      method: request.method,
+      path: request.path,
+      headers: request.headers.map(([name, value]) => [name, value] as const),
+      replayOf: request.replayOf,
+    });
+    this.#records.push(delivery);
+    this.#byId.set(delivery.id, delivery);
+    while (this.#records.length > this.history) this.#evict(this.#records[0]);
+    this.#emit(delivery);
+    let open = true;
+    const store = (body: BodyBuffer, chunk: Uint8Array) => {
+      if (!open) return;
+      body.total += chunk.length;
+      if (body.truncated || !this.#byId.has(delivery.id)) return;
+      const own = delivery.requestBody.kept + delivery.responseBody.kept;
+      const room = this.maxBytes - own;
+      const take = Math.min(room, chunk.length);
+      if (take < chunk.length) body.truncated = true;
+      if (take <= 0) return;
+      body.chunks.push(chunk.slice(0, take));
+      body.kept += take;
+      this.#bytes += take;
+      // The oldest others go first; this one fits on its own (own ≤ maxBytes).
+      for (let i = 0; this.#bytes > this.maxBytes && i < this.#records.length;) {
+        if (this.#records[i] === delivery) i++;
+        else this.#evict(this.#records[i]);
+      }
+    };
+    return {
+      id: delivery.id,
+      delivery,
+      requestChunk: (chunk) => store(delivery.requestBody, chunk),
+      responseHead: (status, headers) => {
+        if (!open) return;
+        delivery.status = status;
+        delivery.responseHeaders = headers.map(([name, value]) => [name, value]);
+        delivery.ttfb = delivery.elapsed();
+      },
+      responseChunk: (chunk) => store(delivery.responseBody, chunk),
+      finish: (outcome, error = "") => {
+        if (!open) return;
+        open = false;
+        delivery.outcome = outcome;
+        delivery.error = error;
+        delivery.duration = delivery.elapsed();
+        if (this.#byId.has(delivery.id)) this.#emit(delivery);
+      },
+    };
+  }
+
+  /**
+   * One record.
+   * @param id Its id.
+   * @returns It, or undefined when unknown or evicted.
+   */
+  get(id: string): Delivery | undefined {
+    return this.#byId.get(id);
+  }
+
+  /**
+   * Records newest first.
+   * @param options `limit` (most returned) and `before` (only ids sorting before it).
+   * @returns The records.
+   */
+  list(options: { limit?: number; before?: string } = {}): Delivery[] {
+    const out: Delivery[] = [];
+    const limit = options.limit ?? Infinity;
+    for (let i = this.#records.length - 1; i >= 0 && out.length < limit; i--) {
+      const delivery = this.#records[i];
+      if (options.before !== undefined && delivery.id >= options.before) continue;
+      out.push(delivery);
+    }
+    return out;
+  }
+
+  /** Forgets every record (in-flight ones keep running but are no longer stored). */
+  clear(): void {
+    this.#records = [];
+    this.#byId.clear();
+    this.#bytes = 0;
+    this.#emit(undefined);
+  }
+
+  #evict(delivery: Delivery): void {
+    const index = this.#records.indexOf(delivery);
+    if (index >= 0) this.#records.splice(index, 1);
+    this.#byId.delete(delivery.id);
+    this.#bytes -= delivery.requestBody.kept + delivery.responseBody.kept;
+  }
+
+  #emit(delivery: Delivery | undefined): void {
+    for (const listener of this.#listeners) listener(delivery);
+  }
+
+  /** Time in ms (base 36, fixed width) then a sequence number: sorts by arrival, never repeats. */
+  #nextId(): string {
+    const ms = Math.max(this.#now(), this.#lastMs);
+    if (ms !== this.#lastMs) this.#seq = 0;
+    this.#lastMs = ms;
+    const seq = this.#seq++;
+    return `${ms.toString(36).padStart(9, "0")}${seq.toString(36).padStart(4, "0")}`;
+  }
+}
+
+/**
+ * Base64 of bytes.
+ * @param bytes Any bytes.
+ * @returns The base64 text.
+ */
+export function toBase64(bytes: Uint8Array): string {
+  let text = "";
+  const step = 0x8000;
+  for (let i = 0; i < bytes.length; i += step) {
+    text += String.fromCharCode(...bytes.subarray(i, i + step));
+  }
+  return btoa(text);
+}
+
+/**
+ * Bytes of base64 text.
+ * @param text Base64.
+ * @returns The bytes.
+ * @throws {SyntaxError} When the text is not base64.
+ */
+export function fromBase64(text: string): Uint8Array<ArrayBuffer> {
+  let binary: string;
+  try {
+    binary = atob(text);
+  } catch {
+    throw new SyntaxError("Cannot decode base64: invalid characters");
+  }
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
