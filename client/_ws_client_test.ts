@@ -6,6 +6,7 @@ import {
   WsHandshakeError,
 } from "./_ws_client.ts";
 import { makeCertificates } from "./_test_certs.ts";
+import { concat } from "../http1/mod.ts";
 
 // ---- helpers ----
 
@@ -246,14 +247,109 @@ async function readUntilClose(reader: RawReader): Promise<{ code: number; opcode
   }
 }
 
-function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
+/** Polls `condition` every 10 ms; fails with `describe()` after `timeoutMs`. */
+async function waitUntil(
+  condition: () => boolean,
+  timeoutMs: number,
+  describe: () => string,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) assert.fail(`Timed out after ${timeoutMs} ms: ${describe()}`);
+    await delay(10);
   }
-  return out;
+}
+
+interface SniffedFrame {
+  opcode: number;
+  /** Unmasked. */
+  payload: Uint8Array;
+}
+
+/**
+ * Parses the frames of one direction of a WebSocket connection as bytes arrive: first the HTTP
+ * head (skipped), then frames (client frames masked, server frames not).
+ */
+class FrameSniffer {
+  frames: SniffedFrame[] = [];
+  #buffer: Uint8Array = new Uint8Array(0);
+  #inHead = true;
+
+  push(chunk: Uint8Array): void {
+    this.#buffer = concat([this.#buffer, chunk]);
+    if (this.#inHead) {
+      const end = decoder.decode(this.#buffer).indexOf("\r\n\r\n");
+      if (end < 0) return;
+      this.#inHead = false;
+      this.#buffer = this.#buffer.slice(end + 4); // the head is ASCII: chars are bytes
+    }
+    for (;;) {
+      const b = this.#buffer;
+      if (b.length < 2) return;
+      let length = b[1] & 0x7f;
+      let offset = 2;
+      if (length === 126) {
+        if (b.length < 4) return;
+        length = (b[2] << 8) | b[3];
+        offset = 4;
+      } else if (length === 127) {
+        if (b.length < 10) return;
+        length = Number(new DataView(b.buffer, b.byteOffset + 2, 8).getBigUint64(0));
+        offset = 10;
+      }
+      const masked = (b[1] & 0x80) !== 0;
+      const mask = masked ? b.subarray(offset, offset + 4) : undefined;
+      if (masked) offset += 4;
+      if (b.length < offset + length) return;
+      const payload = b.slice(offset, offset + length);
+      if (mask) { for (let i = 0; i < payload.length; i++) payload[i] ^= mask[i & 3]; }
+      this.frames.push({ opcode: b[0] & 0x0f, payload });
+      this.#buffer = b.slice(offset + length);
+    }
+  }
+}
+
+/**
+ * A one-connection TCP relay to `127.0.0.1:port` that passes every byte through unchanged and
+ * records the WebSocket frames sent each way.
+ */
+function startSniffer(port: string): {
+  url: string;
+  fromServer: SniffedFrame[];
+  fromClient: SniffedFrame[];
+  done: Promise<void>;
+} {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const fromServer = new FrameSniffer();
+  const fromClient = new FrameSniffer();
+  const pipe = async (from: Deno.Conn, to: Deno.Conn, sniffer: FrameSniffer) => {
+    const buffer = new Uint8Array(65536);
+    try {
+      for (;;) {
+        const n = await from.read(buffer);
+        if (n === null) break;
+        sniffer.push(buffer.subarray(0, n));
+        await writeAll(to, buffer.subarray(0, n));
+      }
+    } catch { /* the other side closed */ }
+    try {
+      to.closeWrite();
+    } catch { /* already closed */ }
+  };
+  const done = (async () => {
+    const client = await listener.accept();
+    listener.close();
+    const server = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+    await Promise.all([pipe(client, server, fromClient), pipe(server, client, fromServer)]);
+    client.close();
+    server.close();
+  })();
+  return {
+    url: `ws://127.0.0.1:${listener.addr.port}`,
+    fromServer: fromServer.frames,
+    fromClient: fromClient.frames,
+    done,
+  };
 }
 
 // ---- tests against Deno.serve + Deno.upgradeWebSocket ----
@@ -385,19 +481,34 @@ Deno.test("WsClient.close sends its code and reason to the server", async () => 
 
 Deno.test("WsClient answers the server's idle pings and stays open", async () => {
   // Deno.upgradeWebSocket pings after `idleTimeout` seconds of silence and drops the socket if
-  // no pong comes back; the client's own idle detection is off so only the server pings.
+  // no pong comes back; the client's own idle detection is off so only the server pings. A relay
+  // between the two records every frame, so the test sees the pings and the pongs themselves.
   const server = startServer(echo, { idleTimeout: 1 });
-  const ws = await connectWebSocket(`${server.url}/ws/abc`, { idleTimeout: 0 });
+  const sniffer = startSniffer(new URL(server.url).port);
+  const ws = await connectWebSocket(`${sniffer.url}/ws/abc`, { idleTimeout: 0 });
   const inbox = new Inbox(ws);
   let closedEarly = false;
   ws.closed.then(() => closedEarly = true);
-  await delay(2500);
+  // Two pings: the second one comes only if the server accepted the pong to the first.
+  const pings = () => sniffer.fromServer.filter((f) => f.opcode === 9);
+  const pongs = () => sniffer.fromClient.filter((f) => f.opcode === 10);
+  await waitUntil(
+    () => pings().length >= 2 && pongs().length >= 2,
+    6000,
+    () => `pings from the server: ${pings().length}, pongs from the client: ${pongs().length}`,
+  );
   assert.equal(closedEarly, false);
+  // Each pong echoes its ping's payload (RFC 6455 §5.5.3).
+  assert.deepEqual(
+    pongs().slice(0, 2).map((f) => f.payload),
+    pings().slice(0, 2).map((f) => f.payload),
+  );
   ws.send(new Uint8Array([42]));
   assert.deepEqual((await inbox.waitFor(1))[0], new Uint8Array([42]));
   ws.close();
   assert.equal((await ws.closed).wasClean, true);
   await server.serverClosed[0];
+  await sniffer.done;
   await server.shutdown();
 });
 
@@ -505,7 +616,7 @@ Deno.test("connectWebSocket with insecure closes with 1006 when the TLS peer dro
   const { cert, key } = await makeCertificates();
   // Upgrade, send one message, then drop the connection without a close frame.
   const dropped = startRawServer(async (conn, _reader, head) => {
-    await writeAll(conn, concatBytes(await upgradeResponse(head), serverFrame(2, "x")));
+    await writeAll(conn, concat([await upgradeResponse(head), serverFrame(2, "x")]));
   }, { cert, key });
   const ws = await connectWebSocket(dropped.url, { insecure: true });
   const inbox = new Inbox(ws);
@@ -582,7 +693,7 @@ Deno.test("WsClient reassembles fragments and parses frames split across reads",
   const raw = startRawServer(async (conn, reader, head) => {
     assert.match(head, /^GET \/raw\?x=1 HTTP\/1\.1\r\n/);
     const response = await upgradeResponse(head);
-    const frames = concatBytes(
+    const frames = concat([
       serverFrame(1, "hel", { fin: false }),
       serverFrame(9, "p"),
       serverFrame(0, "lo"),
@@ -592,12 +703,12 @@ Deno.test("WsClient reassembles fragments and parses frames split across reads",
       serverFrame(0, parts[1], { fin: false }),
       serverFrame(0, parts[2]),
       serverFrame(8, closePayload(1000, "done")),
-    );
+    ]);
     // The head in two writes, the rest of it together with the first frame bytes, which belong to
     // the frame stream; then the frames in pieces, the first ones a byte at a time.
     await writeAll(conn, response.subarray(0, 10));
     await delay(5);
-    await writeAll(conn, concatBytes(response.subarray(10), frames.subarray(0, 3)));
+    await writeAll(conn, concat([response.subarray(10), frames.subarray(0, 3)]));
     let offset = 3;
     for (let i = 0; offset < frames.length; i++) {
       const size = i < 40 ? 1 : 1 + Math.floor(Math.random() * 4000);
@@ -625,7 +736,7 @@ Deno.test("WsClient reassembles fragments and parses frames split across reads",
   assert.equal(decoder.decode(inbox.messages[0]), "hello");
   assert.deepEqual(inbox.messages[1], medium);
   assert.deepEqual(inbox.messages[2], big);
-  assert.deepEqual(inbox.messages[3], concatBytes(...parts));
+  assert.deepEqual(inbox.messages[3], concat(parts));
   assert.equal(pong && decoder.decode(pong), "p");
   assert.equal(echoed, 1000);
 });
@@ -639,17 +750,17 @@ Deno.test("WsClient fails malformed server frames with close code 1002", async (
     "control frame over 125 bytes": serverFrame(9, new Uint8Array(126)),
     "fragmented control frame": serverFrame(9, "", { fin: false }),
     "continuation without a message": serverFrame(0, "x"),
-    "new message inside a fragmented one": concatBytes(
+    "new message inside a fragmented one": concat([
       serverFrame(2, "a", { fin: false }),
       serverFrame(2, "b"),
-    ),
+    ]),
     "close frame of one byte": serverFrame(8, new Uint8Array([3])),
     "close code 1005 on the wire": serverFrame(8, closePayload(1005)),
   };
   for (const [name, bytes] of Object.entries(cases)) {
     let sent = -1;
     const raw = startRawServer(async (conn, reader, head) => {
-      await writeAll(conn, concatBytes(await upgradeResponse(head), bytes));
+      await writeAll(conn, concat([await upgradeResponse(head), bytes]));
       sent = (await readUntilClose(reader)).code;
     });
     const ws = await connectWebSocket(raw.url);
@@ -664,16 +775,16 @@ Deno.test("WsClient fails malformed server frames with close code 1002", async (
 Deno.test("WsClient closes with 1009 when a message exceeds maxMessageSize", async () => {
   const cases: Record<string, Uint8Array> = {
     "single frame": serverFrame(2, new Uint8Array(101)),
-    "fragments": concatBytes(
+    "fragments": concat([
       serverFrame(2, new Uint8Array(60), { fin: false }),
       serverFrame(0, new Uint8Array(60)),
-    ),
+    ]),
     "absurd 64-bit length": serverFrame(2, new Uint8Array(), { length64: 2 ** 53 - 1 }),
   };
   for (const [name, bytes] of Object.entries(cases)) {
     let sent = -1;
     const raw = startRawServer(async (conn, reader, head) => {
-      await writeAll(conn, concatBytes(await upgradeResponse(head), bytes));
+      await writeAll(conn, concat([await upgradeResponse(head), bytes]));
       sent = (await readUntilClose(reader)).code;
     });
     const ws = await connectWebSocket(raw.url, { maxMessageSize: 100 });
@@ -704,7 +815,7 @@ Deno.test("WsClient pings a silent peer, then closes with 1006", async () => {
 
 Deno.test("WsClient.closed resolves with 1006 when the server drops the connection", async () => {
   const raw = startRawServer(async (conn, _reader, head) => {
-    await writeAll(conn, concatBytes(await upgradeResponse(head), serverFrame(2, "x")));
+    await writeAll(conn, concat([await upgradeResponse(head), serverFrame(2, "x")]));
   });
   const ws = await connectWebSocket(raw.url);
   const inbox = new Inbox(ws);
@@ -740,6 +851,22 @@ Deno.test("connectWebSocket rejects a bad Sec-WebSocket-Accept and a truncated h
   });
   await assert.rejects(connectWebSocket(truncated.url), WsHandshakeError);
   await truncated.done;
+});
+
+Deno.test("connectWebSocket rejects a 101 answer with a malformed header line", async () => {
+  // The handshake reads its answer with the http1/ parser, which fails a header line it cannot
+  // read instead of skipping it (the skipped line might be the one that matters).
+  const malformed = startRawServer(async (conn, _reader, head) => {
+    const valid = decoder.decode(await upgradeResponse(head));
+    await writeAll(conn, encoder.encode(valid.replace("\r\n\r\n", "\r\nno colon here\r\n\r\n")));
+  });
+  await assert.rejects(connectWebSocket(malformed.url), (err) => {
+    assert.ok(err instanceof WsHandshakeError, String(err));
+    assert.equal(err.status, 0);
+    assert.match(err.message, /Invalid header line "no colon here"/);
+    return true;
+  });
+  await malformed.done;
 });
 
 Deno.test("connectWebSocket rejects with TimeoutError or the abort reason when stuck", async () => {
