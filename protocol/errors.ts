@@ -3,6 +3,10 @@
  *
  * @module
  */
+import type { ResetCode } from "./wire.ts";
+
+// Where the reset codes used to live; their one definition is `RESETS` in wire.ts.
+export { RESET_CODES, type ResetCode } from "./wire.ts";
 
 /** A peer sent bytes that break the protocol (bad frame, bad length, flow-control violation). */
 export class ProtocolError extends Error {
@@ -22,7 +26,7 @@ export class ProtocolError extends Error {
  * server can map it to an HTTP status.
  */
 export class StreamResetError extends Error {
-  /** Machine-readable reason, see {@linkcode ResetCode}. */
+  /** Machine-readable reason, see `RESETS` in `wire.ts`. */
   readonly code: ResetCode;
   /**
    * Creates the error.
@@ -35,33 +39,3 @@ export class StreamResetError extends Error {
     this.code = code;
   }
 }
-
-/**
- * Why a stream was reset:
- * - `target_unreachable`: the client could not connect to the local app (→ 502)
- * - `target_timeout`: the local app did not answer in time (→ 504)
- * - `target_error`: the local app's connection failed mid-exchange (→ 502)
- * - `cancelled`: the sender went away or the server gave up (no answer is sent)
- * - `body_too_large`: the request body exceeded the server's limit (→ 413)
- * - `tunnel_closed`: the WebSocket closed with the stream open (→ 502)
- * - `shutting_down`: the client is stopping and takes no new requests (→ 503)
- */
-export type ResetCode =
-  | "target_unreachable"
-  | "target_timeout"
-  | "target_error"
-  | "cancelled"
-  | "body_too_large"
-  | "tunnel_closed"
-  | "shutting_down";
-
-/** All reset codes, for validating decoded frames. */
-export const RESET_CODES: readonly ResetCode[] = [
-  "target_unreachable",
-  "target_timeout",
-  "target_error",
-  "cancelled",
-  "body_too_large",
-  "tunnel_closed",
-  "shutting_down",
-];

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { ProtocolError, RESET_CODES, type ResetCode } from "./errors.ts";
+import { ProtocolError } from "./errors.ts";
+import { RESET_CODES, type ResetCode } from "./wire.ts";
 
 /** A header list: ordered `[name, value]` pairs, names lower-case. */
 export type HeaderList = [string, string][];

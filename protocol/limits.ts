@@ -4,11 +4,8 @@
  * @module
  */
 
-/** Protocol version spoken by this build; sent by the client on upgrade, checked by the server. */
+/** Protocol version spoken by this build; sent by the client on upgrade (header `PROTOCOL_HEADER` in `wire.ts`), checked by the server. */
 export const PROTOCOL_VERSION = 1;
-
-/** Upgrade request header that carries {@linkcode PROTOCOL_VERSION}. */
-export const PROTOCOL_HEADER = "x-wow-protocol";
 
 /**
  * Largest body chunk in one DATA frame. 64 KiB keeps a frame far below any WebSocket message

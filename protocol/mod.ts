@@ -23,3 +23,4 @@ export * from "./head.ts";
 export * from "./headers.ts";
 export * from "./limits.ts";
 export * from "./session.ts";
+export * from "./wire.ts";

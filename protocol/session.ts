@@ -9,7 +9,8 @@
 import { setImmediate } from "node:timers";
 import { type Frame, FRAME_HEADER_SIZE, FrameType } from "./frame.ts";
 import { decodeFrames, encodeFrames } from "./frame.ts";
-import { ProtocolError, type ResetCode, StreamResetError } from "./errors.ts";
+import { ProtocolError, StreamResetError } from "./errors.ts";
+import type { ResetCode } from "./wire.ts";
 import { decodeReset, encodeReset } from "./head.ts";
 import {
   DRAIN_POLL_INTERVAL,

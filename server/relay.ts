@@ -6,11 +6,7 @@
  *
  * @module
  */
-import {
-  endToEndHeaders,
-  type HeaderList,
-  responseHasBody,
-} from "../protocol/mod.ts";
+import { endToEndHeaders, type HeaderList, responseHasBody } from "../protocol/mod.ts";
 import { type Http1Client, Http1Error } from "../http1/mod.ts";
 import { errorResponse } from "./_http.ts";
 

@@ -1,0 +1,100 @@
+/**
+ * `GET /ws/{id}`: accepts a client's tunnel for a channel, after checking the upgrade, the client
+ * token (route middleware), the protocol version and the channel secret (asking the peers when
+ * the channel was issued by a replica with another key).
+ *
+ * @module
+ */
+import type { ServerContext } from "../context.ts";
+import {
+  channelsFull,
+  HttpError,
+  shuttingDown,
+  unknownChannel,
+  wrongChannelSecret,
+} from "../http_error.ts";
+import type { RequestInfo } from "../router.ts";
+import { acceptTunnel, checkProtocolVersion } from "../tunnel.ts";
+import { CHANNEL_SECRET_HEADER, isChannelId } from "../../protocol/wire.ts";
+
+/**
+ * 403 unless `info.id` is a well-formed channel id (route middleware, before the upgrade and
+ * token checks).
+ * @param _request The request.
+ * @param _ctx The server's context.
+ * @param info The request's info.
+ */
+export function requireChannelId(_request: Request, _ctx: ServerContext, info: RequestInfo): void {
+  if (!isChannelId(info.id)) throw unknownChannel(info.id);
+}
+
+/**
+ * `/ws/{id}/…`: an id with a slash is refused like any unknown channel (403).
+ * @param _request The request.
+ * @param _ctx The server's context.
+ * @param info The request's info.
+ * @returns Never.
+ */
+export function unknownChannelPath(
+  _request: Request,
+  _ctx: ServerContext,
+  info: RequestInfo,
+): never {
+  throw unknownChannel(info.id + info.rest);
+}
+
+/**
+ * 400 unless the request asks for a WebSocket upgrade (route middleware).
+ * @param request The request.
+ */
+export function requireWebSocketUpgrade(request: Request): void {
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    throw new HttpError(400, "Expected a WebSocket upgrade request");
+  }
+}
+
+/**
+ * Without a shared key each replica signs with its own random key: a channel issued by a peer is
+ * verified by asking the peers (a replica with a shared key never needs to).
+ */
+async function verifiedByPeer(
+  ctx: ServerContext,
+  id: string,
+  secret: string | null,
+): Promise<boolean> {
+  if (ctx.sharedChannelKey || !secret || ctx.replicas.peerUrls().length === 0) return false;
+  const answers = await ctx.replicas.gather<{ valid: boolean }>(
+    `/internal/channels/${id}/verify`,
+    { [CHANNEL_SECRET_HEADER]: secret },
+  );
+  return answers.some((answer) => answer.body.valid === true);
+}
+
+/**
+ * The `/ws/{id}` handler; see the module doc.
+ * @param request The upgrade request.
+ * @param ctx The server's context.
+ * @param info The request's info.
+ * @returns The 101 response.
+ */
+export async function attachTunnel(
+  request: Request,
+  ctx: ServerContext,
+  info: RequestInfo,
+): Promise<Response> {
+  const id = info.id;
+  const versionError = checkProtocolVersion(request);
+  if (versionError) return versionError;
+  const channel = ctx.channels.get(id);
+  const secret = request.headers.get(CHANNEL_SECRET_HEADER);
+  if (!ctx.secrets.verify(id, secret) && !(await verifiedByPeer(ctx, id, secret))) {
+    throw channel ? wrongChannelSecret(id) : unknownChannel(id);
+  }
+  if (channel?.session) {
+    throw new HttpError(409, `Channel "${id}" already has a client connected`, { log: true });
+  }
+  if (!channel && ctx.channels.full) throw channelsFull();
+  // Checked again: draining may have begun while the peers were asked.
+  if (ctx.draining) throw shuttingDown();
+  return acceptTunnel(request, id, ctx.channels, ctx.sockets);
+}

@@ -1,0 +1,20 @@
+/**
+ * `GET /healthz`: `{"status": "OK"}`, or 503 `{"status": "SHUTTING_DOWN"}` while draining (so a
+ * load balancer stops sending here).
+ *
+ * @module
+ */
+import { jsonResponse } from "../_http.ts";
+import type { ServerContext } from "../context.ts";
+
+/**
+ * The `/healthz` handler.
+ * @param _request The request.
+ * @param ctx The server's context.
+ * @returns The status document.
+ */
+export function healthz(_request: Request, ctx: ServerContext): Response {
+  return jsonResponse(ctx.draining ? 503 : 200, {
+    status: ctx.draining ? "SHUTTING_DOWN" : "OK",
+  });
+}

@@ -1,0 +1,32 @@
+/**
+ * `GET /internal/channels`: this replica's channels in the Go original's shape (peers and
+ * Traefik's config read it).
+ *
+ * @module
+ */
+import { jsonResponse } from "../_http.ts";
+import type { ServerContext } from "../context.ts";
+import type { ReplicaChannels } from "../traefik.ts";
+
+/**
+ * This replica's channels in the Go original's `/internal/channels` shape.
+ * @param ctx The server's context.
+ * @returns The document.
+ */
+export function localChannels(ctx: ServerContext): ReplicaChannels {
+  return {
+    ws_channels: ctx.channels.ids(),
+    webhook_channels: ctx.channels.attachedIds(),
+    server_url: ctx.serverUrl,
+  };
+}
+
+/**
+ * The `/internal/channels` handler.
+ * @param _request The request.
+ * @param ctx The server's context.
+ * @returns The document.
+ */
+export function internalChannels(_request: Request, ctx: ServerContext): Response {
+  return jsonResponse(200, localChannels(ctx));
+}

@@ -1,0 +1,33 @@
+/**
+ * `GET /new`: issues a channel id and its secret (rate-limited per client address).
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { jsonResponse } from "../_http.ts";
+import type { ServerContext } from "../context.ts";
+import { channelsFull, HttpError } from "../http_error.ts";
+import type { RequestInfo } from "../router.ts";
+
+const log = getLogger(["wow", "server"]);
+
+/**
+ * The `/new` handler; the route's middleware checked draining and the client token.
+ * @param _request The request.
+ * @param ctx The server's context.
+ * @param info The request's info (`info.ip` is the client address).
+ * @returns `{"channel_id", "channel_secret"}`.
+ */
+export function newChannel(_request: Request, ctx: ServerContext, info: RequestInfo): Response {
+  const wait = ctx.newLimiter.take(info.ip);
+  if (wait > 0) {
+    throw new HttpError(429, `Too many new channels from ${info.ip}; retry in ${wait} s`, {
+      headers: { "retry-after": String(wait) },
+      log: true,
+    });
+  }
+  const id = ctx.secrets.issueId();
+  if (!ctx.channels.issue(id)) throw channelsFull();
+  log.info("Issued channel {channelId}", { channelId: id });
+  return jsonResponse(200, { channel_id: id, channel_secret: ctx.secrets.secretFor(id) });
+}

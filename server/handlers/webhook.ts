@@ -1,0 +1,152 @@
+/**
+ * `ANY /webhook/{id}[/…]`: delivers a webhook through the channel's tunnel on this replica, relays
+ * it to the replica holding the channel, or refuses it (404, 503, 429).
+ *
+ * @module
+ */
+import type { Channel } from "../channels.ts";
+import type { ServerContext } from "../context.ts";
+import { deliverWebhook, forwardedHeaders } from "../deliver.ts";
+import { HttpError } from "../http_error.ts";
+import { relayWebhook } from "../relay.ts";
+import type { RequestInfo } from "../router.ts";
+import { FORWARDED_HEADER, isChannelId } from "../../protocol/wire.ts";
+
+/** Extra time a relayed webhook gets over the owner's own request timeout, ms. */
+export const RELAY_TIMEOUT_MARGIN = 2_000;
+
+/**
+ * Whether a webhook was relayed by a replica: it carries the forwarded marker and the replica
+ * credential or, without a gossip key, comes from the address of a known member. A marker from
+ * anyone else is ignored (the request is treated as a sender's).
+ * @param request The request.
+ * @param ctx The server's context.
+ * @param peer The TCP peer's address.
+ * @returns Whether to trust it as relayed.
+ */
+export function isRelayed(request: Request, ctx: ServerContext, peer: string): boolean {
+  return request.headers.has(FORWARDED_HEADER) &&
+    (ctx.replicas.isReplicaCall(request) ||
+      (!ctx.replicas.authenticated && ctx.replicas.isMemberAddress(peer)));
+}
+
+/**
+ * Decides what answers a webhook: the channel attached here (returned), the URL of the replica
+ * holding it (returned, a string), or a refusal (thrown).
+ * @param ctx The server's context.
+ * @param info The request's info (`info.id` is the channel id).
+ * @param relayed Whether a replica relayed it (see {@linkcode isRelayed}).
+ * @returns The local channel or the owner's URL.
+ * @throws {HttpError} 503 (reconnecting, detached), 404 (nobody holds it), 429 (too many in flight).
+ */
+export async function routeWebhook(
+  ctx: ServerContext,
+  info: RequestInfo,
+  relayed: boolean,
+): Promise<Channel | string> {
+  const id = info.id;
+  const { config } = ctx;
+  const channel = ctx.channels.get(id);
+  // A relayed request is never relayed again. With a shared key an id without our tag was never
+  // issued: no replica holds it.
+  const lookUp = !channel?.session && !relayed && isChannelId(id) &&
+    (!ctx.sharedChannelKey || ctx.secrets.isIssued(id));
+  const owner = lookUp ? await ctx.owners.find(id) : undefined;
+  if (owner) return owner;
+  if (
+    !channel && ctx.secrets.isIssued(id) && performance.now() - ctx.startedAt < config.channelTtl
+  ) {
+    // A channel issued under our key that this replica does not hold: after a restart its client
+    // is reconnecting (senders should retry, not give up).
+    throw new HttpError(503, `The client of channel "${id}" is not connected (yet); retry later`, {
+      headers: { "retry-after": String(config.retryAfterSeconds) },
+    });
+  }
+  if (!channel || (!channel.session && channel.detachedAt === undefined)) {
+    throw new HttpError(404, `No client is connected to channel "${id}"`);
+  }
+  if (!channel.session) {
+    throw new HttpError(503, `The client of channel "${id}" is disconnected; retry later`, {
+      headers: { "retry-after": String(config.retryAfterSeconds) },
+    });
+  }
+  if (channel.inFlight >= config.maxInFlight) {
+    throw new HttpError(
+      429,
+      `Channel "${id}" already has ${config.maxInFlight} requests in flight; retry later`,
+      { headers: { "retry-after": "1" }, log: true },
+    );
+  }
+  return channel;
+}
+
+/**
+ * The webhook handler; see the module doc.
+ * @param request The sender's (or a relaying replica's) request.
+ * @param ctx The server's context.
+ * @param info The request's info.
+ * @returns The response.
+ */
+export async function webhook(
+  request: Request,
+  ctx: ServerContext,
+  info: RequestInfo,
+): Promise<Response> {
+  const relayed = isRelayed(request, ctx, info.peer);
+  const target = await routeWebhook(ctx, info, relayed);
+  return typeof target === "string"
+    ? relay(request, ctx, info, target)
+    : deliver(request, ctx, info, target, relayed);
+}
+
+async function relay(
+  request: Request,
+  ctx: ServerContext,
+  info: RequestInfo,
+  owner: string,
+): Promise<Response> {
+  ctx.inFlight++;
+  try {
+    const response = await relayWebhook(request, owner, {
+      headers: [
+        ...forwardedHeaders(request, { remoteIp: info.peer, proto: ctx.proto }),
+        [FORWARDED_HEADER, "1"],
+        ...Object.entries(ctx.replicas.authHeaders()),
+      ],
+      http: ctx.relayHttp,
+      timeout: ctx.config.requestTimeout + RELAY_TIMEOUT_MARGIN,
+    });
+    // The owner no longer holds the channel: ask again next time.
+    if (response.status === 404 || response.status === 503) ctx.owners.forget(info.id);
+    return response;
+  } finally {
+    ctx.inFlight--;
+  }
+}
+
+async function deliver(
+  request: Request,
+  ctx: ServerContext,
+  info: RequestInfo,
+  channel: Channel,
+  relayed: boolean,
+): Promise<Response> {
+  const { config } = ctx;
+  ctx.inFlight++;
+  channel.inFlight++;
+  const result = await deliverWebhook(request, channel.session!, {
+    target: info.rest + info.url.search,
+    remoteIp: info.peer,
+    proto: ctx.proto,
+    trustForwarded: relayed,
+    maxBodySize: config.maxBodySize,
+    requestTimeout: config.requestTimeout,
+    retryAfterSeconds: config.retryAfterSeconds,
+  });
+  info.requestBytes = result.outcome.requestBytes;
+  info.responseBytes = result.outcome.responseBytes.finally(() => {
+    ctx.inFlight--;
+    channel.inFlight--;
+  });
+  return result.response;
+}
