@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from "commander";
 import { parseDuration, parseSize } from "./parse.ts";
+import { parseInspectAddr } from "../client/mod.ts";
 
 /** Environment variable prefix: `--server-url` is also `WOW_SERVER_URL`. */
 export const ENV_PREFIX = "WOW_";
@@ -100,6 +101,13 @@ export const addressArg: (text: string) => string = wrap((text) => {
   if (!/^[0-9A-Za-z.:\-[\]]+$/.test(text)) {
     throw new TypeError(`Expected an IP address or host name, got "${text}"`);
   }
+  return text;
+});
+
+/** Parses an inspector address: `host:port`, `[v6]:port`, `:port`, or `off`. */
+export const inspectAddrArg: (text: string) => string = wrap((text) => {
+  if (text.trim().toLowerCase() === "off") return "off";
+  parseInspectAddr(text);
   return text;
 });
 

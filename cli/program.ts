@@ -64,6 +64,9 @@ export function buildProgram(
     const cmd = program.command(subcommand.name).description(subcommand.description)
       .exitOverride();
     const defaults = subcommand.defaults ?? {};
+    if (subcommand.argument) {
+      cmd.argument(`[${subcommand.argument.name}]`, subcommand.argument.description);
+    }
     const attributes = new Map<AnyFlag, string>();
     for (const flag of subcommand.flags) {
       const option = toOption(flag, defaults);
@@ -76,6 +79,10 @@ export function buildProgram(
         (flag) => cmd.getOptionValue(attributes.get(flag)!),
         subcommand.check?.bind(subcommand),
       );
+      const positional = cmd.processedArgs[0];
+      if (subcommand.argument && positional !== undefined) {
+        values[subcommand.argument.key] = positional;
+      }
       exit((await run(subcommand, values)) ?? 0);
     });
   }

@@ -20,6 +20,11 @@ export interface SubcommandSpec<O> {
   /** The options' defaults (shown by `--help` and passed on when a flag is not given). */
   defaults?: Defaults<O>;
   /**
+   * One optional positional argument (commander's `[name]`), put into the options field `key`;
+   * `run` reports it missing (a usage error, exit 2).
+   */
+  argument?: { name: string; description: string; key: keyof O & string };
+  /**
    * Checks between flags, before any file a flag names is read; throw to report a usage error.
    * @param options The options so far (files not read yet).
    * @param given Whether a flag (long name) was given.
@@ -39,6 +44,7 @@ export interface Subcommand {
   readonly description: string;
   readonly flags: readonly AnyFlag[];
   readonly defaults?: Readonly<Record<string, unknown>>;
+  readonly argument?: { name: string; description: string; key: string };
   check?(options: object, given: (long: string) => boolean): void;
   run(options: object): Promise<number | void>;
 }

@@ -14,6 +14,7 @@ import {
   durationArg,
   gossipKeyArg,
   httpUrlArg,
+  inspectAddrArg,
   portArg,
   positiveIntArg,
   sizeArg,
@@ -33,6 +34,12 @@ export const address: Arg<string> = { parse: addressArg, samples: ["10.9.8.7", "
 export const httpUrl: Arg<string> = {
   parse: httpUrlArg,
   samples: ["http://sample.test:4321", "https://sample.test/b"],
+};
+
+/** A listen address `host:port` (`[v6]:port`, `:port`), or `off`. */
+export const inspectAddr: Arg<string> = {
+  parse: inspectAddrArg,
+  samples: ["off", "127.0.0.1:4141"],
 };
 
 /** A Go-style duration, in ms; a zero default is shown as `0` (off). */

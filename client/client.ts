@@ -21,6 +21,12 @@ import { forwardStream } from "./forward.ts";
 import { Http1Client } from "../http1/mod.ts";
 import { baseUrl, ClientError, issueChannel, obtainChannel } from "./channel.ts";
 import { CLIENT_DEFAULTS, type ClientOptions } from "./options.ts";
+import {
+  checkInspectAddr,
+  type InspectorHandle,
+  openInspector,
+  Recorder,
+} from "./inspector/mod.ts";
 
 const log = getLogger(["wow", "client"]);
 
@@ -54,6 +60,13 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   const inFlight = new Set<Promise<unknown>>();
   let socket: WsClient | undefined;
   let session: TunnelSession | undefined;
+  const inspectAddr = options.inspectAddr === "off" ? undefined : options.inspectAddr;
+  if (inspectAddr) checkInspectAddr(inspectAddr, options.inspectToken);
+  // `--json` lines come from the recorder too, so it records even with the inspector off.
+  const recorder = inspectAddr || options.json
+    ? new Recorder({ history: options.inspectHistory, maxBytes: options.inspectMaxBytes })
+    : undefined;
+  let inspector: InspectorHandle | undefined;
 
   let channel = await obtainChannel(options, serverUrl, targetUrl);
   const webhookUrlOf = (id: string) => new URL(`webhook/${id}`, baseUrl(serverUrl)).href;
@@ -68,8 +81,9 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       return;
     }
     const started = performance.now();
-    const task = forwardStream(stream, { target: targetUrl, http: localHttp, timeout }).then(
-      (result) => {
+    const task = forwardStream(stream, { target: targetUrl, http: localHttp, timeout, recorder })
+      .then((result) => {
+        if (options.json) return;
         log.info(
           "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B",
           {
@@ -81,12 +95,11 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
             responseBytes: result.responseBytes,
           },
         );
-      },
-    ).catch((error) => {
-      if (!(error instanceof StreamResetError)) {
-        log.warn("Request failed: {error}", { error: String(error) });
-      }
-    });
+      }).catch((error) => {
+        if (!(error instanceof StreamResetError)) {
+          log.warn("Request failed: {error}", { error: String(error) });
+        }
+      });
     inFlight.add(task);
     task.finally(() => inFlight.delete(task));
   };
@@ -178,6 +191,23 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   socket = await connectHandlingRefusals(true);
   announce();
   print("A tunnel to the server has been established.");
+  if (options.json) {
+    recorder!.subscribe((delivery) => {
+      if (delivery && delivery.outcome !== "pending") print(JSON.stringify(delivery.summary()));
+    });
+  }
+  if (inspectAddr) {
+    inspector = openInspector({
+      addr: inspectAddr,
+      token: options.inspectToken,
+      recorder: recorder!,
+      http: localHttp,
+      target: targetUrl,
+      timeout,
+      warn: (line) => log.warn("{line}", { line }),
+    });
+    if (inspector) print(`Inspector: ${inspector.url}`);
+  }
 
   const finished = (async () => {
     while (!stop.signal.aborted) {
@@ -212,6 +242,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       socket?.close(CLOSE_NORMAL, "Client shutting down");
       await socket?.closed;
       await finished.catch(() => {});
+      await inspector?.shutdown();
       await localHttp.close();
     })();
   options.signal?.addEventListener("abort", () => shutdown(), { once: true });

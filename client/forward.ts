@@ -17,6 +17,7 @@ import {
   StreamResetError,
   type TunnelStream,
 } from "../protocol/mod.ts";
+import type { Recorder, Recording } from "./inspector/mod.ts";
 
 /** Options for {@linkcode forwardStream}. */
 export interface ForwardOptions {
@@ -26,6 +27,8 @@ export interface ForwardOptions {
   http: Http1Client;
   /** Abort when the response head takes longer than this many ms; 0 disables. */
   timeout: number;
+  /** The inspector's history: the exchange is recorded alongside, when given. */
+  recorder?: Recorder;
 }
 
 /** What happened, for the client's log line. */
@@ -84,6 +87,16 @@ export async function forwardStream(
   const { target } = options;
   const headers: HeaderList = head.headers.filter(([name]) => name !== "host");
   headers.push(["host", target.host]);
+  const path = localPath(target, head.target);
+  const recording = options.recorder?.begin({ method: head.method, path, headers });
+  const done = () => {
+    const failure = stream.failure;
+    recording?.finish(
+      failure?.code ?? (typeof result.status === "number" ? "ok" : result.status),
+      failure?.message,
+    );
+    return result;
+  };
   const abort = new AbortController();
   stream.onReset((error) => abort.abort(error));
   if (options.timeout > 0) {
@@ -94,12 +107,13 @@ export async function forwardStream(
   }
   // A small body already complete in the tunnel goes out in the same write as the head.
   const buffered = stream.takeBufferedBody();
-  const upload = buffered ? undefined : new Upload(stream.body, result);
+  if (buffered) recording?.requestChunk(buffered);
+  const upload = buffered ? undefined : new Upload(stream.body, result, recording);
   let answer: Http1Response;
   try {
     answer = await options.http.request(target, {
       method: head.method,
-      path: localPath(target, head.target),
+      path,
       headers,
       body: buffered ?? upload!.chunks(),
       signal: abort.signal,
@@ -109,11 +123,12 @@ export async function forwardStream(
     const code = resetCode(error);
     if (!stream.failure) stream.reset(code, describe(error, options));
     result.status = stream.failure?.code ?? code;
-    return result;
+    return done();
   } finally {
     stream.clearDeadline();
   }
   result.status = answer.status;
+  recording?.responseHead(answer.status, answer.headers);
   try {
     stream.sendHead(encodeResponseHead({
       status: result.status,
@@ -124,12 +139,17 @@ export async function forwardStream(
     answer.body.cancel();
     stream.reset("target_error", `The local app's answer cannot be tunnelled: ${error}`);
     result.status = "target_error";
-    return result;
+    return done();
   }
   try {
     const whole = answer.body.takeBuffered();
+    if (whole) recording?.responseChunk(whole);
     result.responseBytes = await stream.sendBody(
-      whole ? (whole.length ? [whole] : null) : answer.body,
+      whole
+        ? (whole.length ? [whole] : null)
+        : recording
+        ? tap(answer.body, recording)
+        : answer.body,
     );
   } catch (error) {
     if (!stream.failure) stream.reset("target_error", describe(error, options));
@@ -141,7 +161,15 @@ export async function forwardStream(
     upload.stop();
     abort.abort(new DOMException("The local app answered early", "AbortError"));
   }
-  return result;
+  return done();
+}
+
+/** The response body, each chunk also handed to the recording as it passes. */
+async function* tap(body: AsyncIterable<Uint8Array>, recording: Recording) {
+  for await (const chunk of body) {
+    recording.responseChunk(chunk);
+    yield chunk;
+  }
 }
 
 /** The request body pulled from the tunnel, counted, and stoppable while a read is pending. */
@@ -149,9 +177,11 @@ class Upload {
   active = true;
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #result: ForwardResult;
-  constructor(body: ReadableStream<Uint8Array>, result: ForwardResult) {
+  #recording?: Recording;
+  constructor(body: ReadableStream<Uint8Array>, result: ForwardResult, recording?: Recording) {
     this.#reader = body.getReader();
     this.#result = result;
+    this.#recording = recording;
   }
   async *chunks(): AsyncIterable<Uint8Array> {
     try {
@@ -159,6 +189,7 @@ class Upload {
         const { value, done } = await this.#reader.read();
         if (done) return;
         this.#result.requestBytes += value.length;
+        this.#recording?.requestChunk(value);
         yield value;
       }
     } finally {

@@ -20,3 +20,11 @@ export type { ClientOptions } from "./options.ts";
 export { defaultStateFile } from "./state.ts";
 export { startEcho } from "./echo.ts";
 export type { EchoHandle, EchoOptions } from "./echo.ts";
+export {
+  checkInspectAddr,
+  parseInspectAddr,
+  replayRemote,
+  ReplayRemoteError,
+  statusLine,
+} from "./inspector/mod.ts";
+export type { DeliveryDetail, DeliverySummary, ReplayRemoteOptions } from "./inspector/mod.ts";

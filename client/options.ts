@@ -26,6 +26,20 @@ export interface ClientOptions {
   print?: (line: string) => void;
   /** Aborting stops the client like Ctrl-C. */
   signal?: AbortSignal;
+  /**
+   * Where the inspector (page + JSON API) listens, `host:port`, or `off`. The CLI passes
+   * `CLIENT_DEFAULTS.inspectAddr` (the next ports up to 4050 are tried when it is busy);
+   * `undefined` (in-process callers) disables it. @default {undefined}
+   */
+  inspectAddr?: string;
+  /** Most deliveries the inspector keeps. @default 500 */
+  inspectHistory?: number;
+  /** Most body bytes the inspector keeps over all deliveries. @default 67108864 */
+  inspectMaxBytes?: number;
+  /** Token the inspector requires (needed on a non-loopback `inspectAddr`). */
+  inspectToken?: string;
+  /** Print one JSON object per delivery instead of the text log line. @default false */
+  json?: boolean;
 }
 
 /** Defaults of {@linkcode ClientOptions} and the reconnect policy, one place. */
@@ -45,6 +59,12 @@ export const CLIENT_DEFAULTS = {
   startupRetryWindow: 30_000,
   /** Timeout of `GET /new`. */
   issueTimeout: 15_000,
+  /** Loopback only (the history holds secrets); ngrok's port, which developers know. */
+  inspectAddr: "127.0.0.1:4040",
+  /** Enough for a working session, small enough to list at once. */
+  inspectHistory: 500,
+  /** Hundreds of typical webhooks, whole. */
+  inspectMaxBytes: 64 * 1024 * 1024,
 } as const;
 
 /** Defaults of `startEcho`'s options (`EchoOptions`). */

@@ -240,6 +240,10 @@ export async function startClientProc(
   const stateIndex = args.indexOf("--state-file");
   const stateFile = stateIndex >= 0 ? args[stateIndex + 1] : await tempStateFile();
   const stateArgs = stateIndex >= 0 ? [] : ["--state-file", stateFile];
+  // The inspector's default port is shared by every test: off unless a test asks for it.
+  if (!args.includes("--inspect-addr") && !("WOW_INSPECT_ADDR" in env)) {
+    stateArgs.push("--inspect-addr", "off");
+  }
   const proc = spawnMain([
     "client",
     "--server-url",

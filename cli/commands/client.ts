@@ -4,6 +4,7 @@
  * @module
  */
 import {
+  checkInspectAddr,
   CLIENT_DEFAULTS,
   type ClientOptions,
   defaultStateFile,
@@ -78,6 +79,36 @@ export const CLIENT_FLAGS: FlagSpec<ClientFlagOptions>[] = [
     flags: "--new-channel",
     description: "ignore the saved channel and get a new one",
   },
+  {
+    key: "inspectAddr",
+    flags: "--inspect-addr <addr>",
+    description: "where the inspector (web page and JSON API) listens, host:port, or off",
+    arg: value.inspectAddr,
+  },
+  {
+    key: "inspectHistory",
+    flags: "--inspect-history <count>",
+    description: "deliveries the inspector keeps (the oldest go first)",
+    arg: value.positiveInt,
+  },
+  {
+    key: "inspectMaxBytes",
+    flags: "--inspect-max-bytes <size>",
+    description: "body bytes the inspector keeps over all deliveries",
+    arg: value.size,
+  },
+  {
+    key: "inspectToken",
+    flags: "--inspect-token <token>",
+    description: "token the inspector requires (needed on a non-loopback --inspect-addr)",
+    arg: value.text,
+    secret: true,
+  },
+  {
+    key: "json",
+    flags: "--json",
+    description: "print one JSON object per delivery instead of the log line",
+  },
   ...LOG_FLAGS,
 ];
 
@@ -87,6 +118,9 @@ export const clientCommand = defineSubcommand<ClientFlagOptions>({
   description: "connect a local app to the server",
   flags: CLIENT_FLAGS,
   defaults: { ...CLIENT_DEFAULTS, stateFile: defaultStateFile(), ...LOG_DEFAULTS },
+  check({ inspectAddr, inspectToken }) {
+    if (inspectAddr && inspectAddr !== "off") checkInspectAddr(inspectAddr, inspectToken);
+  },
   async run({ logLevel, logFormat, ...options }) {
     await setupLogging({ logLevel, logFormat });
     await runUntilSignal(await startClient(options));

@@ -8,6 +8,7 @@ import type { Subcommand } from "../subcommand.ts";
 import { clientCommand } from "./client.ts";
 import { echoCommand } from "./echo.ts";
 import { healthcheckCommand } from "./healthcheck.ts";
+import { replayCommandSpec } from "./replay.ts";
 import { serverCommand } from "./server.ts";
 import { versionCommand } from "./version.ts";
 
@@ -19,5 +20,6 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
   clientCommand,
   echoCommand,
   healthcheckCommand,
+  replayCommandSpec,
   versionCommand,
 ];

@@ -340,6 +340,7 @@ function events(
         controller.enqueue(encoder.encode(text));
       };
       const unsubscribe = recorder.subscribe((delivery) => {
+        if (delivery && recorder.get(delivery.id) !== delivery) return;
         send(
           delivery
             ? `event: delivery\ndata: ${JSON.stringify(delivery.summary())}\n\n`

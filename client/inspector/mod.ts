@@ -47,3 +47,7 @@ export {
   startInspector,
 } from "./server.ts";
 export type { InspectAddr, InspectorHandle, InspectorOptions } from "./server.ts";
+export { checkInspectAddr, openInspector } from "./open.ts";
+export type { OpenInspectorOptions } from "./open.ts";
+export { replayRemote, ReplayRemoteError, statusLine } from "./remote.ts";
+export type { ReplayRemoteOptions } from "./remote.ts";

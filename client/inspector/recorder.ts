@@ -12,14 +12,13 @@
  *
  * @module
  */
+import { CLIENT_DEFAULTS } from "../options.ts";
 import { detectProvider, headersFromPairs, type ProviderName } from "../../protocol/providers.ts";
 
-/** Defaults of {@linkcode RecorderOptions}, one place. */
+/** Defaults of {@linkcode RecorderOptions} (the values live in `CLIENT_DEFAULTS`). */
 export const RECORDER_DEFAULTS = {
-  /** Deliveries kept: enough for a working session, small enough to list at once. */
-  history: 500,
-  /** Body bytes kept over all deliveries: 64 MiB holds hundreds of typical webhooks. */
-  maxBytes: 64 * 1024 * 1024,
+  history: CLIENT_DEFAULTS.inspectHistory,
+  maxBytes: CLIENT_DEFAULTS.inspectMaxBytes,
 } as const;
 
 /** Options for {@linkcode Recorder}. */
@@ -237,7 +236,10 @@ export interface Recording {
   finish(outcome: Outcome, error?: string): void;
 }
 
-/** Called for every new or updated record, and with `undefined` when the history is cleared. */
+/**
+ * Called for every new record and every finished one (even when the history no longer holds it),
+ * and with `undefined` when the history is cleared.
+ */
 export type RecorderListener = (delivery: Delivery | undefined) => void;
 
 /**
@@ -353,7 +355,8 @@ export class Recorder {
         delivery.outcome = outcome;
         delivery.error = error;
         delivery.duration = delivery.elapsed();
-        if (this.#byId.has(delivery.id)) this.#emit(delivery);
+        // Also when no longer stored: `--json` prints every delivery that finished.
+        this.#emit(delivery);
       },
     };
   }

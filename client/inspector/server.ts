@@ -4,12 +4,13 @@
  *
  * @module
  */
+import { CLIENT_DEFAULTS } from "../options.ts";
 import { createInspectorHandler, type InspectorHandlerOptions } from "./api.ts";
 
 /** Defaults of the inspector's address, one place. */
 export const INSPECTOR_DEFAULTS = {
   /** Loopback only: the history holds signatures, tokens and payloads. */
-  addr: "127.0.0.1:4040",
+  addr: CLIENT_DEFAULTS.inspectAddr,
   /** ngrok's port, which developers already know; when busy, the next ones up to 4050. */
   portTries: 11,
 } as const;
