@@ -70,6 +70,8 @@ export interface ContextOptions {
   serverUrl: string;
   /** The server's options. @default {} */
   options?: ServerOptions;
+  /** The options resolved, when the caller already has them. @default resolveConfig(options) */
+  config?: ServerConfig;
   /** Keep-alive pool for relays. @default a new Http1Client */
   relayHttp?: Http1Client;
   /** Start time. @default performance.now() */
@@ -83,7 +85,7 @@ export interface ContextOptions {
  */
 export function createContext(init: ContextOptions): ServerContext {
   const options = init.options ?? {};
-  const config = resolveConfig(options);
+  const config = init.config ?? resolveConfig(options);
   return {
     config,
     channels: new ChannelRegistry({ maxChannels: config.maxChannels }),

@@ -5,13 +5,15 @@
  * @module
  */
 import {
+  CLUSTER_AUTH_HEADER,
   decodeResponseHead,
   encodeRequestHead,
+  FORWARDED_HEADER,
   type HeaderList,
   HOP_BY_HOP_HEADERS,
   MAX_CHUNK_SIZE,
   MAX_HEAD_SIZE,
-  type ResetCode,
+  RESETS,
   responseHasBody,
   StreamResetError,
   type TunnelSession,
@@ -47,27 +49,6 @@ export interface DeliveryOutcome {
   responseBytes: Promise<number>;
 }
 
-/** HTTP status for a stream that failed before the response head arrived. */
-const STATUS_FOR_RESET: Record<ResetCode, number> = {
-  target_unreachable: 502,
-  target_timeout: 504,
-  target_error: 502,
-  cancelled: 502,
-  body_too_large: 413,
-  tunnel_closed: 502,
-  shutting_down: 503,
-};
-
-const MESSAGE_FOR_RESET: Record<ResetCode, string> = {
-  target_unreachable: "The client could not reach its local app",
-  target_timeout: "The local app did not answer within the client's transfer timeout",
-  target_error: "The connection to the local app failed",
-  cancelled: "The request was cancelled",
-  body_too_large: "The request body is too large",
-  tunnel_closed: "The client disconnected before answering",
-  shutting_down: "The client is shutting down; retry later",
-};
-
 /** Request bodies up to this size are read whole before sending (one DATA frame). */
 const SMALL_BODY = MAX_CHUNK_SIZE;
 
@@ -82,7 +63,10 @@ const READ_CHUNK = MAX_CHUNK_SIZE;
  * reader when the stream is not a byte stream. Stopping early (body too large, stream reset)
  * cancels the body, as `for await` over the stream does.
  */
-async function* readChunks(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+async function* readChunks(
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array> {
   let reader: ReadableStreamBYOBReader;
   try {
     reader = body.getReader({ mode: "byob" });
@@ -91,6 +75,9 @@ async function* readChunks(body: ReadableStream<Uint8Array>): AsyncGenerator<Uin
     return;
   }
   let done = false;
+  // A reset while a read waits on a slow sender: cancelling settles that read at once.
+  const cancel = () => reader.cancel().catch(() => {});
+  signal.addEventListener("abort", cancel, { once: true });
   try {
     while (true) {
       const result = await reader.read(new Uint8Array(READ_CHUNK));
@@ -101,6 +88,7 @@ async function* readChunks(body: ReadableStream<Uint8Array>): AsyncGenerator<Uin
       if (result.value.length > 0) yield result.value;
     }
   } finally {
+    signal.removeEventListener("abort", cancel);
     if (!done) reader.cancel().catch(() => {});
     reader.releaseLock();
   }
@@ -142,7 +130,7 @@ export async function deliverWebhook(
     stream = session.openStream();
   } catch {
     // The tunnel is closing or renewing its stream ids: the client is about to be back.
-    return fail(503, "The tunnel to the client is reconnecting; retry shortly", 0, {
+    return fail(503, "The tunnel to the client is reconnecting; retry shortly", undefined, {
       "retry-after": String(options.retryAfterSeconds),
     });
   }
@@ -158,9 +146,14 @@ export async function deliverWebhook(
   // Small bodies with a declared length: read them whole and send HEAD, DATA and END in one
   // message, skipping the per-chunk ReadableStream reader work.
   const small = request.body && declared > 0 && declared <= SMALL_BODY && lengthHeader !== null;
+  // Aborted when the stream is over before the upload (timeout, RESET, early answer), so a read
+  // waiting on the sender ends too; the delivery holds its in-flight slot until the upload stops.
+  const uploadOver = small || !request.body ? undefined : new AbortController();
   const sending = small
     ? request.bytes().then((bytes) => stream.sendBody([bytes], { maxBytes: options.maxBodySize }))
-    : stream.sendBody(request.body && readChunks(request.body), { maxBytes: options.maxBodySize });
+    : stream.sendBody(request.body && readChunks(request.body, uploadOver!.signal), {
+      maxBytes: options.maxBodySize,
+    });
   const requestBytesDone = sending.then(
     (bytes) => {
       uploading = false;
@@ -200,7 +193,10 @@ export async function deliverWebhook(
     ).finally(() => {
       request.signal.removeEventListener("abort", abortOnSenderGone);
       // The app answered without reading the whole body: stop uploading, free the stream.
-      if (uploading) stream.reset("cancelled", "The local app answered before reading the body");
+      if (uploading) {
+        stream.reset("cancelled", "The local app answered before reading the body");
+        uploadOver?.abort();
+      }
     });
     return {
       response,
@@ -208,50 +204,58 @@ export async function deliverWebhook(
     };
   } catch (error) {
     request.signal.removeEventListener("abort", abortOnSenderGone);
+    // The stream is reset by now: the upload stops at its next step; `requestBytesDone` settles
+    // when it has.
+    if (!(error instanceof StreamResetError)) stream.reset("cancelled", "Invalid response head");
+    uploadOver?.abort();
     if (timedOut) {
       return fail(
         504,
         `The local app did not answer within the server's request timeout of ${options.requestTimeout} ms`,
-        requestBytes,
+        requestBytesDone,
       );
     }
     if (error instanceof StreamResetError) {
       if (error.code === "body_too_large") {
-        return fail(413, `The request body exceeds the limit of ${options.maxBodySize} bytes`);
+        return fail(
+          413,
+          `The request body exceeds the limit of ${options.maxBodySize} bytes`,
+          requestBytesDone.then(() => 0),
+        );
       }
-      const status = STATUS_FOR_RESET[error.code];
+      const { status, message } = RESETS[error.code];
       return fail(
         status,
-        MESSAGE_FOR_RESET[error.code],
-        requestBytes,
+        message,
+        requestBytesDone,
         status === 503 ? { "retry-after": String(options.retryAfterSeconds) } : undefined,
       );
     }
-    stream.reset("cancelled", "Invalid response head");
-    return fail(502, "The client sent an invalid response", requestBytes);
+    return fail(502, "The client sent an invalid response", requestBytesDone);
   } finally {
     stream.clearDeadline();
   }
 }
 
+/**
+ * A delivery that ends in an error answer.
+ * @param requestBytes Settles once the upload stopped, with the bytes sent (none before a stream
+ * exists).
+ */
 function fail(
   status: number,
   message: string,
-  requestBytes = 0,
+  requestBytes: Promise<number> = Promise.resolve(0),
   headers?: HeadersInit,
 ): { response: Response; outcome: DeliveryOutcome } {
   return {
     response: errorResponse(status, message, headers),
-    outcome: {
-      status,
-      requestBytes: Promise.resolve(requestBytes),
-      responseBytes: Promise.resolve(0),
-    },
+    outcome: { status, requestBytes, responseBytes: Promise.resolve(0) },
   };
 }
 
 /** Headers replicas use among themselves; never passed on to the local app. */
-const REPLICA_HEADERS = new Set(["x-wow-forwarded", "x-wow-cluster-auth"]);
+const REPLICA_HEADERS = new Set([FORWARDED_HEADER, CLUSTER_AUTH_HEADER]);
 
 /**
  * The headers the local app should see: the sender's end-to-end headers without `Host` and the

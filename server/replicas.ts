@@ -12,11 +12,9 @@
 import { createHmac } from "node:crypto";
 import type { ClusterHandle, Member } from "../cluster/mod.ts";
 
-/** Header carrying the replica-to-replica credential. */
-export const CLUSTER_AUTH_HEADER = "x-wow-cluster-auth";
+import { CLUSTER_AUTH_HEADER } from "../protocol/wire.ts";
 
-/** Header marking a webhook forwarded by another replica (never forwarded again). */
-export const FORWARDED_HEADER = "x-wow-forwarded";
+export { CLUSTER_AUTH_HEADER, FORWARDED_HEADER } from "../protocol/wire.ts";
 
 /** How long a replica-to-replica JSON call may take before the peer is skipped, ms. */
 export const PEER_CALL_TIMEOUT = 1500;

@@ -140,7 +140,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     credential: options.gossipKey && clusterCredential(options.gossipKey),
     standalone: !options.peerDomain && !(options.join?.length),
   });
-  const ctx = createContext({ replicas, serverUrl, options, relayHttp, startedAt });
+  const ctx = createContext({ replicas, serverUrl, options, config, relayHttp, startedAt });
   started.app = createApp(ctx);
   if (!options.gossipKey && !replicas.synced) {
     log.warn(

@@ -14,7 +14,7 @@ import {
   StreamResetError,
   TunnelSession,
 } from "../protocol/mod.ts";
-import { errorResponse } from "./_http.ts";
+import { HttpError } from "./http_error.ts";
 import type { ChannelRegistry } from "./channels.ts";
 
 const log = getLogger(["wow", "server"]);
@@ -25,20 +25,36 @@ export { CLOSE_NORMAL, CLOSE_POLICY_VIOLATION };
 export type SocketSet = Set<WebSocket>;
 
 /**
- * Checks the client's protocol version header.
+ * 426 unless the client says it speaks this build's protocol version (header
+ * {@linkcode PROTOCOL_HEADER}).
  * @param request The upgrade request.
- * @returns An error response for a missing or different version, else `undefined`.
+ * @throws {HttpError} 426 for a missing or different version.
  */
-export function checkProtocolVersion(request: Request): Response | undefined {
+export function checkProtocolVersion(request: Request): void {
   const spoken = request.headers.get(PROTOCOL_HEADER);
-  if (spoken === String(PROTOCOL_VERSION)) return undefined;
-  return errorResponse(
+  if (spoken === String(PROTOCOL_VERSION)) return;
+  throw new HttpError(
     426,
     spoken === null
       ? `The client did not say which tunnel protocol it speaks (header "${PROTOCOL_HEADER}"): this server speaks version ${PROTOCOL_VERSION}; use a webhook-over-websocket client of the same release`
       : `Protocol version mismatch: the client speaks "${spoken}", this server speaks ${PROTOCOL_VERSION}; upgrade the older side`,
-    { [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) },
+    { headers: { [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) } },
   );
+}
+
+/** Options for {@linkcode acceptTunnel}. */
+export interface AcceptTunnelOptions {
+  /** The channel registry the session is attached to. */
+  registry: ChannelRegistry;
+  /** The set of open sockets (for shutdown). */
+  sockets: SocketSet;
+  /**
+   * How long the socket may stay too full to write while a stream waits before the client is
+   * taken for dead and its socket closed (it reconnects), in ms: a client that stops reading
+   * would otherwise pin every upload sent to it, pongs or not. The server passes
+   * `--request-timeout`. @default Infinity
+   */
+  stallTimeout?: number;
 }
 
 /**
@@ -47,23 +63,28 @@ export function checkProtocolVersion(request: Request): Response | undefined {
  *
  * @param request The upgrade request.
  * @param channelId The channel.
- * @param registry The channel registry.
- * @param sockets The set of open sockets (for shutdown).
- * @returns The 101 response, or 409 when another client attached meanwhile.
+ * @param options Registry, socket set, stall timeout.
+ * @returns The 101 response (a client that lost the race for the channel is closed once open).
  */
 export function acceptTunnel(
   request: Request,
   channelId: string,
-  registry: ChannelRegistry,
-  sockets: SocketSet,
+  options: AcceptTunnelOptions,
 ): Response {
+  const { registry, sockets } = options;
   const { socket, response } = Deno.upgradeWebSocket(request, {
     idleTimeout: KEEPALIVE_INTERVAL / 1000,
   });
   socket.binaryType = "arraybuffer";
-  const session = new TunnelSession(socket, {
+  const session: TunnelSession = new TunnelSession(socket, {
     role: "server",
     onExhausted: () => closeWhenIdle(socket, session),
+    stallTimeout: options.stallTimeout,
+    onStalled: () =>
+      disconnect(
+        `The client has not read its socket for ${options.stallTimeout} ms`,
+        CLOSE_NORMAL,
+      ),
   });
   const result = registry.attach(channelId, session);
   if (result !== "attached") {
@@ -71,6 +92,21 @@ export function acceptTunnel(
     return response;
   }
   sockets.add(socket);
+  /** Ends the session and frees the channel at once, without waiting for the close handshake. */
+  const detach = (error?: StreamResetError) => {
+    sockets.delete(socket);
+    session.close(error);
+    registry.detach(channelId, session);
+  };
+  const disconnect = (message: string, code: number) => {
+    log.warn("Disconnecting the client of channel {channelId}: {message}", {
+      channelId,
+      message,
+    });
+    // A peer that stopped reading may never answer the close frame: free everything now.
+    detach(new StreamResetError("tunnel_closed", message));
+    socket.close(code, message.slice(0, 120));
+  };
   socket.onopen = () => {
     session.flush();
     log.info("Client attached to channel {channelId}", { channelId });
@@ -82,19 +118,14 @@ export function acceptTunnel(
       }
       session.receive(new Uint8Array(event.data));
     } catch (error) {
-      const message = error instanceof ProtocolError ? error.message : String(error);
-      log.warn("Disconnecting the client of channel {channelId}: {message}", {
-        channelId,
-        message,
-      });
-      session.close(new StreamResetError("tunnel_closed", message));
-      socket.close(CLOSE_POLICY_VIOLATION, message.slice(0, 120));
+      disconnect(
+        error instanceof ProtocolError ? error.message : String(error),
+        CLOSE_POLICY_VIOLATION,
+      );
     }
   };
   socket.onclose = (event) => {
-    sockets.delete(socket);
-    session.close();
-    registry.detach(channelId, session);
+    detach();
     log.info("Client left channel {channelId} (code {code})", { channelId, code: event.code });
   };
   socket.onerror = () => {};

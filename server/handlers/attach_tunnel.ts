@@ -83,8 +83,7 @@ export async function attachTunnel(
   info: RequestInfo,
 ): Promise<Response> {
   const id = info.id;
-  const versionError = checkProtocolVersion(request);
-  if (versionError) return versionError;
+  checkProtocolVersion(request);
   const channel = ctx.channels.get(id);
   const secret = request.headers.get(CHANNEL_SECRET_HEADER);
   if (!ctx.secrets.verify(id, secret) && !(await verifiedByPeer(ctx, id, secret))) {
@@ -96,5 +95,9 @@ export async function attachTunnel(
   if (!channel && ctx.channels.full) throw channelsFull();
   // Checked again: draining may have begun while the peers were asked.
   if (ctx.draining) throw shuttingDown();
-  return acceptTunnel(request, id, ctx.channels, ctx.sockets);
+  return acceptTunnel(request, id, {
+    registry: ctx.channels,
+    sockets: ctx.sockets,
+    stallTimeout: ctx.config.requestTimeout,
+  });
 }

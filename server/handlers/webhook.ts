@@ -144,9 +144,13 @@ async function deliver(
     retryAfterSeconds: config.retryAfterSeconds,
   });
   info.requestBytes = result.outcome.requestBytes;
-  info.responseBytes = result.outcome.responseBytes.finally(() => {
+  info.responseBytes = result.outcome.responseBytes;
+  // The slot is held until the answer is sent and the upload has really stopped (a client that
+  // stopped reading must not get more streams than --max-in-flight).
+  const release = () => {
     ctx.inFlight--;
     channel.inFlight--;
-  });
+  };
+  Promise.all([info.requestBytes, info.responseBytes]).then(release, release);
   return result.response;
 }
