@@ -10,7 +10,16 @@ import type { Page } from "puppeteer-core";
 import { Http1Client } from "../http1/mod.ts";
 import { Recorder, replayDelivery, startInspector } from "../client/inspector/mod.ts";
 import { launchChromium } from "./_chromium.ts";
-import { waitUntil } from "./_harness.ts";
+import {
+  bytesOf,
+  freePort,
+  pseudoRandomBytes,
+  spawnMain,
+  startApp,
+  startClientProc,
+  startServerProc,
+  waitUntil,
+} from "./_harness.ts";
 
 const enc = new TextEncoder();
 const XSS_BODY = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
@@ -88,7 +97,7 @@ Deno.test("inspector page: live list, detail, Replay and hostile bodies shown as
     assert.match(text, /POST\/hook\?<i>q<\/i>github \/ push200/);
 
     await page.click(`#list tbody tr[data-id="${id}"]`);
-    await waitForText(page, "#req-body pre", XSS_BODY);
+    await waitForText(page, "#req-body pre.raw", XSS_BODY);
     const headerText = await page.$eval("#req-headers", (t) => t.textContent);
     assert.ok(headerText?.includes(XSS_HEADER));
     await assertNoInjection(page);
@@ -103,7 +112,7 @@ Deno.test("inspector page: live list, detail, Replay and hostile bodies shown as
 
     // The replay's HTML answer is shown as text too.
     await page.click(`#list tbody tr[data-id="${after[0][0]}"]`);
-    await waitForText(page, "#resp-body pre", "<b>answer</b>");
+    await waitForText(page, "#resp-body pre.raw", "<b>answer</b>");
     await assertNoInjection(page);
     assert.deepEqual(violations, []);
 
@@ -119,4 +128,368 @@ Deno.test("inspector page: live list, detail, Replay and hostile bodies shown as
     await appServer.shutdown();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Real processes: server, client (with its inspector) and an app in this process.
+
+interface Seen {
+  method: string;
+  path: string;
+  headers: [string, string][];
+  body: Uint8Array;
+}
+
+async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The app: keeps each request; answers `/bin` with 300 KiB of bytes, others with a short text. */
+function recordingApp(seen: Seen[]) {
+  return startApp(async (request) => {
+    const url = new URL(request.url);
+    const body = new Uint8Array(await request.arrayBuffer());
+    seen.push({
+      method: request.method,
+      path: url.pathname + url.search,
+      headers: [...request.headers],
+      body,
+    });
+    if (url.pathname.endsWith("/bin")) {
+      return new Response(pseudoRandomBytes(300 * 1024, 7), {
+        headers: { "content-type": "application/octet-stream" },
+      });
+    }
+    return new Response(`received ${body.length}`, { status: 201, headers: { "x-app": "1" } });
+  });
+}
+
+interface Summary {
+  id: string;
+  method: string;
+  path: string;
+  status: number | null;
+  outcome: string;
+  provider: string;
+  event: string;
+  replay_of: string | null;
+  request_bytes: number;
+  response_bytes: number;
+  duration_ms: number | null;
+  received_at: string;
+}
+
+async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
+  const response = await fetch(url, init);
+  assert.ok(response.ok, `${url}: HTTP ${response.status}`);
+  return await response.json() as T;
+}
+
+async function finishedDeliveries(inspector: string, count: number): Promise<Summary[]> {
+  let list: Summary[] = [];
+  await waitUntil(async () => {
+    list = (await getJson<{ deliveries: Summary[] }>(`${inspector}/api/deliveries`)).deliveries;
+    return list.length >= count && list.every((d) => d.outcome !== "pending");
+  }, `${count} finished deliveries`);
+  return list;
+}
+
+Deno.test("inspector with real processes: API, exact bodies, replays, safety, browser, replay command", async (t) => {
+  const seen: Seen[] = [];
+  await using app = recordingApp(seen);
+  await using server = await startServerProc();
+  const inspectPort = freePort();
+  const inspector = `http://127.0.0.1:${inspectPort}`;
+  await using client = await startClientProc(server.url, app.url, [
+    "--inspect-addr",
+    `127.0.0.1:${inspectPort}`,
+  ]);
+  await client.waitFor(/^Inspector: http:\/\/127\.0\.0\.1:\d+$/, { stream: "stdout" });
+  assert.ok(client.stdout.includes(`Inspector: ${inspector}`), client.stdout.join("\n"));
+
+  const json = enc.encode(JSON.stringify({ action: "opened", number: 7 }));
+  const binary = pseudoRandomBytes(1024 * 1024, 3);
+  const form = enc.encode("name=a+b&token=x%26y");
+  let ids: Record<string, string> = {};
+
+  await t.step("deliveries appear with the right fields and byte-exact bodies", async () => {
+    const sent = [
+      await fetch(`${client.webhookUrl}/gh?x=1`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-github-event": "pull_request" },
+        body: json,
+      }),
+      await fetch(`${client.webhookUrl}/bin`, { method: "PUT", body: binary }),
+      await fetch(`${client.webhookUrl}/form`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: form,
+      }),
+    ];
+    const answers = await Promise.all(sent.map((r) => bytesOf(r)));
+    const list = await finishedDeliveries(inspector, 3);
+    const [f, b, g] = list;
+    ids = { json: g.id, binary: b.id, form: f.id };
+    assert.deepEqual(
+      [g.method, g.path, g.status, g.outcome, g.provider, g.event, g.request_bytes],
+      ["POST", "/gh?x=1", 201, "ok", "github", "pull_request", json.length],
+    );
+    assert.deepEqual(
+      [b.method, b.path, b.status, b.request_bytes, b.response_bytes],
+      ["PUT", "/bin", 200, binary.length, 300 * 1024],
+    );
+    assert.deepEqual([f.path, f.status, f.replay_of], ["/form", 201, null]);
+    assert.ok(g.duration_ms !== null && g.duration_ms >= 0);
+    assert.ok(!Number.isNaN(Date.parse(g.received_at)));
+    for (
+      const [id, request, answer] of [[g.id, json, answers[0]], [b.id, binary, answers[1]], [
+        f.id,
+        form,
+        answers[2],
+      ]] as const
+    ) {
+      const raw = await bytesOf(await fetch(`${inspector}/api/deliveries/${id}/request-body`));
+      assert.equal(await sha256(raw), await sha256(request as Uint8Array<ArrayBuffer>));
+      const rawAnswer = await bytesOf(
+        await fetch(`${inspector}/api/deliveries/${id}/response-body`),
+      );
+      assert.equal(await sha256(rawAnswer), await sha256(answer));
+    }
+    const detail = await getJson<{ request_headers: [string, string][] }>(
+      `${inspector}/api/deliveries/${g.id}`,
+    );
+    assert.ok(
+      detail.request_headers.some(([n, v]) => n === "x-github-event" && v === "pull_request"),
+    );
+  });
+
+  await t.step(
+    "a replay reaches the app with identical method, path, headers and body",
+    async () => {
+      const before = seen.length;
+      const original = seen.find((s) => s.path === "/bin")!;
+      const response = await fetch(`${inspector}/api/deliveries/${ids.binary}/replay`, {
+        method: "POST",
+      });
+      assert.equal(response.status, 201);
+      const replayed = await response.json();
+      assert.equal(replayed.replay_of, ids.binary);
+      assert.equal(replayed.status, 200);
+      assert.equal(seen.length, before + 1);
+      const again = seen[before];
+      assert.equal(again.method, original.method);
+      assert.equal(again.path, original.path);
+      assert.deepEqual(again.headers, original.headers);
+      assert.equal(await sha256(again.body as Uint8Array<ArrayBuffer>), await sha256(binary));
+    },
+  );
+
+  await t.step("an edited replay carries the edit", async () => {
+    const response = await fetch(`${inspector}/api/deliveries/${ids.json}/replay`, {
+      method: "POST",
+      body: JSON.stringify({
+        headers: [["content-type", "application/json"], ["x-edited", "yes"]],
+        body_b64: btoa('{"edited":true}'),
+      }),
+    });
+    assert.equal(response.status, 201);
+    await response.body?.cancel();
+    const last = seen.at(-1)!;
+    assert.equal(last.path, "/gh?x=1");
+    assert.equal(new TextDecoder().decode(last.body), '{"edited":true}');
+    assert.ok(last.headers.some(([n, v]) => n === "x-edited" && v === "yes"));
+    assert.ok(!last.headers.some(([n]) => n === "x-github-event"));
+  });
+
+  await t.step("cross-site and rebinding requests get 403", async () => {
+    const before = seen.length;
+    const evil = await fetch(`${inspector}/api/deliveries/${ids.json}/replay`, {
+      method: "POST",
+      headers: { origin: "https://evil.example" },
+    });
+    assert.equal(evil.status, 403);
+    await evil.body?.cancel();
+    // fetch sets Host from the URL: speak HTTP/1.1 by hand to send a foreign one.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: inspectPort });
+    await conn.write(enc.encode(
+      `POST /api/deliveries/${ids.json}/replay HTTP/1.1\r\nHost: evil.example:${inspectPort}\r\n` +
+        "Content-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    const answer = new TextDecoder().decode(await new Response(conn.readable).arrayBuffer());
+    assert.match(answer, /^HTTP\/1\.1 403 /);
+    assert.equal(seen.length, before);
+  });
+
+  await t.step(
+    "replay command: exit 0 on 2xx with a status line, 1 for an unknown id, 2 without one",
+    async () => {
+      const ok = spawnMain(["replay", ids.form, "--inspect-addr", `127.0.0.1:${inspectPort}`]);
+      assert.equal((await ok.status).code, 0, ok.stderr.join("\n"));
+      assert.match(
+        ok.stdout[0],
+        new RegExp(`^[0-9a-z]+ POST /form 201 [\\d.]+ms replay_of=${ids.form}$`),
+      );
+      const unknown = spawnMain(["replay", "nope", "--inspect-addr", `127.0.0.1:${inspectPort}`]);
+      assert.equal((await unknown.status).code, 1);
+      assert.match(unknown.stderr.join("\n"), /404/);
+      const usage = spawnMain(["replay", "--inspect-addr", `127.0.0.1:${inspectPort}`]);
+      assert.equal((await usage.status).code, 2);
+    },
+  );
+
+  await t.step(
+    "the page shows a webhook sent after it loaded, its body, and replays it",
+    async () => {
+      await using chromium = await launchChromium();
+      const page = await chromium.browser.newPage();
+      await page.setViewport({ width: 1280, height: 900 });
+      await page.goto(inspector, { waitUntil: "load" });
+      await page.waitForFunction('document.getElementById("live").textContent === "live"');
+      const initial = (await rows(page)).length;
+      await waitUntil(async () => (await rows(page)).length === initial, "list loaded");
+      const body = `{"hello":"browser","html":"${"<img src=x onerror=window.__xss=9>"}"}`;
+      const sent = await fetch(`${client.webhookUrl}/browser`, {
+        method: "POST",
+        headers: { "content-type": "text/plain", "x-shopify-topic": "orders/create" },
+        body,
+      });
+      await sent.body?.cancel();
+      const found = await waitForRows(page, initial + 1);
+      const [id, text] = found[0];
+      assert.match(text, /POST\/browsershopify \/ orders\/create201/);
+      await page.click(`#list tbody tr[data-id="${id}"]`);
+      await waitForText(page, "#req-body pre.raw", body);
+      await assertNoInjection(page);
+      const before = seen.length;
+      await page.click("#replay");
+      const after = await waitForRows(page, initial + 2);
+      assert.match(after[0][1], /\(replay\)/);
+      await waitUntil(() => seen.length === before + 1, "the app got the replay");
+      assert.equal(new TextDecoder().decode(seen.at(-1)!.body), body);
+      assert.equal(seen.at(-1)!.path, "/browser");
+      const dir = await Deno.makeTempDir({ prefix: "wow-inspector-" });
+      try {
+        const shot = `${dir}/inspector.png` as const;
+        await page.screenshot({ path: shot, fullPage: true });
+        const png = await Deno.readFile(shot);
+        assert.ok(png.length > 1000);
+        assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+
+  await t.step("Clear empties the history", async () => {
+    const cleared = await fetch(`${inspector}/api/deliveries`, { method: "DELETE" });
+    assert.equal(cleared.status, 204);
+    assert.deepEqual(await getJson(`${inspector}/api/deliveries`), { deliveries: [] });
+  });
+});
+
+Deno.test("inspector bounds: oldest evicted, an oversized body kept truncated while the app gets it whole", async () => {
+  const seen: Seen[] = [];
+  await using app = recordingApp(seen);
+  await using server = await startServerProc();
+  const port = freePort();
+  const inspector = `http://127.0.0.1:${port}`;
+  await using client = await startClientProc(server.url, app.url, [
+    "--inspect-addr",
+    `127.0.0.1:${port}`,
+    "--inspect-history",
+    "2",
+    "--inspect-max-bytes",
+    "100KiB",
+  ]);
+  await client.waitFor(/^Inspector: /, { stream: "stdout" });
+  for (const path of ["/one", "/two", "/three"]) {
+    await (await fetch(`${client.webhookUrl}${path}`, { method: "POST", body: path })).body
+      ?.cancel();
+  }
+  const list = await finishedDeliveries(inspector, 2);
+  assert.deepEqual(list.map((d) => d.path), ["/three", "/two"]);
+
+  const big = pseudoRandomBytes(512 * 1024, 11);
+  const answer = await fetch(`${client.webhookUrl}/big`, { method: "POST", body: big });
+  assert.equal(answer.status, 201);
+  assert.equal(await answer.text(), `received ${big.length}`);
+  assert.equal(await sha256(seen.at(-1)!.body as Uint8Array<ArrayBuffer>), await sha256(big));
+  // Its 100 KiB kept fill the byte bound: the older records made room.
+  const [latest, ...older] = await finishedDeliveries(inspector, 1);
+  assert.equal(latest.path, "/big");
+  assert.deepEqual(older, []);
+  const detail = await getJson<{ request_truncated: boolean; request_bytes: number; id: string }>(
+    `${inspector}/api/deliveries/${latest.id}`,
+  );
+  assert.equal(detail.request_truncated, true);
+  assert.equal(detail.request_bytes, big.length);
+  const kept = await bytesOf(await fetch(`${inspector}/api/deliveries/${latest.id}/request-body`));
+  assert.equal(kept.length, 100 * 1024);
+  assert.deepEqual(kept, big.subarray(0, kept.length));
+  const replay = await fetch(`${inspector}/api/deliveries/${latest.id}/replay`, { method: "POST" });
+  assert.equal(replay.status, 409);
+  await replay.body?.cancel();
+});
+
+Deno.test("client --json prints one JSON line per delivery; a busy --inspect-addr is one warning", async () => {
+  const seen: Seen[] = [];
+  await using app = recordingApp(seen);
+  await using server = await startServerProc();
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (busy.addr as Deno.NetAddr).port;
+    await using client = await startClientProc(server.url, app.url, [
+      "--json",
+      "--inspect-addr",
+      `127.0.0.1:${port}`,
+    ]);
+    await client.waitFor(/Cannot serve the inspector.*running without the inspector/, {
+      stream: "stderr",
+    });
+    const sent = await fetch(`${client.webhookUrl}/json?q=1`, {
+      method: "POST",
+      headers: { "x-gitlab-event": "Push Hook" },
+      body: "x",
+    });
+    await sent.body?.cancel();
+    const [line] = await client.waitFor(/^\{.*\}$/, { stream: "stdout" });
+    const record = JSON.parse(line);
+    assert.deepEqual(Object.keys(record).sort(), [
+      "duration_ms",
+      "event",
+      "id",
+      "method",
+      "outcome",
+      "path",
+      "provider",
+      "received_at",
+      "replay_of",
+      "request_bytes",
+      "response_bytes",
+      "status",
+    ]);
+    assert.deepEqual(
+      [record.method, record.path, record.status, record.outcome, record.provider, record.event],
+      ["POST", "/json?q=1", 201, "ok", "gitlab", "Push Hook"],
+    );
+    assert.equal(client.stdout.length, 4, client.stdout.join("\n"));
+    assert.ok(!client.stdout.some((l) => l.startsWith("Inspector:")));
+    assert.ok(!client.stderr.some((l) => l.includes("POST /json")), "no text log line");
+  } finally {
+    busy.close();
+  }
+});
+
+Deno.test("client refuses a non-loopback --inspect-addr without --inspect-token (exit 2)", async () => {
+  const proc = spawnMain([
+    "client",
+    "--server-url",
+    "http://127.0.0.1:1",
+    "--inspect-addr",
+    "0.0.0.0:4040",
+  ]);
+  const status = await proc.status;
+  assert.equal(status.code, 2);
+  assert.match(proc.stderr.join("\n"), /--inspect-token/);
 });
