@@ -32,10 +32,13 @@ const SECRET_FLAGS = new Set(
   SUBCOMMANDS.flatMap((command) => command.flags.filter((flag) => flag.secret).map(longName)),
 );
 
-/** Replaces the value in "option '--gossip-key <…>' argument 'VALUE' is invalid" with `***`. */
+/**
+ * Replaces the value in "option '--gossip-key <…>' argument 'VALUE' is invalid" (and in
+ * "… value 'VALUE' from env 'WOW_…' is invalid") with `***`, quotes inside the value included.
+ */
 function redactSecrets(line: string): string {
   return line.replace(
-    /(option '([^' ]*, )?(--[a-z-]+)[^']*' argument )'[^']*'/,
+    /(option '([^' ]*, )?(--[a-z-]+)[^']*' (?:argument|value) )'.*?'(?= is invalid| from env ')/,
     (all, head, _s, flag) => SECRET_FLAGS.has(flag) ? `${head}'***'` : all,
   );
 }

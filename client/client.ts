@@ -27,6 +27,7 @@ import {
   openInspector,
   Recorder,
 } from "./inspector/mod.ts";
+import { formatVerdict, parseVerifyRule, Verifier } from "./verify/mod.ts";
 
 const log = getLogger(["wow", "client"]);
 
@@ -67,6 +68,8 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     ? new Recorder({ history: options.inspectHistory, maxBytes: options.inspectMaxBytes })
     : undefined;
   let inspector: InspectorHandle | undefined;
+  const verifier = createVerifier(options);
+  const verifyMode = options.verifyMode ?? CLIENT_DEFAULTS.verifyMode;
 
   let channel = await obtainChannel(options, serverUrl, targetUrl);
   const webhookUrlOf = (id: string) => new URL(`webhook/${id}`, baseUrl(serverUrl)).href;
@@ -81,12 +84,22 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       return;
     }
     const started = performance.now();
-    const task = forwardStream(stream, { target: targetUrl, http: localHttp, timeout, recorder })
+    const task = forwardStream(stream, {
+      target: targetUrl,
+      http: localHttp,
+      timeout,
+      recorder,
+      verifier,
+      verifyMode,
+    })
       .then((result) => {
         if (options.json) return;
+        const verdict = result.verification;
         log.info(
-          "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B",
+          "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B" +
+            (verdict ? " verify={verify}" : ""),
           {
+            verify: verdict && formatVerdict(verdict),
             method: result.head.method,
             path: result.head.target || "/",
             status: result.status,
@@ -256,6 +269,30 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     finished,
     shutdown,
   };
+}
+
+/**
+ * The signature verifier for `options.verify`, or `undefined` when no rule is configured.
+ * @throws {ClientError} When a rule cannot be parsed (the message never contains a secret).
+ */
+function createVerifier(options: ClientOptions): Verifier | undefined {
+  if (!options.verify?.length) return undefined;
+  const rules = options.verify.map((text, i) => {
+    try {
+      return parseVerifyRule(text);
+    } catch (error) {
+      throw new ClientError(`Verify rule ${i + 1}: ${(error as Error).message}`, { cause: error });
+    }
+  });
+  const verifier = new Verifier(rules, {
+    tolerance: options.verifyTolerance ?? CLIENT_DEFAULTS.verifyTolerance,
+    maxBody: options.verifyMaxBody ?? CLIENT_DEFAULTS.verifyMaxBody,
+  });
+  log.info("Signature checks for {providers} ({mode} mode)", {
+    providers: verifier.providers.join(", "),
+    mode: options.verifyMode ?? CLIENT_DEFAULTS.verifyMode,
+  });
+  return verifier;
 }
 
 /**

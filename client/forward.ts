@@ -18,6 +18,8 @@ import {
   type TunnelStream,
 } from "../protocol/mod.ts";
 import type { Recorder, Recording } from "./inspector/mod.ts";
+import { headersFromPairs } from "../protocol/providers.ts";
+import type { BodyCheck, Verdict, Verifier } from "./verify/mod.ts";
 
 /** Options for {@linkcode forwardStream}. */
 export interface ForwardOptions {
@@ -29,6 +31,14 @@ export interface ForwardOptions {
   timeout: number;
   /** The inspector's history: the exchange is recorded alongside, when given. */
   recorder?: Recorder;
+  /** Checks each delivery's signature on the bytes as received, when given. */
+  verifier?: Verifier;
+  /**
+   * `flag`: forward everything, the verdict goes in the result; `reject`: read the body first
+   * (up to the verifier's `maxBody`) and answer an `invalid` delivery 401 without calling the app.
+   * @default "flag"
+   */
+  verifyMode?: "flag" | "reject";
 }
 
 /** What happened, for the client's log line. */
@@ -41,6 +51,8 @@ export interface ForwardResult {
   requestBytes: number;
   /** Response body bytes sent back. */
   responseBytes: number;
+  /** The signature check's verdict, when a verifier is configured. */
+  verification?: Verdict;
 }
 
 /**
@@ -97,6 +109,8 @@ export async function forwardStream(
     );
     return result;
   };
+  // On the sender's own header pairs, before anything else touches them.
+  const check = options.verifier?.begin(headersFromPairs(head.headers));
   const abort = new AbortController();
   stream.onReset((error) => abort.abort(error));
   if (options.timeout > 0) {
@@ -108,14 +122,26 @@ export async function forwardStream(
   // A small body already complete in the tunnel goes out in the same write as the head.
   const buffered = stream.takeBufferedBody();
   if (buffered) recording?.requestChunk(buffered);
-  const upload = buffered ? undefined : new Upload(stream.body, result, recording);
+  if (buffered && check) {
+    check.update(buffered);
+    result.verification = check.finish();
+  }
+  const upload = buffered ? undefined : new Upload(stream.body, result, recording, check);
   let answer: Http1Response;
   try {
+    let body = buffered ?? upload!.chunks();
+    if (check && options.verifyMode === "reject") {
+      if (upload) body = await upload.readAhead(options.verifier!.maxBody);
+      if (result.verification?.result === "invalid") {
+        await refuse(stream, result, recording);
+        return done();
+      }
+    }
     answer = await options.http.request(target, {
       method: head.method,
       path,
       headers,
-      body: buffered ?? upload!.chunks(),
+      body,
       signal: abort.signal,
     });
     if (buffered) result.requestBytes = buffered.length;
@@ -164,6 +190,29 @@ export async function forwardStream(
   return done();
 }
 
+/**
+ * Answers an `invalid` delivery 401 without calling the app (`reject` mode); the result gets
+ * status 401 and no request bytes written to the app.
+ */
+async function refuse(
+  stream: TunnelStream,
+  result: ForwardResult,
+  recording?: Recording,
+): Promise<void> {
+  const { provider, reason } = result.verification!;
+  const body = new TextEncoder().encode(JSON.stringify({
+    error: `Signature check failed (${provider}): ${reason}`,
+    verification: result.verification,
+  }));
+  const headers: HeaderList = [["content-type", "application/json"]];
+  result.status = 401;
+  result.requestBytes = 0;
+  recording?.responseHead(401, headers);
+  recording?.responseChunk(body);
+  stream.sendHead(encodeResponseHead({ status: 401, headers }));
+  result.responseBytes = await stream.sendBody([body]);
+}
+
 /** The response body, each chunk also handed to the recording as it passes. */
 async function* tap(body: AsyncIterable<Uint8Array>, recording: Recording) {
   for await (const chunk of body) {
@@ -172,29 +221,74 @@ async function* tap(body: AsyncIterable<Uint8Array>, recording: Recording) {
   }
 }
 
-/** The request body pulled from the tunnel, counted, and stoppable while a read is pending. */
+/**
+ * The request body pulled from the tunnel, counted, hashed by the signature check as it passes,
+ * and stoppable while a read is pending.
+ */
 class Upload {
   active = true;
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #result: ForwardResult;
   #recording?: Recording;
-  constructor(body: ReadableStream<Uint8Array>, result: ForwardResult, recording?: Recording) {
+  #check?: BodyCheck;
+  constructor(
+    body: ReadableStream<Uint8Array>,
+    result: ForwardResult,
+    recording?: Recording,
+    check?: BodyCheck,
+  ) {
     this.#reader = body.getReader();
     this.#result = result;
     this.#recording = recording;
+    this.#check = check;
   }
   async *chunks(): AsyncIterable<Uint8Array> {
     try {
       for (;;) {
         const { value, done } = await this.#reader.read();
-        if (done) return;
+        if (done) {
+          if (this.#check) this.#result.verification = this.#check.finish();
+          return;
+        }
         this.#result.requestBytes += value.length;
         this.#recording?.requestChunk(value);
+        this.#check?.update(value);
         yield value;
       }
     } finally {
       this.active = false;
+      if (this.#check && !this.#result.verification) {
+        this.#result.verification = this.#check.abandon();
+      }
     }
+  }
+  /**
+   * Reads the body ahead until it ends or passes `limit` bytes (`reject` mode decides before the
+   * app sees a byte), then returns it: the chunks read, then the rest as it comes.
+   */
+  async readAhead(limit: number): Promise<AsyncIterable<Uint8Array>> {
+    const source = this.chunks()[Symbol.asyncIterator]();
+    const read: Uint8Array[] = [];
+    let size = 0;
+    let ended = false;
+    while (size <= limit) {
+      const next = await source.next();
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      read.push(next.value);
+      size += next.value.length;
+    }
+    return (async function* () {
+      yield* read;
+      if (ended) return;
+      for (;;) {
+        const next = await source.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    })();
   }
   stop(): void {
     this.#reader.cancel().catch(() => {});

@@ -28,3 +28,11 @@ export {
   statusLine,
 } from "./inspector/mod.ts";
 export type { DeliveryDetail, DeliverySummary, ReplayRemoteOptions } from "./inspector/mod.ts";
+export {
+  parseVerifyRule,
+  splitVerifyRules,
+  Verifier,
+  VERIFY_PROVIDERS,
+  verifyFileLines,
+} from "./verify/mod.ts";
+export type { Verdict, VerifyRule } from "./verify/mod.ts";

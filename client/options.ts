@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { VERIFY_DEFAULTS } from "./verify/mod.ts";
 
 /** Options for `startClient`. */
 export interface ClientOptions {
@@ -40,6 +41,17 @@ export interface ClientOptions {
   inspectToken?: string;
   /** Print one JSON object per delivery instead of the text log line. @default false */
   json?: boolean;
+  /**
+   * Signature rules, `<provider>=<secret>` each (several for one provider: rotation), as
+   * `client/verify`'s `parseVerifyRule` reads them; none: no checks.
+   */
+  verify?: string[];
+  /** `flag` records each verdict; `reject` also answers invalid deliveries 401. @default "flag" */
+  verifyMode?: "flag" | "reject";
+  /** Largest signed-timestamp age accepted, ms; 0: not checked. @default 300000 */
+  verifyTolerance?: number;
+  /** Bodies larger than this many bytes are not checked (`unchecked`). @default 33554432 */
+  verifyMaxBody?: number;
 }
 
 /** Defaults of {@linkcode ClientOptions} and the reconnect policy, one place. */
@@ -65,6 +77,8 @@ export const CLIENT_DEFAULTS = {
   inspectHistory: 500,
   /** Hundreds of typical webhooks, whole. */
   inspectMaxBytes: 64 * 1024 * 1024,
+  /** Signature checks: 5 min tolerance, 32 MiB body limit, `flag` mode (reasons beside them). */
+  ...VERIFY_DEFAULTS,
 } as const;
 
 /** Defaults of `startEcho`'s options (`EchoOptions`). */

@@ -8,13 +8,37 @@ import {
   CLIENT_DEFAULTS,
   type ClientOptions,
   defaultStateFile,
+  parseVerifyRule,
+  splitVerifyRules,
   startClient,
+  verifyFileLines,
 } from "../../client/mod.ts";
-import type { FlagSpec } from "../flags.ts";
+import { InvalidArgumentError } from "commander";
+import type { Arg, FlagSpec } from "../flags.ts";
 import { LOG_DEFAULTS, type LogOptions, setupLogging } from "../logging.ts";
 import { defineSubcommand, runUntilSignal } from "../subcommand.ts";
 import * as value from "../values.ts";
 import { LOG_FLAGS } from "./_log_flags.ts";
+
+/**
+ * `--verify` rules (several per value, split before each `<provider>=`): each is checked here
+ * and kept as written; the client parses them again. `--verify-file` lines are checked when the
+ * client starts.
+ */
+const verifyRules: Arg<string[]> = {
+  parse(text, previous) {
+    const rules = splitVerifyRules(text);
+    for (const rule of rules) {
+      try {
+        parseVerifyRule(rule);
+      } catch (error) {
+        throw new InvalidArgumentError((error as Error).message);
+      }
+    }
+    return [...(previous ?? []), ...rules];
+  },
+  samples: ["github=sample-a", "stripe=whsec_sample,gitlab=sample-b"],
+};
 
 /** What the `client` flags fill. */
 export type ClientFlagOptions = ClientOptions & LogOptions;
@@ -108,6 +132,42 @@ export const CLIENT_FLAGS: FlagSpec<ClientFlagOptions>[] = [
     key: "json",
     flags: "--json",
     description: "print one JSON object per delivery instead of the log line",
+  },
+  {
+    key: "verify",
+    flags: "--verify <provider=secret>",
+    description: "check signatures: github, gitlab, stripe, slack, shopify, standard or " +
+      "hmac=<header>:<algo>:<encoding>:<secret>[:<prefix>] (repeatable; several secrets: rotation)",
+    arg: verifyRules,
+    secret: true,
+  },
+  {
+    key: "verify",
+    flags: "--verify-file <path>",
+    description: "read --verify rules from a file, one provider=secret a line (# comments)",
+    read: async (
+      path,
+      rules,
+    ) => [...(rules ?? []), ...verifyFileLines(await Deno.readTextFile(path))],
+  },
+  {
+    key: "verifyMode",
+    flags: "--verify-mode <mode>",
+    description:
+      "flag: forward all, record the verdict; reject: answer invalid ones 401, app sees nothing",
+    arg: value.choice(["flag", "reject"]),
+  },
+  {
+    key: "verifyTolerance",
+    flags: "--verify-tolerance <duration>",
+    description: "largest signed-timestamp age accepted (Stripe, Slack, Standard Webhooks); 0: any",
+    arg: value.duration,
+  },
+  {
+    key: "verifyMaxBody",
+    flags: "--verify-max-body <size>",
+    description: "bodies larger than this are not checked (unchecked)",
+    arg: value.size,
   },
   ...LOG_FLAGS,
 ];

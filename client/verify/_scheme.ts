@@ -28,6 +28,11 @@ export interface BodyCheck {
   update(chunk: Uint8Array): void;
   /** The verdict, once the whole body has been fed. */
   finish(): Verdict;
+  /**
+   * The verdict when the body did not arrive whole (reset, or the app stopped reading): an
+   * `invalid` decided from the headers alone stays; otherwise `unchecked` (`incomplete`).
+   */
+  abandon(): Verdict;
 }
 
 /** One signature scheme (a provider's, or a generic HMAC rule). */
@@ -54,7 +59,7 @@ export interface Scheme {
  * @returns The check.
  */
 export function decided(verdict: Verdict): BodyCheck {
-  return { update() {}, finish: () => verdict };
+  return { update() {}, finish: () => verdict, abandon: () => verdict };
 }
 
 /** Options for {@linkcode hmacCheck}. */
@@ -128,6 +133,10 @@ export function hmacCheck(options: HmacCheckOptions): BodyCheck {
         );
       }
       return options.after?.() ?? valid(provider, secretReason(matched, keys.length));
+    },
+    abandon() {
+      hmacs = undefined;
+      return unchecked(provider, "incomplete", "the body did not arrive whole: not checked");
     },
   };
 }

@@ -22,8 +22,14 @@
  */
 export { Verifier, VERIFY_DEFAULTS } from "./verifier.ts";
 export type { VerifierOptions } from "./verifier.ts";
-export { parseVerifyFile, parseVerifyRule, VERIFY_PROVIDERS } from "./rules.ts";
+export {
+  parseVerifyFile,
+  parseVerifyRule,
+  splitVerifyRules,
+  VERIFY_PROVIDERS,
+  verifyFileLines,
+} from "./rules.ts";
 export type { HmacRule, NamedProvider, NamedRule, VerifyRule } from "./rules.ts";
 export type { BodyCheck } from "./_scheme.ts";
-export { formatVerdict } from "./verdict.ts";
+export { formatVerdict, unchecked } from "./verdict.ts";
 export type { Verdict, VerifyCode, VerifyProvider, VerifyResult } from "./verdict.ts";

@@ -146,3 +146,27 @@ export function parseVerifyFile(text: string): VerifyRule[] {
   });
   return rules;
 }
+
+/**
+ * Splits one `--verify` value (or `WOW_VERIFY`) holding several rules separated by commas. A
+ * comma splits only where a provider name and `=` follow, so a secret may contain commas.
+ * @param text e.g. `github=abc,stripe=whsec_x`.
+ * @returns The rules' texts.
+ */
+export function splitVerifyRules(text: string): string[] {
+  const names = VERIFY_PROVIDERS.join("|");
+  return text.split(new RegExp(`,(?=\\s*(?:${names})=)`, "i")).map((rule) => rule.trimStart());
+}
+
+/**
+ * The rule lines of a `--verify-file`: blank lines and lines starting with `#` are skipped; a
+ * line is the rule as written (only the line break is removed), so a secret may contain commas
+ * and spaces.
+ * @param text The file's content.
+ * @returns The rules' texts, in file order.
+ */
+export function verifyFileLines(text: string): string[] {
+  return text.split(/\r?\n/).filter((line) =>
+    line.trim() !== "" && !line.trimStart().startsWith("#")
+  );
+}

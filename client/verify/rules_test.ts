@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { parseVerifyFile, parseVerifyRule, VERIFY_PROVIDERS } from "./rules.ts";
+import {
+  parseVerifyFile,
+  parseVerifyRule,
+  splitVerifyRules,
+  VERIFY_PROVIDERS,
+  verifyFileLines,
+} from "./rules.ts";
 
 Deno.test("parseVerifyRule: provider=secret for every named provider; the secret is kept exactly", () => {
   assert.deepEqual(parseVerifyRule("github=It's a secret=with=equals "), {
@@ -81,4 +87,20 @@ Deno.test("parseVerifyFile: one rule a line, comments and blank lines skipped, l
     assert.ok(!error.message.includes("topsecret"));
     return true;
   });
+});
+
+Deno.test("splitVerifyRules: commas split only before <provider>=", () => {
+  assert.deepEqual(splitVerifyRules("github=a,b,c, Stripe=whsec_1,hmac=X:sha1:hex:k"), [
+    "github=a,b,c",
+    "Stripe=whsec_1",
+    "hmac=X:sha1:hex:k",
+  ]);
+  assert.deepEqual(splitVerifyRules("slack=x,github"), ["slack=x,github"]);
+});
+
+Deno.test("verifyFileLines: the rule lines, as written", () => {
+  assert.deepEqual(verifyFileLines("# c\n\ngithub=a b \r\n  #x\nstripe=whsec_1"), [
+    "github=a b ",
+    "stripe=whsec_1",
+  ]);
 });

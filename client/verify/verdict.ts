@@ -24,7 +24,8 @@ export type VerifyResult = "valid" | "invalid" | "unchecked";
  *
  * - `ok`: valid.
  * - `missing_header`, `unparseable`, `bad_signature`, `expired`, `future`: invalid.
- * - `unsigned`, `no_secret`, `too_large`: unchecked.
+ * - `unsigned`, `no_secret`, `too_large`, `incomplete` (the body did not arrive whole):
+ *   unchecked.
  */
 export type VerifyCode =
   | "ok"
@@ -35,7 +36,8 @@ export type VerifyCode =
   | "future"
   | "unsigned"
   | "no_secret"
-  | "too_large";
+  | "too_large"
+  | "incomplete";
 
 /** The outcome of checking one delivery. */
 export interface Verdict {
@@ -71,7 +73,7 @@ export function valid(provider: VerifyProvider, reason: string): Verdict {
  */
 export function invalid(
   provider: VerifyProvider,
-  code: Exclude<VerifyCode, "ok" | "unsigned" | "no_secret" | "too_large">,
+  code: Exclude<VerifyCode, "ok" | "unsigned" | "no_secret" | "too_large" | "incomplete">,
   reason: string,
 ): Verdict {
   return { result: "invalid", provider, code, reason };
@@ -86,7 +88,7 @@ export function invalid(
  */
 export function unchecked(
   provider: VerifyProvider | "",
-  code: "unsigned" | "no_secret" | "too_large",
+  code: "unsigned" | "no_secret" | "too_large" | "incomplete",
   reason: string,
 ): Verdict {
   return { result: "unchecked", provider, code, reason };

@@ -105,6 +105,11 @@ export class Verifier {
     }
   }
 
+  /** Bodies over this many bytes are `unchecked`. */
+  get maxBody(): number {
+    return this.#maxBody;
+  }
+
   /** The providers with at least one rule, named ones first. */
   get providers(): VerifyProvider[] {
     return [...this.#named.keys(), ...(this.#generic.length ? ["hmac" as const] : [])];
