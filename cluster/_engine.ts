@@ -26,6 +26,7 @@
 import type { Clock, TimerHandle } from "./_clock.ts";
 import { Awareness } from "./_awareness.ts";
 import { BroadcastQueue, retransmitLimit } from "./_broadcast_queue.ts";
+import { type AckHandler, Probe, type ProbeContext } from "./_probe.ts";
 import { pickRandom, type Random, randomInt, shuffle } from "./_random.ts";
 import { Suspicion, suspicionParams } from "./_suspicion.ts";
 import {
@@ -41,8 +42,6 @@ import {
   LOCAL_VSN,
   META_MAX_SIZE,
   PMAX_CRC,
-  PMAX_NACK,
-  PMAX_TCP_PING,
   STALL_GRACE,
   STALL_LATENESS,
   TCP_TIMEOUT,
@@ -107,11 +106,6 @@ interface Record_ {
   vsn: Uint8Array;
 }
 
-interface AckHandler {
-  onAck(): void;
-  onNack?(): void;
-}
-
 const EMPTY = new Uint8Array(0);
 const U32 = 0x1_0000_0000;
 /** memberlist scales the push/pull interval above this many nodes. */
@@ -156,6 +150,8 @@ export class Engine {
   readonly #stallLateness: number;
   readonly #ext: boolean;
   readonly #stallGrace: number;
+  /** The engine's side of every probe, built once. */
+  readonly #probeContext: ProbeContext;
 
   /** Creates the engine (not started). */
   constructor(options: EngineOptions) {
@@ -186,6 +182,32 @@ export class Engine {
     };
     this.#map.set(this.#self.name, this.#self);
     this.#nodes.push(this.#self);
+    this.#probeContext = {
+      clock: options.clock,
+      timings: this.#t,
+      awareness: this.#awareness,
+      acks: this.#acks,
+      counters: options.counters,
+      logger: options.logger,
+      self: this.#self,
+      stallLateness: this.#stallLateness,
+      extensions: this.#ext,
+      running: () => this.#running,
+      after: (ms, fn) => this.#after(ms, fn),
+      clear: (handle) => this.#clear(handle),
+      sendPacket: (to, messages) => options.transport.sendPacket(to, messages, crc(to)),
+      sendPiggyback: (to, message) => this.#sendPiggyback(to, message, false),
+      streamPing: (to, ping, timeoutMs, done) =>
+        options.transport.streamPing(to, ping, timeoutMs, done),
+      pickRelays: (target) =>
+        pickRandom(
+          options.random,
+          this.#nodes,
+          this.#t.indirectChecks,
+          (m) => m !== this.#self && m !== target && m.state === "alive",
+        ),
+      suspect: (message) => this.#suspectNode(message),
+    };
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -761,154 +783,15 @@ export class Engine {
     this.#probeNode(target, () => {});
   }
 
-  /**
-   * One probe of `target`: ping; after probeTimeout indirect pings and a TCP ping; at the
-   * (awareness-scaled) deadline, suspect it unless an ack came or our loop was stalled.
-   */
+  /** One probe of `target` (see `_probe.ts`); `done` runs when it ends, whatever the verdict. */
   #probeNode(target: Record_, done: () => void): void {
-    const clock = this.#o.clock;
-    const t = this.#t;
-    const interval = this.#awareness.scale(t.probeInterval);
-    const sent = clock.now();
-    const seq = this.#nextSeq();
-    const incarnation = target.incarnation;
-    const ping = this.#ping(seq, target.name);
-    const timers: TimerHandle[] = [];
-    let finished = false;
-    let direct = true;
-    let stalled = false;
-    let expectedNacks = 0;
-    let nacks = 0;
-    let tcp: "none" | "pending" | "failed" = "none";
-    let deadlinePassed = false;
+    const ping = this.#ping(this.#nextSeq(), target.name);
     this.#probingNow.add(target.name);
     this.#o.counters.inc("probes");
-
-    const finish = (): boolean => {
-      if (finished) return false;
-      finished = true;
-      this.#acks.delete(seq);
-      for (const h of timers) this.#clear(h);
+    new Probe(this.#probeContext, target, ping, () => {
       this.#probingNow.delete(target.name);
       done();
-      return true;
-    };
-    const conclude = () => {
-      if (!finish()) return;
-      if (!this.#running) return;
-      if (stalled) {
-        this.#o.counters.inc("probesInconclusive");
-        this.#awareness.apply(1);
-        this.#o.logger.debug("Probe of {node} inconclusive: local event loop stalled", {
-          node: target.name,
-        });
-        return;
-      }
-      const missing = Math.max(0, expectedNacks - nacks);
-      this.#awareness.apply(expectedNacks > 0 ? missing : 1);
-      if (missing > 0 && this.#ext) this.#creditLateNacks(seq, missing);
-      this.#o.counters.inc("probeFailures");
-      this.#o.logger.debug("Suspect {node} has failed, no acks received", { node: target.name });
-      this.#suspectNode({
-        type: "suspect",
-        incarnation,
-        node: target.name,
-        from: this.#self.name,
-      });
-    };
-
-    this.#acks.set(seq, {
-      onAck: () => {
-        const wasDirect = direct;
-        if (finish() && wasDirect) this.#awareness.apply(-1);
-      },
-      onNack: () => nacks++,
-    });
-    if (target.state === "suspect") {
-      // The "buddy" message: tell a suspect it is suspected so it can refute.
-      const suspect: SuspectMessage = {
-        type: "suspect",
-        incarnation: target.incarnation,
-        node: target.name,
-        from: this.#self.name,
-      };
-      this.#o.transport.sendPacket(target, [ping, suspect], crc(target));
-    } else {
-      this.#sendPiggyback(target, ping, false);
-    }
-
-    timers.push(this.#after(t.probeTimeout, () => {
-      if (finished) return;
-      if (clock.now() - (sent + t.probeTimeout) > this.#stallLateness) stalled = true;
-      direct = false;
-      const relays = pickRandom(
-        this.#o.random,
-        this.#nodes,
-        t.indirectChecks,
-        (m) => m !== this.#self && m !== target && m.state === "alive",
-      );
-      for (const relay of relays) {
-        const nack = relay.vsn.length < 2 || relay.vsn[1] >= PMAX_NACK;
-        if (nack) expectedNacks++;
-        const req: IndirectPingMessage = {
-          type: "indirectPing",
-          seqNo: seq,
-          target: target.addr,
-          port: target.port,
-          node: target.name,
-          nack,
-          sourceAddr: this.#self.addr,
-          sourcePort: this.#self.port,
-          sourceNode: this.#self.name,
-        };
-        this.#sendPiggyback(relay, req, false);
-      }
-      if (target.vsn.length < 2 || target.vsn[1] >= PMAX_TCP_PING) {
-        tcp = "pending";
-        const left = Math.max(1, sent + interval - clock.now());
-        this.#o.transport.streamPing(target, ping, left, (ok) => {
-          if (finished) return;
-          if (ok) {
-            this.#o.counters.inc("tcpFallbackSuccesses");
-            this.#o.logger.debug("Was able to connect to {node} over TCP but not UDP", {
-              node: target.name,
-            });
-            finish();
-            return;
-          }
-          tcp = "failed";
-          if (deadlinePassed) conclude();
-        });
-      }
-    }));
-    timers.push(this.#after(interval, () => {
-      if (finished) return;
-      if (clock.now() - (sent + interval) > this.#stallLateness) stalled = true;
-      deadlinePassed = true;
-      if (tcp !== "pending") conclude();
-    }));
-  }
-
-  /**
-   * Relays send their nack one probe timeout after they got our request, i.e. just after our
-   * deadline (at LAN defaults probeInterval = 2 · probeTimeout), so memberlist usually counts
-   * them as missing and raises its awareness by up to 3 for every probe of a really dead node,
-   * slowing its next detection. We take back one point per nack arriving within one more probe
-   * timeout: nacks prove our own network path works, which is what awareness measures.
-   */
-  #creditLateNacks(seq: number, missing: number): void {
-    let credited = 0;
-    const timer = this.#after(this.#t.probeTimeout, () => this.#acks.delete(seq));
-    this.#acks.set(seq, {
-      onAck: () => {},
-      onNack: () => {
-        this.#awareness.apply(-1);
-        if (++credited >= missing) {
-          this.#acks.delete(seq);
-          this.#clear(timer);
-        }
-      },
-    });
+    }).start();
   }
 
   #ping(seqNo: number, node: string): PingMessage {
@@ -1073,7 +956,7 @@ export class Engine {
   }
 }
 
-function crc(m: Record_): { crc: boolean } {
+function crc(m: { readonly vsn: Uint8Array }): { crc: boolean } {
   return { crc: m.vsn.length >= 2 && m.vsn[1] >= PMAX_CRC };
 }
 
