@@ -3,8 +3,9 @@
  * `handlers/`.
  *
  * To add an endpoint (say `GET /metrics` behind its own flag):
- * 1. the flag, mapped to a `ServerOptions` field (read it in the handler as `ctx.config.<field>`,
- *    or build what it needs once in `context.ts`);
+ * 1. the flag: a spec line in `cli/commands/server.ts` naming its `ServerOptions` key, and the
+ *    field with its `@default` in `../server/options.ts` (`SERVER_DEFAULTS`); the handler reads
+ *    `ctx.config.<key>`, or what `context.ts` builds from it once;
  * 2. a handler file `handlers/metrics.ts` exporting
  *    `(request, ctx, info) => Response | Promise<Response>`, which throws an `HttpError` (see
  *    `http_error.ts`) to refuse;
