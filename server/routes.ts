@@ -4,7 +4,7 @@
  *
  * To add an endpoint (say `GET /metrics` behind its own flag):
  * 1. the flag: a spec line in `cli/commands/server.ts` naming its `ServerOptions` key, and the
- *    field with its `@default` in `../server/options.ts` (`SERVER_DEFAULTS`); the handler reads
+ *    field with its `@default` in `options.ts` (`SERVER_DEFAULTS`); the handler reads
  *    `ctx.config.<key>`, or what `context.ts` builds from it once;
  * 2. a handler file `handlers/metrics.ts` exporting
  *    `(request, ctx, info) => Response | Promise<Response>`, which throws an `HttpError` (see
