@@ -5,8 +5,8 @@ import { CHANNEL_SECRET_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION } from "../pro
 import { startServer } from "./mod.ts";
 
 const REQUEST_TIMEOUT = 1_000;
-/** Concurrent senders: 32 streams × a 256 KiB window is far more than loopback buffers hold. */
-const SENDERS = 32;
+/** Concurrent senders: 40 streams × a 256 KiB window is about twice what loopback buffers hold. */
+const SENDERS = 40;
 const BODY = new Uint8Array(300 * 1024);
 
 /** Opens a WebSocket on a raw TCP socket and stops reading after the 101; sends pongs. */
@@ -65,7 +65,9 @@ Deno.test("server closes a tunnel whose client stopped reading and frees its cha
       return response.status;
     };
     const firstWave = await Promise.all(Array.from({ length: SENDERS }, post));
-    assert.ok(firstWave.every((status) => status === 504), `statuses: ${firstWave}`);
+    // 504 (the request timeout), or 502 for the last ones when the stall is noticed first.
+    assert.ok(firstWave.every((status) => status === 504 || status === 502), `${firstWave}`);
+    assert.ok(firstWave.includes(504), `statuses: ${firstWave}`);
     // The socket is still full: the next upload finds it stalled past the request timeout.
     const later: number[] = [];
     const deadline = Date.now() + 10_000;
