@@ -7,7 +7,8 @@
  * bodies at concurrency 1, 16 and 64: requests/s and p50/p99 latency direct-to-app and through the
  * tunnel; the peak RSS of server and client; the server's memory growth while 64 × 1 MiB requests
  * stream; and the server's memory per idle connected channel with 2,000 channels open (from one
- * separate process, bench/channels.ts). Prints a table and PASS/MISS per target, and writes JSON to
+ * separate process, bench/channels.ts); and the inspector's cost (a second client with it on, 1 KiB
+ * c=64, against the first with it off). Prints a table and PASS/MISS per target, and writes JSON to
  * `.bench-out/results.json`.
  *
  * Flags: `--quick` (~40 s), `--duration <s>` per cell (integer, default 6), `--channels <n>`
@@ -190,7 +191,13 @@ interface ClientChild extends Child {
   webhookUrl: string;
 }
 
-async function startClient(tmp: string, serverUrl: string, appUrl: string): Promise<ClientChild> {
+/** `extra`: the inspector is off unless a run asks for it (the matrix measures the tunnel). */
+async function startClient(
+  tmp: string,
+  serverUrl: string,
+  appUrl: string,
+  extra: string[] = ["--inspect-addr", "off"],
+): Promise<ClientChild> {
   const stateDir = await Deno.makeTempDir({ dir: tmp, prefix: "state-" });
   const proc = spawnDeno("client", [
     `${ROOT}main.ts`,
@@ -203,6 +210,7 @@ async function startClient(tmp: string, serverUrl: string, appUrl: string): Prom
     `${stateDir}/s.json`,
     "--log-level",
     "ERROR",
+    ...extra,
   ], tmp) as ClientChild;
   let exited = false;
   proc.child.status.then(() => (exited = true));
@@ -563,6 +571,35 @@ async function main(): Promise<void> {
       .slice(0, 5);
     if (serverLog.length) console.log(`server warnings/errors:\n  ${serverLog.join("\n  ")}`);
 
+    // The inspector's cost: a second client recording every delivery against the first, same
+    // server and app, 1 KiB c=64, alternated twice so drift hits both alike.
+    let inspector: { offRps: number; onRps: number; cost: number } | undefined;
+    {
+      const inspected = await startClient(tmp, server.url, app.url, [
+        "--inspect-addr",
+        `127.0.0.1:${freePort()}`,
+      ]);
+      try {
+        await runLoad(options, tmp, inspected.webhookUrl, KIB, 64, options.warmup);
+        let off = 0;
+        let on = 0;
+        for (let round = 0; round < 2; round++) {
+          off += (await runLoad(options, tmp, tunnelUrl, KIB, 64, options.duration)).rps / 2;
+          on += (await runLoad(options, tmp, inspected.webhookUrl, KIB, 64, options.duration))
+            .rps / 2;
+        }
+        inspector = { offRps: off, onRps: on, cost: 1 - on / off };
+        console.log(
+          `
+inspector at 1 KiB c=64: off ${off.toFixed(0)}/s, on ${on.toFixed(0)}/s (cost ${
+            (inspector.cost * 100).toFixed(1)
+          }%)`,
+        );
+      } finally {
+        await inspected.stop();
+      }
+    }
+
     await client.stop();
     client = undefined;
     await server.proc.stop();
@@ -662,6 +699,11 @@ async function main(): Promise<void> {
         pass: c1 ? c1.addedP50Ms <= 1 : undefined,
       },
       {
+        name: "inspector on costs ≤ 10% of req/s at 1 KiB c=64",
+        value: inspector ? `${(inspector.cost * 100).toFixed(1)}%` : "n/a",
+        pass: inspector ? inspector.cost <= 0.1 : undefined,
+      },
+      {
         name: "server memory growth ≤ 16 MiB while 64 × 1 MiB stream",
         value: streaming ? fmtMiB(streaming.serverGrowth) : "skipped",
         pass: streaming ? streaming.serverGrowth <= 16 * MIB : undefined,
@@ -698,6 +740,7 @@ async function main(): Promise<void> {
       serverLogLevel: options.serverLogLevel,
       cells,
       memory: { startRss, matrixPeak, serverHwm, streaming, idle },
+      inspector,
       targets,
       elapsedSeconds: (performance.now() - started) / 1000,
     };

@@ -169,7 +169,8 @@ export async function forwardStream(
   }
   try {
     const whole = answer.body.takeBuffered();
-    if (whole) recording?.responseChunk(whole);
+    // A fresh slice of the read buffer, which the tunnel only reads: kept without a copy.
+    if (whole) recording?.responseChunk(whole, true);
     result.responseBytes = await stream.sendBody(
       whole
         ? (whole.length ? [whole] : null)

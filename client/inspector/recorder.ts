@@ -21,6 +21,11 @@ export const RECORDER_DEFAULTS = {
   maxBytes: CLIENT_DEFAULTS.inspectMaxBytes,
 } as const;
 
+/** Size of the shared buffers small chunks are copied into. */
+const SLAB_BYTES = 64 * 1024;
+/** Chunks above this get their own copy (a slab holds at least eight). */
+const SLAB_CHUNK_BYTES = SLAB_BYTES / 8;
+
 /** Options for {@linkcode Recorder}. */
 export interface RecorderOptions {
   /** Most deliveries kept; the oldest go first. @default 500 */
@@ -109,6 +114,9 @@ class BodyBuffer {
   truncated = false;
 
   bytes(): Uint8Array<ArrayBuffer> {
+    if (this.chunks.length === 1 && this.chunks[0].length === this.kept) {
+      return this.chunks[0] as Uint8Array<ArrayBuffer>;
+    }
     const out = new Uint8Array(this.kept);
     let offset = 0;
     for (const chunk of this.chunks) {
@@ -120,13 +128,23 @@ class BodyBuffer {
   }
 }
 
-/** A stored delivery (internal; read it through the recorder's methods). */
-export class Delivery {
+/** @internal What a delivery tells its recorder. */
+interface DeliverySink {
+  _store(delivery: Delivery, body: BodyBuffer, chunk: Uint8Array, owned: boolean): void;
+  _finished(delivery: Delivery): void;
+}
+
+/**
+ * A stored delivery, and the {@linkcode Recording} handle that feeds it (one object per
+ * delivery: recording allocates as little as it can, since every object kept must be copied by
+ * the garbage collector when it survives).
+ */
+export class Delivery implements Recording {
   /** Sortable unique id. */
   readonly id: string;
   /** ms since the epoch when it started. */
   readonly receivedAt: number;
-  /** What was sent to the app. */
+  /** What was sent to the app (kept as given). */
   readonly request: RecordedRequest;
   readonly #started = performance.now();
   /** @internal */
@@ -135,8 +153,8 @@ export class Delivery {
   readonly responseBody = new BodyBuffer();
   /** The app's status, once answered. */
   status: number | null = null;
-  /** The app's header pairs, once answered. */
-  responseHeaders: HeaderPairs = [];
+  /** The app's header pairs, once answered (kept as given, not copied). */
+  responseHeaders: readonly (readonly [string, string])[] = [];
   /** See {@linkcode Outcome}. */
   outcome: Outcome = "pending";
   /** Failure detail. */
@@ -144,12 +162,51 @@ export class Delivery {
   ttfb: number | null = null;
   duration: number | null = null;
   #provider?: { provider: ProviderName; event: string };
+  #sink: DeliverySink;
+  #open = true;
 
   /** @internal */
-  constructor(id: string, receivedAt: number, request: RecordedRequest) {
+  constructor(id: string, receivedAt: number, request: RecordedRequest, sink: DeliverySink) {
     this.id = id;
     this.receivedAt = receivedAt;
     this.request = request;
+    this.#sink = sink;
+  }
+
+  /** This record (the {@linkcode Recording} view of it). */
+  get delivery(): Delivery {
+    return this;
+  }
+
+  /** @inheritdoc */
+  requestChunk(chunk: Uint8Array, owned = false): void {
+    if (this.#open) this.#sink._store(this, this.requestBody, chunk, owned);
+  }
+
+  /** @inheritdoc */
+  responseHead(status: number, headers: readonly (readonly [string, string])[]): void {
+    if (!this.#open) return;
+    this.status = status;
+    this.responseHeaders = headers;
+    this.ttfb = this.elapsed();
+  }
+
+  /** @inheritdoc */
+  responseChunk(chunk: Uint8Array, owned = false): void {
+    if (this.#open) this.#sink._store(this, this.responseBody, chunk, owned);
+  }
+
+  /** @inheritdoc */
+  finish(outcome: Outcome, error = ""): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.outcome = outcome;
+    this.error = error;
+    // One array per body from here: a body in many chunks lets go of the slabs they share.
+    if (this.requestBody.chunks.length > 1) this.requestBody.bytes();
+    if (this.responseBody.chunks.length > 1) this.responseBody.bytes();
+    this.duration = this.elapsed();
+    this.#sink._finished(this);
   }
 
   /** @internal ms since the start. */
@@ -222,12 +279,15 @@ export interface Recording {
   readonly id: string;
   /** The record itself (still readable after the history dropped it). */
   readonly delivery: Delivery;
-  /** A request body chunk as it goes to the app (copied). */
-  requestChunk(chunk: Uint8Array): void;
+  /**
+   * A request body chunk as it goes to the app: copied, unless `owned` says the caller hands it
+   * over (a fresh array nobody changes later).
+   */
+  requestChunk(chunk: Uint8Array, owned?: boolean): void;
   /** The app's status and headers arrived. */
   responseHead(status: number, headers: readonly (readonly [string, string])[]): void;
-  /** A response body chunk as it goes back (copied). */
-  responseChunk(chunk: Uint8Array): void;
+  /** A response body chunk as it goes back: copied unless `owned`, as for requests. */
+  responseChunk(chunk: Uint8Array, owned?: boolean): void;
   /**
    * The delivery ended.
    * @param outcome `ok` or the reset code.
@@ -269,6 +329,8 @@ export class Recorder {
   #lastMs = 0;
   #seq = 0;
   #listeners = new Set<RecorderListener>();
+  #slab = new Uint8Array(0);
+  #slabUsed = 0;
 
   /** @param options Bounds. */
   constructor(options: RecorderOptions = {}) {
@@ -309,27 +371,27 @@ export class Recorder {
    * @returns The handle to feed.
    */
   begin(request: RecordedRequest): Recording {
-    const delivery = new Delivery(this.#nextId(), this.#now(), {
-      method: request.method,
-      path: request.path,
-      headers: request.headers.map(([name, value]) => [name, value] as const),
-      replayOf: request.replayOf,
-    });
+    // The request is kept as given (callers hand over fresh objects): no copies.
+    const delivery = new Delivery(this.#nextId(), this.#now(), request, this.#sink);
     this.#records.push(delivery);
     this.#byId.set(delivery.id, delivery);
     while (this.#records.length > this.history) this.#evict(this.#records[0]);
     this.#emit(delivery);
-    let open = true;
-    const store = (body: BodyBuffer, chunk: Uint8Array) => {
-      if (!open) return;
+    return delivery;
+  }
+
+  #sink: DeliverySink = {
+    _store: (delivery, body, chunk, owned) => {
       body.total += chunk.length;
-      if (body.truncated || !this.#byId.has(delivery.id)) return;
+      if (body.truncated || this.#byId.get(delivery.id) !== delivery) return;
       const own = delivery.requestBody.kept + delivery.responseBody.kept;
-      const room = this.maxBytes - own;
-      const take = Math.min(room, chunk.length);
+      const take = Math.min(this.maxBytes - own, chunk.length);
       if (take < chunk.length) body.truncated = true;
       if (take <= 0) return;
-      body.chunks.push(chunk.slice(0, take));
+      // A chunk handed over whole, owning its buffer, is kept as is: no copy at all.
+      const keep = owned && take === chunk.length && chunk.byteOffset === 0 &&
+        chunk.byteLength === chunk.buffer.byteLength;
+      body.chunks.push(keep ? chunk : this.#copy(chunk, take));
       body.kept += take;
       this.#bytes += take;
       // The oldest others go first; this one fits on its own (own ≤ maxBytes).
@@ -337,29 +399,10 @@ export class Recorder {
         if (this.#records[i] === delivery) i++;
         else this.#evict(this.#records[i]);
       }
-    };
-    return {
-      id: delivery.id,
-      delivery,
-      requestChunk: (chunk) => store(delivery.requestBody, chunk),
-      responseHead: (status, headers) => {
-        if (!open) return;
-        delivery.status = status;
-        delivery.responseHeaders = headers.map(([name, value]) => [name, value]);
-        delivery.ttfb = delivery.elapsed();
-      },
-      responseChunk: (chunk) => store(delivery.responseBody, chunk),
-      finish: (outcome, error = "") => {
-        if (!open) return;
-        open = false;
-        delivery.outcome = outcome;
-        delivery.error = error;
-        delivery.duration = delivery.elapsed();
-        // Also when no longer stored: `--json` prints every delivery that finished.
-        this.#emit(delivery);
-      },
-    };
-  }
+    },
+    // Also when no longer stored: `--json` prints every delivery that finished.
+    _finished: (delivery) => this.#emit(delivery),
+  };
 
   /**
    * One record.
@@ -394,9 +437,28 @@ export class Recorder {
     this.#emit(undefined);
   }
 
+  /**
+   * Copies the first `length` bytes of a chunk. Small chunks go into a shared slab (one
+   * allocation per {@linkcode SLAB_BYTES} instead of one per chunk, the largest cost of
+   * recording); a slab is freed once every record holding a view of it is gone, and records go
+   * oldest first, so little beyond the counted bytes stays held.
+   */
+  #copy(chunk: Uint8Array, length: number): Uint8Array {
+    if (length > SLAB_CHUNK_BYTES) return chunk.slice(0, length);
+    if (this.#slabUsed + length > this.#slab.length) {
+      this.#slab = new Uint8Array(SLAB_BYTES);
+      this.#slabUsed = 0;
+    }
+    const start = this.#slabUsed;
+    this.#slab.set(length === chunk.length ? chunk : chunk.subarray(0, length), start);
+    this.#slabUsed += length;
+    return this.#slab.subarray(start, start + length);
+  }
+
   #evict(delivery: Delivery): void {
-    const index = this.#records.indexOf(delivery);
-    if (index >= 0) this.#records.splice(index, 1);
+    const index = this.#records[0] === delivery ? 0 : this.#records.indexOf(delivery);
+    if (index === 0) this.#records.shift();
+    else if (index > 0) this.#records.splice(index, 1);
     this.#byId.delete(delivery.id);
     this.#bytes -= delivery.requestBody.kept + delivery.responseBody.kept;
   }

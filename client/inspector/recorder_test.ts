@@ -149,3 +149,17 @@ Deno.test("toBase64 and fromBase64 round-trip every byte value and large bodies"
   assert.deepEqual(fromBase64(toBase64(bytes)), bytes);
   assert.throws(() => fromBase64("*"), SyntaxError);
 });
+
+Deno.test("Recorder keeps an owned whole chunk without copying, copies views of larger buffers", () => {
+  const recorder = new Recorder();
+  const rec = recorder.begin({ method: "POST", path: "/", headers: [] });
+  const view = new Uint8Array(100).subarray(10, 20).fill(7);
+  rec.requestChunk(view, true); // a view: copied even when offered
+  view.fill(0);
+  const owned = new Uint8Array([1, 2, 3]);
+  rec.responseChunk(owned, true);
+  rec.finish("ok");
+  const delivery = recorder.get(rec.id)!;
+  assert.deepEqual([...delivery.requestBytes()], new Array(10).fill(7));
+  assert.equal(delivery.responseBytes(), owned);
+});

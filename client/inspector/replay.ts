@@ -96,7 +96,7 @@ export async function replayDelivery(
       signal: timeout > 0 ? AbortSignal.timeout(timeout) : undefined,
     });
     recording.responseHead(answer.status, answer.headers);
-    for await (const chunk of answer.body) recording.responseChunk(chunk);
+    for await (const chunk of answer.body) recording.responseChunk(chunk, true);
     recording.finish("ok");
   } catch (error) {
     recording.finish(outcomeOf(error), error instanceof Error ? error.message : String(error));
