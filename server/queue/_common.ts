@@ -45,14 +45,19 @@ export function resolveOptions(
   return { ...limits, now: options.now ?? Date.now };
 }
 
+/** Consumer ids may also hold a replica address (`10.0.0.1:7946:session-3`, `[::1]:80:s`). */
+const CONSUMER_REGEX = /^[A-Za-z0-9._~:@\[\]-]{1,128}$/;
+
 /**
- * Checks a channel name or delivery id.
+ * Checks a channel name, delivery id or consumer id.
  * @throws {TypeError} When it does not match {@linkcode ID_REGEX}.
  */
 export function checkId(kind: "channel" | "delivery id" | "consumer", value: unknown): string {
-  if (typeof value !== "string" || !ID_REGEX.test(value)) {
+  const regex = kind === "consumer" ? CONSUMER_REGEX : ID_REGEX;
+  if (typeof value !== "string" || !regex.test(value)) {
+    const allowed = kind === "consumer" ? "A-Z a-z 0-9 . _ ~ - : @ [ ]" : "A-Z a-z 0-9 . _ ~ -";
     throw new TypeError(
-      `Invalid ${kind} "${String(value).slice(0, 40)}": expected 1-128 of A-Z a-z 0-9 . _ ~ -`,
+      `Invalid ${kind} "${String(value).slice(0, 40)}": expected 1-128 of ${allowed}`,
     );
   }
   return value;
