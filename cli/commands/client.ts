@@ -136,8 +136,7 @@ export const CLIENT_FLAGS: FlagSpec<ClientFlagOptions>[] = [
   {
     key: "verify",
     flags: "--verify <provider=secret>",
-    description: "check signatures: github, gitlab, stripe, slack, shopify, standard or " +
-      "hmac=<header>:<algo>:<encoding>:<secret>[:<prefix>] (repeatable; several secrets: rotation)",
+    description: "check signatures with this secret (repeatable; README: Signature checks)",
     arg: verifyRules,
     secret: true,
   },
@@ -153,14 +152,13 @@ export const CLIENT_FLAGS: FlagSpec<ClientFlagOptions>[] = [
   {
     key: "verifyMode",
     flags: "--verify-mode <mode>",
-    description:
-      "flag: forward all, record the verdict; reject: answer invalid ones 401, app sees nothing",
+    description: "flag: forward all, log the verdict; reject: answer invalid ones 401",
     arg: value.choice(["flag", "reject"]),
   },
   {
     key: "verifyTolerance",
     flags: "--verify-tolerance <duration>",
-    description: "largest signed-timestamp age accepted (Stripe, Slack, Standard Webhooks); 0: any",
+    description: "largest signed-timestamp age accepted; 0: any",
     arg: value.duration,
   },
   {
