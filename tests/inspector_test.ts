@@ -39,12 +39,20 @@ async function waitForRows(page: Page, count: number): Promise<string[][]> {
   return found;
 }
 
-/** Waits until the first element matching `selector` has exactly `text` as its text. */
+/**
+ * Waits until the first element matching `selector` has exactly `text` as its text; on timeout
+ * the error shows what it had.
+ */
 async function waitForText(page: Page, selector: string, text: string): Promise<void> {
-  await page.waitForFunction(
-    `document.querySelector(${JSON.stringify(selector)})?.textContent === ${JSON.stringify(text)}`,
-    { timeout: 10_000 },
-  );
+  const expr = `document.querySelector(${JSON.stringify(selector)})?.textContent`;
+  try {
+    await page.waitForFunction(`${expr} === ${JSON.stringify(text)}`, { timeout: 10_000 });
+  } catch (error) {
+    const had = await page.evaluate(expr);
+    throw new Error(`${selector}: expected ${JSON.stringify(text)}, had ${JSON.stringify(had)}`, {
+      cause: error,
+    });
+  }
 }
 
 async function assertNoInjection(page: Page): Promise<void> {
@@ -114,6 +122,53 @@ Deno.test("inspector page: live list, detail, Replay and hostile bodies shown as
     await page.click(`#list tbody tr[data-id="${after[0][0]}"]`);
     await waitForText(page, "#resp-body pre.raw", "<b>answer</b>");
     await assertNoInjection(page);
+
+    // Gzip answers shown decoded, form bodies as fields, binary as hex; curl keeps exact bytes.
+    const gzipped = new Uint8Array(
+      await new Response(
+        new Blob([enc.encode('{"zipped":true}')]).stream().pipeThrough(
+          new CompressionStream("gzip"),
+        ),
+      ).arrayBuffer(),
+    );
+    const form = recorder.begin({
+      method: "POST",
+      path: "/form",
+      headers: [["content-type", "application/x-www-form-urlencoded"]],
+    });
+    form.requestChunk(enc.encode("name=%3Cb%3Ex%3C%2Fb%3E&n=2"));
+    form.responseHead(200, [["content-type", "application/json"], ["content-encoding", "gzip"]]);
+    form.responseChunk(gzipped);
+    form.finish("ok");
+    const binary = recorder.begin({ method: "PUT", path: "/bin", headers: [] });
+    binary.requestChunk(new Uint8Array([0, 1, 2, 0xff, 0x41]));
+    binary.finish("target_unreachable", "refused");
+    await waitForRows(page, 4);
+    await page.click(`#list tbody tr[data-id="${form.id}"]`);
+    await waitForText(page, "#req-body table.form", "name<b>x</b>n2");
+    await waitForText(page, "#resp-body pre.pretty", JSON.stringify({ zipped: true }, null, 2));
+    const notes = await page.$eval("#resp-body", (n) => n.textContent ?? "");
+    assert.match(notes, /Content-Encoding: gzip/);
+    await page.click(`#list tbody tr[data-id="${binary.id}"]`);
+    await waitForText(
+      page,
+      "#req-body pre.hex",
+      `00000000  ${"00 01 02 ff 41".padEnd(48)}  ....A`,
+    );
+    await page.click("#curl");
+    const curl = await page.$eval("#curl-text", (n) => (n as unknown as { value: string }).value);
+    assert.equal(
+      curl,
+      `printf '%s' 'AAEC/0E=' | base64 -d | curl -X 'PUT' '${target.origin}/bin' --data-binary @-`,
+    );
+    // The status-class filter keeps only failed deliveries.
+    await page.select("#status-class", "failed");
+    assert.deepEqual((await rows(page)).map(([rowId]) => rowId), [binary.id]);
+    await page.select("#status-class", "");
+    // Clear empties the list live.
+    await page.click("#clear");
+    await waitUntil(async () => (await rows(page)).length === 0, "an empty list");
+    assert.equal(recorder.size, 0);
     assert.deepEqual(violations, []);
 
     const shot = Deno.env.get("INSPECTOR_SHOT") ?? `${dir}/inspector.png`;
