@@ -109,3 +109,70 @@ export async function killMidWrite(
     await store.close();
   }
 }
+
+/**
+ * A consumer process leases deliveries and is SIGKILLed before acking; afterwards another
+ * consumer gets the same deliveries, in order, with `attempts` 2, within `withinMs` of the kill.
+ *
+ * @param args The child's store arguments (`sqlite <path>` or `redis <url> <prefix>`).
+ * @param open Opens the store in this process (before the child for a shared store; after
+ *   the kill for a single-owner one, see `openBeforeChild`).
+ * @returns How long after the kill the deliveries came back, ms.
+ */
+export async function killConsumer(
+  args: string[],
+  open: () => Promise<QueueStore>,
+  options: { openBeforeChild: boolean; withinMs: number },
+): Promise<number> {
+  const seed = await open();
+  const ids: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    ids.push((await seed.enqueue("consumed", { head: HEAD, body: bodyFor(i) })).id);
+  }
+  if (!options.openBeforeChild) await seed.close();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CHILD, "lease", ...args],
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const deadline = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  let leased = "";
+  let partial = "";
+  for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+    partial += text;
+    const match = partial.match(/^leased (.*)\n/m);
+    if (match) {
+      leased = match[1];
+      child.kill("SIGKILL");
+      break;
+    }
+  }
+  clearTimeout(deadline);
+  const status = await child.status;
+  const killedAt = performance.now();
+  assert.equal(leased, ids.slice(0, 3).join(","), await stderr);
+  assert.equal(status.signal, "SIGKILL");
+  const store = options.openBeforeChild ? seed : await open();
+  try {
+    // Nobody else may take them while the dead consumer's lease runs; then they come back.
+    let got: Awaited<ReturnType<QueueStore["lease"]>> = [];
+    while (performance.now() - killedAt < options.withinMs) {
+      got = await store.lease("consumed", { consumer: "survivor", limit: 10 });
+      if (got.length) break;
+      await store.wait("consumed", { timeoutMs: 50 });
+    }
+    const after = performance.now() - killedAt;
+    assert.deepEqual(got.map((d) => d.id), ids, `after ${Math.round(after)} ms`);
+    assert.deepEqual(got.map((d) => d.attempts), [2, 2, 2, 1]);
+    for (const [i, d] of got.entries()) {
+      assert.deepEqual(await readAll(store.readBody("consumed", d.id)), bodyFor(i));
+    }
+    return after;
+  } finally {
+    await store.close();
+  }
+}
+
+const HEAD = { method: "POST", target: "/c", headers: [] as [string, string][] };

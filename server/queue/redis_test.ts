@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { startRedis } from "../../tests/_redis.ts";
 import { queueContract } from "./_contract.ts";
-import { killMidWrite } from "./_kill.ts";
+import { killConsumer, killMidWrite } from "./_kill.ts";
 import { openRedisQueue } from "./redis.ts";
 import { QueueFullError, QueueStoreError } from "./types.ts";
 
@@ -78,4 +78,15 @@ Deno.test("openRedisQueue: a delivery enqueued through one replica is leased thr
   assert.deepEqual(await a.lease("ch", { consumer: "replica-a" }), []);
   assert.equal(await a.ack("ch", id), true);
   assert.deepEqual(await b.depth("ch"), { count: 0, bytes: 0 });
+});
+
+Deno.test("openRedisQueue hands a SIGKILLed replica's leased deliveries to another once the lease runs out", async () => {
+  await using redis = await startRedis();
+  const after = await killConsumer(
+    ["redis", redis.url, "consumer:"],
+    () => openRedisQueue(redis.url, { prefix: "consumer:" }),
+    { openBeforeChild: true, withinMs: 10_000 },
+  );
+  // The child leased for 1.5 s; its deliveries cannot come back before that is over.
+  assert.ok(after > 500, `came back after ${after} ms, before the lease ran out`);
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { bytesFor, queueContract } from "./_contract.ts";
-import { killMidWrite } from "./_kill.ts";
+import { killConsumer, killMidWrite } from "./_kill.ts";
 import { openSqliteQueue } from "./sqlite.ts";
 import { QueueStoreError } from "./types.ts";
 
@@ -117,6 +117,26 @@ Deno.test("openSqliteQueue keeps every committed delivery whole when the writer 
       return Promise.resolve(openSqliteQueue(path));
     });
     assert.ok(orphans >= 16, `orphan chunks of the killed body: ${orphans}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openSqliteQueue hands a SIGKILLed consumer's deliveries out again as soon as it reopens", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wow-queue-sqlite-" });
+  try {
+    const path = `${dir}/consumer.db`;
+    // The file has one owner: the survivor opens it after the consumer died, and the dead
+    // process's leases are released on open, well before their 1.5 s would run out.
+    const after = await killConsumer(
+      ["sqlite", path],
+      () => Promise.resolve(openSqliteQueue(path)),
+      {
+        openBeforeChild: false,
+        withinMs: 1_000,
+      },
+    );
+    assert.ok(after < 1_000, `${after} ms`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
