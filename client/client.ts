@@ -93,8 +93,18 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       verifyMode,
     })
       .then((result) => {
-        if (options.json) return;
         const verdict = result.verification;
+        if (options.json) {
+          // The JSON lines (stdout) come from the recorder; a failed check still shows on stderr.
+          if (verdict?.result === "invalid") {
+            log.warn("{method} {path} verify={verify}", {
+              method: result.head.method,
+              path: result.head.target || "/",
+              verify: formatVerdict(verdict),
+            });
+          }
+          return;
+        }
         log.info(
           "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B" +
             (verdict ? " verify={verify}" : ""),

@@ -140,3 +140,19 @@ Deno.test("formatVerdict: one phrase per result", () => {
     "invalid (stripe: expired: the timestamp is 400 s old (tolerance 300 s))",
   );
 });
+
+Deno.test("BodyCheck.abandon: a body that did not arrive whole is unchecked (incomplete); a header verdict stays", async () => {
+  const t = seconds(NOW);
+  const verifier = verifierFor(["stripe=whsec_x"]);
+  const headers = headersFromPairs([["stripe-signature", await stripeHeader("whsec_x", BODY, t)]]);
+  const partial = verifier.begin(headers, { now: NOW });
+  partial.update(new TextEncoder().encode(BODY.slice(0, 10)));
+  assert.deepEqual(partial.abandon(), {
+    result: "unchecked",
+    provider: "stripe",
+    code: "incomplete",
+    reason: "the body did not arrive whole: not checked",
+  });
+  const missing = verifier.begin(headersFromPairs([]), { now: NOW });
+  assert.equal(missing.abandon().code, "missing_header");
+});
