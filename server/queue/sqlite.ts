@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS channels (
   channel TEXT PRIMARY KEY,
+  count INTEGER NOT NULL DEFAULT 0,
   bytes INTEGER NOT NULL DEFAULT 0,
   dropped INTEGER NOT NULL DEFAULT 0,
   settings TEXT
@@ -194,9 +195,10 @@ class SqliteQueue implements QueueStore {
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       oldest: p("SELECT seq, id, size, received_at FROM messages WHERE channel = ? ORDER BY seq"),
-      channelStats: p(
-        "SELECT COUNT(*) AS count, COALESCE(SUM(size), 0) AS bytes FROM messages WHERE channel = ?",
+      head: p(
+        "SELECT seq, id, size, received_at FROM messages WHERE channel = ? ORDER BY seq LIMIT 1",
       ),
+      channelStats: p("SELECT count, bytes FROM channels WHERE channel = ?"),
       walk: p(
         `SELECT * FROM messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ${WALK_BATCH}`,
       ),
@@ -205,14 +207,14 @@ class SqliteQueue implements QueueStore {
       ),
       byId: p("SELECT * FROM messages WHERE channel = ? AND id = ?"),
       delete: p("DELETE FROM messages WHERE seq = ?"),
-      addBytes: p(
-        `INSERT INTO channels (channel, bytes, dropped) VALUES (?, ?, ?)
-         ON CONFLICT (channel) DO UPDATE SET bytes = bytes + excluded.bytes,
-           dropped = dropped + excluded.dropped`,
+      addStats: p(
+        `INSERT INTO channels (channel, count, bytes, dropped) VALUES (?, ?, ?, ?)
+         ON CONFLICT (channel) DO UPDATE SET count = count + excluded.count,
+           bytes = bytes + excluded.bytes, dropped = dropped + excluded.dropped`,
       ),
       gcChannel: p(
-        `DELETE FROM channels WHERE channel = ? AND bytes = 0 AND dropped = 0
-           AND settings IS NULL AND NOT EXISTS (SELECT 1 FROM messages WHERE channel = ?)`,
+        `DELETE FROM channels WHERE channel = ? AND count = 0 AND dropped = 0
+           AND settings IS NULL`,
       ),
       nack: p("UPDATE messages SET owner = NULL, lease_until = 0, not_before = ? WHERE seq = ?"),
       releaseAfter: p(
@@ -222,12 +224,9 @@ class SqliteQueue implements QueueStore {
       release: p(
         "UPDATE messages SET owner = NULL, lease_until = 0 WHERE channel = ? AND owner = ?",
       ),
-      expired: p(
-        "SELECT seq, id, size FROM messages WHERE channel = ? AND received_at < ? ORDER BY seq",
-      ),
       dropped: p("SELECT dropped FROM channels WHERE channel = ?"),
       resetDropped: p("UPDATE channels SET dropped = 0 WHERE channel = ?"),
-      channels: p("SELECT DISTINCT channel FROM messages ORDER BY channel"),
+      channels: p("SELECT channel FROM channels WHERE count > 0 ORDER BY channel"),
       settings: p("SELECT settings FROM channels WHERE channel = ?"),
       setSettings: p(
         `INSERT INTO channels (channel, settings) VALUES (?, ?)
@@ -235,6 +234,11 @@ class SqliteQueue implements QueueStore {
       ),
       chunksOf: p("SELECT data FROM chunks WHERE id = ? AND n = ?"),
     };
+  }
+
+  #stats(channel: string): Depth {
+    const row = this.#s.channelStats.get(channel) as Depth | undefined;
+    return { count: row?.count ?? 0, bytes: row?.bytes ?? 0 };
   }
 
   #check(): void {
@@ -261,19 +265,20 @@ class SqliteQueue implements QueueStore {
       this.#s.dropChunks.run(row.id);
       bytes += row.size;
     }
-    if (rows.length) this.#s.addBytes.run(channel, -bytes, rows.length);
+    if (rows.length) this.#s.addStats.run(channel, -rows.length, -bytes, rows.length);
     this.#total -= bytes;
     return rows.length;
   }
 
-  /** Drops a channel's deliveries older than maxAgeMs (inside a transaction). */
+  /** Drops a channel's deliveries older than maxAgeMs from its head (inside a transaction). */
   #expire(channel: string): number {
-    const rows = this.#s.expired.all(channel, this.#o.now() - this.#o.maxAgeMs) as {
-      seq: number;
-      id: string;
-      size: number;
-    }[];
-    return this.#drop(channel, rows);
+    const cutoff = this.#o.now() - this.#o.maxAgeMs;
+    let dropped = 0;
+    while (true) {
+      const row = this.#s.head.get(channel) as Row | undefined;
+      if (!row || row.received_at >= cutoff) return dropped;
+      dropped += this.#drop(channel, [row]);
+    }
   }
 
   #full(channel: string): QueueFullError {
@@ -322,10 +327,7 @@ class SqliteQueue implements QueueStore {
       const size = bodySize + prepared.overhead;
       const dropped = this.#tx(() => {
         this.#expire(channel);
-        const { count, bytes } = this.#s.channelStats.get(channel) as {
-          count: number;
-          bytes: number;
-        };
+        const { count, bytes } = this.#stats(channel);
         const victims: { seq: number; id: string; size: number }[] = [];
         if (count + 1 > this.#o.maxCount || bytes + size > this.#o.maxBytes) {
           let c = count;
@@ -351,7 +353,7 @@ class SqliteQueue implements QueueStore {
           size,
           this.#o.now(),
         );
-        this.#s.addBytes.run(channel, size, 0);
+        this.#s.addStats.run(channel, 1, size, 0);
         return dropped;
       });
       this.#total += size;
@@ -446,9 +448,9 @@ class SqliteQueue implements QueueStore {
         if (!row) return false;
         this.#s.delete.run(row.seq);
         this.#s.dropChunks.run(id);
-        this.#s.addBytes.run(channel, -row.size, 0);
+        this.#s.addStats.run(channel, -1, -row.size, 0);
         this.#total -= row.size;
-        this.#s.gcChannel.run(channel, channel);
+        this.#s.gcChannel.run(channel);
         return true;
       });
     });
@@ -485,7 +487,7 @@ class SqliteQueue implements QueueStore {
       this.#check();
       return this.#tx(() => {
         this.#expire(channel);
-        return { ...(this.#s.channelStats.get(channel) as unknown as Depth) };
+        return this.#stats(channel);
       });
     });
   }
@@ -497,7 +499,7 @@ class SqliteQueue implements QueueStore {
         const row = this.#s.dropped.get(channel) as { dropped: number } | undefined;
         if (!row || row.dropped === 0) return 0;
         this.#s.resetDropped.run(channel);
-        this.#s.gcChannel.run(channel, channel);
+        this.#s.gcChannel.run(channel);
         return row.dropped;
       });
     });
@@ -538,7 +540,7 @@ class SqliteQueue implements QueueStore {
       const json = encodeSettings(settings);
       this.#tx(() => {
         this.#s.setSettings.run(channel, json);
-        this.#s.gcChannel.run(channel, channel);
+        this.#s.gcChannel.run(channel);
       });
     });
   }
