@@ -31,7 +31,7 @@ const NON_ASCII = /[\x80-\xff]/;
 export function concat(pieces: readonly Uint8Array[], total?: number): Uint8Array {
   if (pieces.length === 1) return pieces[0];
   let length = total ?? 0;
-  if (total === undefined) for (const p of pieces) length += p.length;
+  if (total === undefined) { for (const p of pieces) length += p.length; }
   const out = new Uint8Array(length);
   let off = 0;
   for (const p of pieces) {

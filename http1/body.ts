@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { concat, CR, EMPTY, LF, lastToken } from "./_bytes.ts";
+import { concat, CR, EMPTY, lastToken, LF } from "./_bytes.ts";
 import type { Connection } from "./_conn.ts";
 import { Http1Error } from "./errors.ts";
 import { MAX_HEAD_BYTES, type ResponseHead } from "./head.ts";
@@ -283,4 +283,3 @@ function parseChunkSize(buf: Uint8Array, from: number, to: number): number {
   if (i < to && buf[i] !== 59 /* ; */) throw new Http1Error("protocol", "Invalid chunk size");
   return size; // chunk extensions are ignored
 }
-

@@ -5,7 +5,7 @@
  * @module
  */
 import { Connection, readHead } from "./_conn.ts";
-import { type BodyOwner, bodyFraming, Http1Body } from "./body.ts";
+import { bodyFraming, type BodyOwner, Http1Body } from "./body.ts";
 import { dial, dialTarget } from "./dial.ts";
 import { abortError, Http1Error } from "./errors.ts";
 import {

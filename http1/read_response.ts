@@ -6,7 +6,7 @@
  * @module
  */
 import { Connection, readHead } from "./_conn.ts";
-import { type BodyOwner, bodyFraming, Http1Body } from "./body.ts";
+import { bodyFraming, type BodyOwner, Http1Body } from "./body.ts";
 import type { ByteConn } from "./byte_conn.ts";
 import { MAX_HEAD_BYTES } from "./head.ts";
 import type { Http1Response } from "./types.ts";

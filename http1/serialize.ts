@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { concat, CR, encodeLatin1, encoder, hasToken, LF, lastToken } from "./_bytes.ts";
+import { concat, CR, encodeLatin1, encoder, hasToken, lastToken, LF } from "./_bytes.ts";
 import type { Connection } from "./_conn.ts";
 import { Http1Error } from "./errors.ts";
 import { FIELD_VALUE, parseContentLength, TOKEN } from "./head.ts";
