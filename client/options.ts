@@ -58,9 +58,9 @@ export interface ClientOptions {
 export const CLIENT_DEFAULTS = {
   targetUrl: "http://localhost:3000",
   transferRequestTimeout: 10_000,
-  /** First reconnect delay: the first retry happens within 1 s (jitter adds ≤ 50%). */
+  /** Base of the first reconnect delay: jitter takes up to half off, so the first retry waits 250–500 ms. */
   reconnectInitialDelay: 500,
-  /** Reconnect delays double up to this cap. */
+  /** Reconnect delay bases double up to this cap (so no wait is longer than 30 s). */
   reconnectMaxDelay: 30_000,
   /** In-flight requests allowed to finish on shutdown. */
   shutdownGrace: 10_000,
