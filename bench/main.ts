@@ -30,6 +30,14 @@ const ROOT = (() => {
   return dir.endsWith("/") ? dir : `${dir}/`;
 })();
 const BENCH = new URL(".", import.meta.url).pathname;
+/** Whether the measured tree has the inspector (`--root` may point at a checkout older than it). */
+const HAS_INSPECTOR = (() => {
+  try {
+    return Deno.statSync(`${ROOT}client/inspector/mod.ts`).isFile;
+  } catch {
+    return false;
+  }
+})();
 const OUT_DIR = new URL("../.bench-out", import.meta.url).pathname;
 const KIB = 1024;
 const MIB = 1024 * 1024;
@@ -196,7 +204,7 @@ async function startClient(
   tmp: string,
   serverUrl: string,
   appUrl: string,
-  extra: string[] = ["--inspect-addr", "off"],
+  extra: string[] = HAS_INSPECTOR ? ["--inspect-addr", "off"] : [],
 ): Promise<ClientChild> {
   const stateDir = await Deno.makeTempDir({ dir: tmp, prefix: "state-" });
   const proc = spawnDeno("client", [
@@ -574,7 +582,7 @@ async function main(): Promise<void> {
     // The inspector's cost: a second client recording every delivery against the first, same
     // server and app, 1 KiB c=64, alternated twice so drift hits both alike.
     let inspector: { offRps: number; onRps: number; cost: number } | undefined;
-    {
+    if (HAS_INSPECTOR) {
       const inspected = await startClient(tmp, server.url, app.url, [
         "--inspect-addr",
         `127.0.0.1:${freePort()}`,
