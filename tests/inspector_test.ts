@@ -548,3 +548,109 @@ Deno.test("client refuses a non-loopback --inspect-addr without --inspect-token 
   assert.equal(status.code, 2);
   assert.match(proc.stderr.join("\n"), /--inspect-token/);
 });
+
+interface Verification {
+  result: string;
+  provider: string;
+  code: string;
+  reason: string;
+}
+
+/** GitHub's `X-Hub-Signature-256` of `body` under `secret` (HMAC-SHA256, hex). */
+async function githubSignature(secret: string, body: Uint8Array<ArrayBuffer>): Promise<string> {
+  const key = await crypto.subtle.importKey(
+    "raw",
+    enc.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, body));
+  return "sha256=" + Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("inspector shows signature verdicts: API verification and page badges for valid, forged and unsigned", async () => {
+  const seen: Seen[] = [];
+  await using app = recordingApp(seen);
+  await using server = await startServerProc();
+  const port = freePort();
+  const inspector = `http://127.0.0.1:${port}`;
+  const secret = "It's a Secret to Everybody";
+  await using client = await startClientProc(server.url, app.url, [
+    "--inspect-addr",
+    `127.0.0.1:${port}`,
+    "--verify",
+    `github=${secret}`,
+    // Two schemes: a delivery with no known signature header is "unsigned", not judged by one.
+    "--verify",
+    "gitlab=gitlab-token",
+  ]);
+  await client.waitFor(/^Inspector: /, { stream: "stdout" });
+
+  const body = enc.encode(JSON.stringify({ action: "opened", number: 12 }));
+  const signature = await githubSignature(secret, body);
+  const forged = await githubSignature("not the secret", body);
+  for (
+    const [path, headers] of [
+      ["/signed", { "x-github-event": "push", "x-hub-signature-256": signature }],
+      ["/forged", { "x-github-event": "push", "x-hub-signature-256": forged }],
+      ["/plain", {}],
+    ] as const
+  ) {
+    const answer = await fetch(`${client.webhookUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body,
+    });
+    // Flag mode (the default): every delivery reaches the app.
+    assert.equal(answer.status, 201, path);
+    await answer.body?.cancel();
+  }
+  const list = await finishedDeliveries(inspector, 3);
+  const byPath = Object.fromEntries(
+    list.map((d) => [d.path, d as Summary & { verification: Verification | null }]),
+  );
+  const signed = byPath["/signed"].verification!;
+  assert.deepEqual([signed.result, signed.provider, signed.code], ["valid", "github", "ok"]);
+  const bad = byPath["/forged"].verification!;
+  assert.deepEqual([bad.result, bad.provider, bad.code], ["invalid", "github", "bad_signature"]);
+  assert.match(bad.reason, /\S/);
+  const plain = byPath["/plain"].verification!;
+  assert.deepEqual([plain.result, plain.code], ["unchecked", "unsigned"]);
+  // The detail carries the same verdict.
+  const detail = await getJson<{ verification: Verification }>(
+    `${inspector}/api/deliveries/${byPath["/forged"].id}`,
+  );
+  assert.deepEqual(detail.verification, bad);
+
+  await using chromium = await launchChromium();
+  const page = await chromium.browser.newPage();
+  await page.goto(inspector, { waitUntil: "load" });
+  await page.waitForFunction('document.getElementById("live").textContent === "live"');
+  await waitForRows(page, 3);
+  const badges = await page.$$eval(
+    "#list tbody tr",
+    (trs) =>
+      trs.map((tr) => [
+        tr.querySelector("td.path")?.textContent ?? "",
+        tr.querySelector(".badge")?.textContent ?? "",
+        tr.querySelector(".badge")?.className ?? "",
+      ]),
+  );
+  assert.deepEqual(badges.sort(), [
+    ["/forged", "invalid", "badge invalid"],
+    ["/plain", "unsigned", "badge unchecked"],
+    ["/signed", "valid", "badge valid"],
+  ]);
+  await page.click(`#list tbody tr[data-id="${byPath["/forged"].id}"]`);
+  await waitForText(page, "#verification-badge", "invalid");
+  await waitForText(
+    page,
+    "#verification-reason",
+    `Signature invalid (github): ${bad.reason}`,
+  );
+  assert.equal(await page.evaluate(`document.getElementById("verification").hidden`), false);
+  await page.click(`#list tbody tr[data-id="${byPath["/signed"].id}"]`);
+  await waitForText(page, "#verification-badge", "valid");
+  await waitForText(page, "#verification-reason", `Signature valid (github): ${signed.reason}`);
+});
