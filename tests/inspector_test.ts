@@ -233,6 +233,8 @@ interface Summary {
   response_bytes: number;
   duration_ms: number | null;
   received_at: string;
+  /** The signature verdict; null without `--verify`. */
+  verification: Verification | null;
 }
 
 async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
@@ -608,7 +610,7 @@ Deno.test("inspector shows signature verdicts: API verification and page badges 
   }
   const list = await finishedDeliveries(inspector, 3);
   const byPath = Object.fromEntries(
-    list.map((d) => [d.path, d as Summary & { verification: Verification | null }]),
+    list.map((d) => [d.path, d]),
   );
   const signed = byPath["/signed"].verification!;
   assert.deepEqual([signed.result, signed.provider, signed.code], ["valid", "github", "ok"]);
@@ -653,4 +655,84 @@ Deno.test("inspector shows signature verdicts: API verification and page badges 
   await page.click(`#list tbody tr[data-id="${byPath["/signed"].id}"]`);
   await waitForText(page, "#verification-badge", "valid");
   await waitForText(page, "#verification-reason", `Signature valid (github): ${signed.reason}`);
+});
+
+/** An HMAC-SHA256 of `text` under `secret`, hex. */
+async function hmacHex(secret: string, text: Uint8Array<ArrayBuffer>): Promise<string> {
+  return (await githubSignature(secret, text)).slice("sha256=".length);
+}
+
+Deno.test("inspector replays are re-verified as sent: edited body invalid, stale Stripe timestamp expired", async () => {
+  const seen: Seen[] = [];
+  await using app = recordingApp(seen);
+  await using server = await startServerProc();
+  const port = freePort();
+  const inspector = `http://127.0.0.1:${port}`;
+  const secret = "gh-secret";
+  const stripeSecret = "whsec_replay_test";
+  await using client = await startClientProc(server.url, app.url, [
+    "--inspect-addr",
+    `127.0.0.1:${port}`,
+    "--verify",
+    `github=${secret}`,
+    "--verify",
+    `stripe=${stripeSecret}`,
+    "--verify-tolerance",
+    "2s",
+  ]);
+  await client.waitFor(/^Inspector: /, { stream: "stdout" });
+  const body = enc.encode('{"id":"evt_1","type":"charge.succeeded"}');
+  const t = Math.floor(Date.now() / 1000);
+  const signed = new Uint8Array([...enc.encode(`${t}.`), ...body]);
+  const stripeSignature = `t=${t},v1=${await hmacHex(stripeSecret, signed)}`;
+  for (
+    const [path, headers] of [
+      ["/gh", {
+        "x-github-event": "push",
+        "x-hub-signature-256": await githubSignature(secret, body),
+      }],
+      ["/stripe", { "stripe-signature": stripeSignature }],
+    ] as const
+  ) {
+    const answer = await fetch(`${client.webhookUrl}${path}`, { method: "POST", headers, body });
+    assert.equal(answer.status, 201, path);
+    await answer.body?.cancel();
+  }
+  const list = await finishedDeliveries(inspector, 2);
+  const byPath = Object.fromEntries(
+    list.map((d) => [d.path, d]),
+  );
+  assert.equal(byPath["/gh"].verification?.result, "valid");
+  assert.equal(byPath["/stripe"].verification?.result, "valid");
+
+  const replay = async (id: string, edits: unknown = {}) => {
+    const response = await fetch(`${inspector}/api/deliveries/${id}/replay`, {
+      method: "POST",
+      body: JSON.stringify(edits),
+    });
+    assert.equal(response.status, 201);
+    return await response.json() as Summary & { verification: Verification };
+  };
+  const again = await replay(byPath["/gh"].id);
+  assert.equal(again.verification.result, "valid");
+  const edited = await replay(byPath["/gh"].id, {
+    body_b64: btoa('{"id":"evt_1","type":"charge.refunded"}'),
+  });
+  assert.deepEqual(
+    [edited.verification.result, edited.verification.code],
+    ["invalid", "bad_signature"],
+  );
+  // The list shows the replay's own verdict too.
+  const listed = await finishedDeliveries(inspector, 4);
+  assert.equal(listed.find((d) => d.id === edited.id)?.verification?.code, "bad_signature");
+
+  // Past the 2 s tolerance the same Stripe bytes are rightly expired.
+  await waitUntil(() => Date.now() / 1000 > t + 3, "the Stripe timestamp to go stale");
+  const stale = await replay(byPath["/stripe"].id);
+  assert.deepEqual(
+    [stale.verification.result, stale.verification.provider, stale.verification.code],
+    ["invalid", "stripe", "expired"],
+  );
+  assert.match(stale.verification.reason, /expired/);
+  assert.equal(seen.length, 5, "flag mode: every replay reached the app");
 });
