@@ -525,7 +525,9 @@ Deno.test("client --json prints one JSON line per delivery; a busy --inspect-add
       "request_bytes",
       "response_bytes",
       "status",
+      "verification",
     ]);
+    assert.equal(record.verification, null, "no --verify rule: no verdict");
     assert.deepEqual(
       [record.method, record.path, record.status, record.outcome, record.provider, record.event],
       ["POST", "/json?q=1", 201, "ok", "gitlab", "Push Hook"],
