@@ -736,5 +736,9 @@ Deno.test("inspector replays are re-verified as sent: edited body invalid, stale
     ["invalid", "stripe", "expired"],
   );
   assert.match(stale.verification.reason, /expired/);
-  assert.equal(seen.length, 5, "flag mode: every replay reached the app");
+  // The replay command prints the replay's verdict.
+  const command = spawnMain(["replay", byPath["/gh"].id, "--inspect-addr", `127.0.0.1:${port}`]);
+  assert.equal((await command.status).code, 0, command.stderr.join("\n"));
+  assert.match(command.stdout[0], / replay_of=[0-9a-z]+ verify=valid \(github\)$/);
+  assert.equal(seen.length, 6, "flag mode: every replay reached the app");
 });
