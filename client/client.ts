@@ -227,6 +227,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       http: localHttp,
       target: targetUrl,
       timeout,
+      verifier,
       warn: (line) => log.warn("{line}", { line }),
     });
     if (inspector) print(`Inspector: ${inspector.url}`);

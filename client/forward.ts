@@ -103,6 +103,7 @@ export async function forwardStream(
   const recording = options.recorder?.begin({ method: head.method, path, headers });
   const done = () => {
     const failure = stream.failure;
+    if (result.verification) recording?.verified(result.verification);
     recording?.finish(
       failure?.code ?? (typeof result.status === "number" ? "ok" : result.status),
       failure?.message,

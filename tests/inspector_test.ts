@@ -233,6 +233,8 @@ interface Summary {
   response_bytes: number;
   duration_ms: number | null;
   received_at: string;
+  /** The signature verdict; null without `--verify`. */
+  verification: Verification | null;
 }
 
 async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
@@ -523,7 +525,9 @@ Deno.test("client --json prints one JSON line per delivery; a busy --inspect-add
       "request_bytes",
       "response_bytes",
       "status",
+      "verification",
     ]);
+    assert.equal(record.verification, null, "no --verify rule: no verdict");
     assert.deepEqual(
       [record.method, record.path, record.status, record.outcome, record.provider, record.event],
       ["POST", "/json?q=1", 201, "ok", "gitlab", "Push Hook"],
@@ -547,4 +551,194 @@ Deno.test("client refuses a non-loopback --inspect-addr without --inspect-token 
   const status = await proc.status;
   assert.equal(status.code, 2);
   assert.match(proc.stderr.join("\n"), /--inspect-token/);
+});
+
+interface Verification {
+  result: string;
+  provider: string;
+  code: string;
+  reason: string;
+}
+
+/** GitHub's `X-Hub-Signature-256` of `body` under `secret` (HMAC-SHA256, hex). */
+async function githubSignature(secret: string, body: Uint8Array<ArrayBuffer>): Promise<string> {
+  const key = await crypto.subtle.importKey(
+    "raw",
+    enc.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, body));
+  return "sha256=" + Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("inspector shows signature verdicts: API verification and page badges for valid, forged and unsigned", async () => {
+  const seen: Seen[] = [];
+  await using app = recordingApp(seen);
+  await using server = await startServerProc();
+  const port = freePort();
+  const inspector = `http://127.0.0.1:${port}`;
+  const secret = "It's a Secret to Everybody";
+  await using client = await startClientProc(server.url, app.url, [
+    "--inspect-addr",
+    `127.0.0.1:${port}`,
+    "--verify",
+    `github=${secret}`,
+    // Two schemes: a delivery with no known signature header is "unsigned", not judged by one.
+    "--verify",
+    "gitlab=gitlab-token",
+  ]);
+  await client.waitFor(/^Inspector: /, { stream: "stdout" });
+
+  const body = enc.encode(JSON.stringify({ action: "opened", number: 12 }));
+  const signature = await githubSignature(secret, body);
+  const forged = await githubSignature("not the secret", body);
+  for (
+    const [path, headers] of [
+      ["/signed", { "x-github-event": "push", "x-hub-signature-256": signature }],
+      ["/forged", { "x-github-event": "push", "x-hub-signature-256": forged }],
+      ["/plain", {}],
+    ] as const
+  ) {
+    const answer = await fetch(`${client.webhookUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body,
+    });
+    // Flag mode (the default): every delivery reaches the app.
+    assert.equal(answer.status, 201, path);
+    await answer.body?.cancel();
+  }
+  const list = await finishedDeliveries(inspector, 3);
+  const byPath = Object.fromEntries(
+    list.map((d) => [d.path, d]),
+  );
+  const signed = byPath["/signed"].verification!;
+  assert.deepEqual([signed.result, signed.provider, signed.code], ["valid", "github", "ok"]);
+  const bad = byPath["/forged"].verification!;
+  assert.deepEqual([bad.result, bad.provider, bad.code], ["invalid", "github", "bad_signature"]);
+  assert.match(bad.reason, /\S/);
+  const plain = byPath["/plain"].verification!;
+  assert.deepEqual([plain.result, plain.code], ["unchecked", "unsigned"]);
+  // The detail carries the same verdict.
+  const detail = await getJson<{ verification: Verification }>(
+    `${inspector}/api/deliveries/${byPath["/forged"].id}`,
+  );
+  assert.deepEqual(detail.verification, bad);
+
+  await using chromium = await launchChromium();
+  const page = await chromium.browser.newPage();
+  await page.goto(inspector, { waitUntil: "load" });
+  await page.waitForFunction('document.getElementById("live").textContent === "live"');
+  await waitForRows(page, 3);
+  const badges = await page.$$eval(
+    "#list tbody tr",
+    (trs) =>
+      trs.map((tr) => [
+        tr.querySelector("td.path")?.textContent ?? "",
+        tr.querySelector(".badge")?.textContent ?? "",
+        tr.querySelector(".badge")?.className ?? "",
+      ]),
+  );
+  assert.deepEqual(badges.sort(), [
+    ["/forged", "invalid", "badge invalid"],
+    ["/plain", "unsigned", "badge unchecked"],
+    ["/signed", "valid", "badge valid"],
+  ]);
+  await page.click(`#list tbody tr[data-id="${byPath["/forged"].id}"]`);
+  await waitForText(page, "#verification-badge", "invalid");
+  await waitForText(
+    page,
+    "#verification-reason",
+    `Signature invalid (github): ${bad.reason}`,
+  );
+  assert.equal(await page.evaluate(`document.getElementById("verification").hidden`), false);
+  await page.click(`#list tbody tr[data-id="${byPath["/signed"].id}"]`);
+  await waitForText(page, "#verification-badge", "valid");
+  await waitForText(page, "#verification-reason", `Signature valid (github): ${signed.reason}`);
+});
+
+/** An HMAC-SHA256 of `text` under `secret`, hex. */
+async function hmacHex(secret: string, text: Uint8Array<ArrayBuffer>): Promise<string> {
+  return (await githubSignature(secret, text)).slice("sha256=".length);
+}
+
+Deno.test("inspector replays are re-verified as sent: edited body invalid, stale Stripe timestamp expired", async () => {
+  const seen: Seen[] = [];
+  await using app = recordingApp(seen);
+  await using server = await startServerProc();
+  const port = freePort();
+  const inspector = `http://127.0.0.1:${port}`;
+  const secret = "gh-secret";
+  const stripeSecret = "whsec_replay_test";
+  await using client = await startClientProc(server.url, app.url, [
+    "--inspect-addr",
+    `127.0.0.1:${port}`,
+    "--verify",
+    `github=${secret}`,
+    "--verify",
+    `stripe=${stripeSecret}`,
+    "--verify-tolerance",
+    "2s",
+  ]);
+  await client.waitFor(/^Inspector: /, { stream: "stdout" });
+  const body = enc.encode('{"id":"evt_1","type":"charge.succeeded"}');
+  const t = Math.floor(Date.now() / 1000);
+  const signed = new Uint8Array([...enc.encode(`${t}.`), ...body]);
+  const stripeSignature = `t=${t},v1=${await hmacHex(stripeSecret, signed)}`;
+  for (
+    const [path, headers] of [
+      ["/gh", {
+        "x-github-event": "push",
+        "x-hub-signature-256": await githubSignature(secret, body),
+      }],
+      ["/stripe", { "stripe-signature": stripeSignature }],
+    ] as const
+  ) {
+    const answer = await fetch(`${client.webhookUrl}${path}`, { method: "POST", headers, body });
+    assert.equal(answer.status, 201, path);
+    await answer.body?.cancel();
+  }
+  const list = await finishedDeliveries(inspector, 2);
+  const byPath = Object.fromEntries(
+    list.map((d) => [d.path, d]),
+  );
+  assert.equal(byPath["/gh"].verification?.result, "valid");
+  assert.equal(byPath["/stripe"].verification?.result, "valid");
+
+  const replay = async (id: string, edits: unknown = {}) => {
+    const response = await fetch(`${inspector}/api/deliveries/${id}/replay`, {
+      method: "POST",
+      body: JSON.stringify(edits),
+    });
+    assert.equal(response.status, 201);
+    return await response.json() as Summary & { verification: Verification };
+  };
+  const again = await replay(byPath["/gh"].id);
+  assert.equal(again.verification.result, "valid");
+  const edited = await replay(byPath["/gh"].id, {
+    body_b64: btoa('{"id":"evt_1","type":"charge.refunded"}'),
+  });
+  assert.deepEqual(
+    [edited.verification.result, edited.verification.code],
+    ["invalid", "bad_signature"],
+  );
+  // The list shows the replay's own verdict too.
+  const listed = await finishedDeliveries(inspector, 4);
+  assert.equal(listed.find((d) => d.id === edited.id)?.verification?.code, "bad_signature");
+
+  // Past the 2 s tolerance the same Stripe bytes are rightly expired.
+  await waitUntil(() => Date.now() / 1000 > t + 3, "the Stripe timestamp to go stale");
+  const stale = await replay(byPath["/stripe"].id);
+  assert.deepEqual(
+    [stale.verification.result, stale.verification.provider, stale.verification.code],
+    ["invalid", "stripe", "expired"],
+  );
+  assert.match(stale.verification.reason, /expired/);
+  // The replay command prints the replay's verdict.
+  const command = spawnMain(["replay", byPath["/gh"].id, "--inspect-addr", `127.0.0.1:${port}`]);
+  assert.equal((await command.status).code, 0, command.stderr.join("\n"));
+  assert.match(command.stdout[0], / replay_of=[0-9a-z]+ verify=valid \(github\)$/);
+  assert.equal(seen.length, 6, "flag mode: every replay reached the app");
 });

@@ -91,7 +91,9 @@ Deno.test("inspector API lists deliveries newest first with the summary fields",
     "request_bytes",
     "response_bytes",
     "status",
+    "verification",
   ]);
+  assert.equal(deliveries[1].verification, null);
   assert.equal(deliveries[1].provider, "github");
   assert.equal(deliveries[1].event, "push");
   assert.equal(deliveries[1].status, 200);

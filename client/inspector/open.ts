@@ -7,6 +7,7 @@
  */
 import type { Http1Client } from "../../http1/mod.ts";
 import type { Recorder } from "./recorder.ts";
+import type { Verifier } from "../verify/mod.ts";
 import { replayDelivery } from "./replay.ts";
 import {
   INSPECTOR_DEFAULTS,
@@ -46,6 +47,8 @@ export interface OpenInspectorOptions {
   target: URL;
   /** The client's `--transfer-request-timeout`, ms; 0 disables. */
   timeout: number;
+  /** The client's signature verifier: replays are re-verified as sent. */
+  verifier?: Verifier;
   /** Receives the one warning line when no port is free. */
   warn(line: string): void;
 }
@@ -57,7 +60,7 @@ export interface OpenInspectorOptions {
  * @throws {TypeError} When the address is invalid, or not loopback and no token is given.
  */
 export function openInspector(options: OpenInspectorOptions): InspectorHandle | undefined {
-  const { recorder, http, target, timeout } = options;
+  const { recorder, http, target, timeout, verifier } = options;
   try {
     return startInspector({
       addr: parseInspectAddr(options.addr),
@@ -66,7 +69,7 @@ export function openInspector(options: OpenInspectorOptions): InspectorHandle | 
       targetUrl: target,
       token: options.token,
       replay: (original, edits) =>
-        replayDelivery(original, edits, { recorder, http, target, timeout }),
+        replayDelivery(original, edits, { recorder, http, target, timeout, verifier }),
     });
   } catch (error) {
     if (!(error instanceof InspectorListenError)) throw error;

@@ -14,6 +14,7 @@
  */
 import { CLIENT_DEFAULTS } from "../options.ts";
 import { detectProvider, headersFromPairs, type ProviderName } from "../../protocol/providers.ts";
+import type { Verdict } from "../verify/mod.ts";
 
 /** Defaults of {@linkcode RecorderOptions} (the values live in `CLIENT_DEFAULTS`). */
 export const RECORDER_DEFAULTS = {
@@ -72,6 +73,11 @@ export interface DeliverySummary {
   request_bytes: number;
   /** Response body bytes the app sent (whole, even when the record is truncated). */
   response_bytes: number;
+  /**
+   * The signature check's verdict (`{result, provider, code, reason}`); null when no verifier is
+   * configured (or the check has not finished yet).
+   */
+  verification: Verdict | null;
 }
 
 /** One delivery whole, as `GET /api/deliveries/{id}` shows it. */
@@ -161,6 +167,8 @@ export class Delivery implements Recording {
   error = "";
   ttfb: number | null = null;
   duration: number | null = null;
+  /** The signature check's verdict, once known; null without a verifier. */
+  verification: Verdict | null = null;
   #provider?: { provider: ProviderName; event: string };
   #sink: DeliverySink;
   #open = true;
@@ -194,6 +202,11 @@ export class Delivery implements Recording {
   /** @inheritdoc */
   responseChunk(chunk: Uint8Array, owned = false): void {
     if (this.#open) this.#sink._store(this, this.responseBody, chunk, owned);
+  }
+
+  /** @inheritdoc */
+  verified(verdict: Verdict): void {
+    if (this.#open) this.verification = verdict;
   }
 
   /** @inheritdoc */
@@ -251,6 +264,7 @@ export class Delivery implements Recording {
       replay_of: this.request.replayOf ?? null,
       request_bytes: this.requestBody.total,
       response_bytes: this.responseBody.total,
+      verification: this.verification,
     };
   }
 
@@ -288,6 +302,8 @@ export interface Recording {
   responseHead(status: number, headers: readonly (readonly [string, string])[]): void;
   /** A response body chunk as it goes back: copied unless `owned`, as for requests. */
   responseChunk(chunk: Uint8Array, owned?: boolean): void;
+  /** The signature check's verdict (call before {@linkcode Recording.finish}). */
+  verified(verdict: Verdict): void;
   /**
    * The delivery ended.
    * @param outcome `ok` or the reset code.

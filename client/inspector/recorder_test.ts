@@ -163,3 +163,21 @@ Deno.test("Recorder keeps an owned whole chunk without copying, copies views of 
   assert.deepEqual([...delivery.requestBytes()], new Array(10).fill(7));
   assert.equal(delivery.responseBytes(), owned);
 });
+
+Deno.test("Recorder keeps the signature verdict (null without one) in summary and detail", () => {
+  const recorder = new Recorder();
+  const plain = deliver(recorder, "/plain", enc.encode("{}"));
+  assert.equal(plain.delivery.summary().verification, null);
+  const rec = recorder.begin({ method: "POST", path: "/gh", headers: [] });
+  const verdict = {
+    result: "invalid",
+    provider: "github",
+    code: "bad_signature",
+    reason: "bad signature: no configured secret matches",
+  } as const;
+  rec.verified(verdict);
+  rec.finish("ok");
+  rec.verified({ result: "valid", provider: "github", code: "ok", reason: "secret #1" });
+  assert.deepEqual(recorder.get(rec.id)!.summary().verification, verdict);
+  assert.deepEqual(recorder.get(rec.id)!.detail().verification, verdict);
+});

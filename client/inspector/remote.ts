@@ -4,6 +4,7 @@
  * @module
  */
 import type { DeliveryDetail } from "./recorder.ts";
+import { formatVerdict } from "../verify/verdict.ts";
 import { parseInspectAddr } from "./server.ts";
 
 /** Options for {@linkcode replayRemote}. */
@@ -76,12 +77,14 @@ export async function replayRemote(
 }
 
 /**
- * One line for a delivery: id, method, path, status (or outcome), duration, what it replays.
+ * One line for a delivery: id, method, path, status (or outcome), duration, what it replays, and
+ * the signature verdict when there is one.
  * @param delivery A record.
- * @returns e.g. `0mx9… POST /hook 200 3.1ms replay_of=0mx8…`.
+ * @returns e.g. `0mx9… POST /hook 200 3.1ms replay_of=0mx8… verify=valid (github)`.
  */
 export function statusLine(delivery: DeliveryDetail): string {
   const status = delivery.status ?? delivery.outcome;
   const replay = delivery.replay_of ? ` replay_of=${delivery.replay_of}` : "";
-  return `${delivery.id} ${delivery.method} ${delivery.path} ${status} ${delivery.duration_ms}ms${replay}`;
+  const verify = delivery.verification ? ` verify=${formatVerdict(delivery.verification)}` : "";
+  return `${delivery.id} ${delivery.method} ${delivery.path} ${status} ${delivery.duration_ms}ms${replay}${verify}`;
 }

@@ -6,6 +6,8 @@
  * @module
  */
 import { type Http1Client, Http1Error } from "../../http1/mod.ts";
+import { headersFromPairs } from "../../protocol/providers.ts";
+import type { Verifier } from "../verify/mod.ts";
 import type { Delivery, HeaderPairs, Recorder } from "./recorder.ts";
 
 /** Changes to a replay; absent fields keep the recorded values. */
@@ -31,6 +33,11 @@ export interface ReplayOptions {
   target: URL;
   /** Abort when the response head takes longer than this many ms; 0 disables. @default 0 */
   timeout?: number;
+  /**
+   * The client's signature verifier: the replay is re-verified as sent (its headers and body,
+   * judged now), and the verdict recorded. Never blocks the replay.
+   */
+  verifier?: Verifier;
 }
 
 /** A replay that cannot be sent as asked: the API answers 4xx. */
@@ -86,6 +93,11 @@ export async function replayDelivery(
     replayOf: original.id,
   });
   recording.requestChunk(body);
+  if (options.verifier) {
+    const check = options.verifier.begin(headersFromPairs(headers));
+    check.update(body);
+    recording.verified(check.finish());
+  }
   const timeout = options.timeout ?? 0;
   try {
     const answer = await options.http.request(target, {

@@ -55,6 +55,7 @@ export const INDEX_HTML = String.raw`<!doctype html>
       <span class="replay-to"><input id="replay-url" type="url" placeholder="http://localhost:4000" aria-label="Replay to URL"><button id="replay-to" type="button">Replay to URL</button></span>
     </div>
     <p id="message" class="muted" role="status"></p>
+    <p id="verification" hidden><span id="verification-badge" class="badge"></span> <span id="verification-reason"></span></p>
     <textarea id="curl-text" readonly hidden rows="6" aria-label="curl command"></textarea>
     <form id="editor" hidden>
       <label>Headers (one <code>Name: value</code> per line)<textarea id="edit-headers" rows="8"></textarea></label>
@@ -115,6 +116,10 @@ textarea { width: 100%; }
 .muted, .note { color: #888; font-size: .85rem; }
 .note { margin: .25rem 0; }
 a[download] { color: var(--accent); }
+.badge { display: inline-block; font-size: .75rem; padding: 0 .4rem; border-radius: .6rem; margin-left: .25rem; background: #8883; }
+.badge.valid { background: #16a34a33; color: #15803d; }
+.badge.invalid { background: #dc262633; color: #dc2626; }
+#verification { margin: .25rem 0; }
 @media (max-width: 900px) { main, .panes { grid-template-columns: 1fr; height: auto; } }
 `;
 
@@ -184,23 +189,41 @@ function formatSize(n) {
   return (n / 1024 / 1024).toFixed(1) + " MiB";
 }
 
+// The signature check's verdict as a badge: valid, invalid, unsigned (or unchecked, with another
+// reason); none when no verifier is configured.
+function badgeText(v) {
+  if (!v) return null;
+  return v.result === "unchecked" && v.code === "unsigned" ? "unsigned" : v.result;
+}
+
+function badge(v) {
+  const text = badgeText(v);
+  if (text === null) return null;
+  const node = el("span", text, "badge " + v.result);
+  node.title = (v.provider ? v.provider + ": " : "") + v.reason;
+  return node;
+}
+
 function matches(d) {
   const cls = $("status-class").value;
   if (cls && statusClass(d) !== cls) return false;
   const text = $("filter").value.trim().toLowerCase();
   if (!text) return true;
-  return [d.id, d.method, d.path, d.provider, d.event, d.outcome, String(d.status)]
+  return [d.id, d.method, d.path, d.provider, d.event, d.outcome, String(d.status), badgeText(d.verification) || ""]
     .some((v) => String(v).toLowerCase().includes(text));
 }
 
 function row(d) {
   const tr = document.createElement("tr");
   tr.dataset.id = d.id;
+  const who = el("td", [d.provider, d.event].filter(Boolean).join(" / ") + (d.replay_of ? " (replay)" : ""));
+  const mark = badge(d.verification);
+  if (mark) who.append(mark);
   tr.append(
     el("td", formatTime(d.received_at)),
     el("td", d.method),
     el("td", d.path, "path"),
-    el("td", [d.provider, d.event].filter(Boolean).join(" / ") + (d.replay_of ? " (replay)" : "")),
+    who,
     el("td", d.outcome === "ok" ? d.status : d.outcome, "s" + statusClass(d)),
     el("td", d.duration_ms === null ? "…" : d.duration_ms.toFixed(1) + " ms"),
   );
@@ -334,6 +357,13 @@ async function select(id) {
   $("resp-line").textContent = (d.status === null ? "no answer" : "HTTP " + d.status) + "  ·  " + d.outcome +
     (d.ttfb_ms !== null ? "  ·  first byte " + d.ttfb_ms + " ms" : "") +
     (d.duration_ms !== null ? "  ·  total " + d.duration_ms + " ms" : "") + (d.error ? "  ·  " + d.error : "");
+  const v = d.verification;
+  $("verification").hidden = !v;
+  $("verification-badge").textContent = v ? badgeText(v) : "";
+  $("verification-badge").className = "badge" + (v ? " " + v.result : "");
+  $("verification-reason").textContent = v
+    ? "Signature " + v.result + (v.provider ? " (" + v.provider + ")" : "") + ": " + v.reason
+    : "";
   headerRows($("req-headers"), d.request_headers);
   headerRows($("resp-headers"), d.response_headers);
   $("download-request").href = "/api/deliveries/" + d.id + "/request-body";
