@@ -42,6 +42,7 @@ import { newChannel } from "./handlers/new_channel.ts";
 import { healthz } from "./handlers/healthz.ts";
 import { traefikConfig } from "./handlers/traefik_config.ts";
 import { metrics } from "./handlers/metrics.ts";
+import { readyz } from "./handlers/readyz.ts";
 import { internalChannels } from "./handlers/internal_channels.ts";
 import { internalChannel } from "./handlers/internal_channel.ts";
 import { internalVerify } from "./handlers/internal_verify.ts";
@@ -70,6 +71,7 @@ export const ROUTES: readonly Route<Ctx>[] = [
   route<Ctx>("GET", "/ws/:id/*", unknownChannelPath),
   route<Ctx>("GET", "/new", newChannel, refuseWhileDraining, useClientIp, requireClientToken),
   route<Ctx>("GET", "/healthz", healthz),
+  route<Ctx>("GET", "/readyz", readyz),
   route<Ctx>("GET", "/traefik-config", traefikConfig, requireAdminToken),
   route<Ctx>("GET", "/metrics", metrics, requireAdminToken),
   route<Ctx>("GET", "/internal/channels", internalChannels, requireReplicaOrAdmin),
