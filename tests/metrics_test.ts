@@ -3,7 +3,7 @@
  * app; the scrape passes `promtool check metrics`.
  */
 import assert from "node:assert/strict";
-import { startApp, startClientProc, startServerProc, waitUntil } from "./_harness.ts";
+import { freePorts, startApp, startClientProc, startServerProc, waitUntil } from "./_harness.ts";
 
 const ADMIN_TOKEN = "metrics-admin-token";
 const PROMTOOL = "/usr/bin/promtool";
@@ -102,6 +102,20 @@ Deno.test("server /metrics and /readyz", async (t) => {
     assert.match(response.headers.get("content-type") ?? "", /^text\/plain/);
     const { code, output } = await promtoolCheck(await response.text());
     assert.equal(code, 0, `promtool check metrics failed:\n${output}`);
+  });
+
+  await t.step("/readyz: 503 with a reason before the first cluster sync", async () => {
+    // A replica told to join a peer that is not there never syncs.
+    const [deadGossip] = freePorts(1);
+    await using joining = await startServerProc(["--join", `127.0.0.1:${deadGossip}`]);
+    const response = await fetch(`${joining.url}/readyz`);
+    assert.equal(response.status, 503);
+    const doc = await response.json();
+    assert.equal(doc.status, "NOT_READY");
+    assert.match(doc.reason, /not synced/);
+    const health = await fetch(`${joining.url}/healthz`);
+    await health.body?.cancel();
+    assert.equal(health.status, 200);
   });
 
   await t.step("a client that leaves is counted as a disconnect", async () => {
