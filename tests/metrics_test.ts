@@ -97,6 +97,17 @@ Deno.test("server /metrics and /readyz", async (t) => {
     assert.equal(sumOf(text, "wow_tunnel_sessions_total"), 1);
   });
 
+  await t.step("/traefik-config gathers are counted", async () => {
+    const traefik = await fetch(`${server.url}/traefik-config`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    await traefik.body?.cancel();
+    assert.equal(traefik.status, 200);
+    const text = await (await scrape(server.url, ADMIN_TOKEN)).text();
+    assert.equal(sumOf(text, "wow_traefik_config_gathers_total", 'result="ok"'), 1);
+    assert.equal(sumOf(text, "wow_traefik_config_gather_duration_seconds_count"), 1);
+  });
+
   await t.step("promtool check metrics accepts the scrape", async () => {
     const response = await scrape(server.url, ADMIN_TOKEN);
     assert.match(response.headers.get("content-type") ?? "", /^text\/plain/);
@@ -116,6 +127,11 @@ Deno.test("server /metrics and /readyz", async (t) => {
     const health = await fetch(`${joining.url}/healthz`);
     await health.body?.cancel();
     assert.equal(health.status, 200);
+    const traefik = await fetch(`${joining.url}/traefik-config`);
+    await traefik.body?.cancel();
+    assert.equal(traefik.status, 503);
+    const text = await (await scrape(joining.url)).text();
+    assert.equal(sumOf(text, "wow_traefik_config_gathers_total", 'result="not_synced"'), 1);
   });
 
   await t.step("a client that leaves is counted as a disconnect", async () => {

@@ -174,6 +174,7 @@ async function deliver(
   const { config } = ctx;
   ctx.inFlight++;
   channel.inFlight++;
+  if (relayed) ctx.metrics.relayReceived();
   const result = await deliverWebhook(request, channel.session!, {
     target: info.rest + info.url.search,
     remoteIp: info.peer,
