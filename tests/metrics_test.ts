@@ -134,6 +134,31 @@ Deno.test("server /metrics and /readyz", async (t) => {
     assert.equal(sumOf(text, "wow_traefik_config_gathers_total", 'result="not_synced"'), 1);
   });
 
+  await t.step(
+    "--metrics-addr: /metrics on its own listener, without the admin token",
+    async () => {
+      const [metricsPort] = freePorts(1);
+      await using own = await startServerProc([
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--metrics-addr",
+        `127.0.0.1:${metricsPort}`,
+      ]);
+      const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      assert.equal(response.status, 200);
+      const text = await response.text();
+      assert.equal(sumOf(text, "wow_webhooks_total"), 0);
+      assert.match(text, /# TYPE wow_webhooks_total counter/);
+      const other = await fetch(`http://127.0.0.1:${metricsPort}/new`);
+      await other.body?.cancel();
+      assert.equal(other.status, 404);
+      // The main port still requires the token.
+      const main = await scrape(own.url);
+      await main.body?.cancel();
+      assert.equal(main.status, 401);
+    },
+  );
+
   await t.step("a client that leaves is counted as a disconnect", async () => {
     await client.stop("SIGTERM");
     await waitUntil(async () => {
