@@ -112,8 +112,22 @@ export function createContext(init: ContextOptions): ServerContext {
     startedAt: init.startedAt ?? performance.now(),
     draining: false,
     inFlight: 0,
-    metrics: createServerMetrics({ providers: { channels: () => channels.stateCounts() } }),
+    metrics: createServerMetrics({
+      providers: {
+        channels: () => channels.stateCounts(),
+        clusterMembers: () => memberCounts(init.replicas),
+      },
+    }),
   };
+}
+
+/** Cluster members (this replica included) by state, for `wow_cluster_members`. */
+function memberCounts(replicas: Replicas): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const member of replicas.cluster.members()) {
+    counts[member.state] = (counts[member.state] ?? 0) + 1;
+  }
+  return counts;
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -95,6 +95,7 @@ Deno.test("server /metrics and /readyz", async (t) => {
     assert.equal(sumOf(text, "wow_refusals_total", 'reason="unknown_channel"'), 1);
     assert.equal(sumOf(text, "wow_channels", 'state="attached"'), 1);
     assert.equal(sumOf(text, "wow_tunnel_sessions_total"), 1);
+    assert.equal(sumOf(text, "wow_cluster_members", 'state="alive"'), 1);
   });
 
   await t.step("/traefik-config gathers are counted", async () => {
