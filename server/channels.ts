@@ -156,4 +156,19 @@ export class ChannelRegistry {
   sessions(): TunnelSession[] {
     return [...this.#channels.values()].flatMap((c) => c.session ? [c.session] : []);
   }
+
+  /**
+   * Channels by state, for `wow_channels`: attached (a client is here), detached (one left),
+   * issued (never attached).
+   * @returns The counts.
+   */
+  stateCounts(): { attached: number; detached: number; issued: number } {
+    const counts = { attached: 0, detached: 0, issued: 0 };
+    for (const c of this.#channels.values()) {
+      if (c.session) counts.attached++;
+      else if (c.detachedAt !== undefined) counts.detached++;
+      else counts.issued++;
+    }
+    return counts;
+  }
 }

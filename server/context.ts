@@ -13,6 +13,7 @@ import { channelKeyFromGossipKey, type Replicas } from "./replicas.ts";
 import type { SocketSet } from "./tunnel.ts";
 import { SERVER_DEFAULTS, type ServerOptions } from "./options.ts";
 import { Http1Client } from "../http1/mod.ts";
+import { createServerMetrics, type ServerMetrics } from "./metrics/mod.ts";
 
 /**
  * The options with every default filled in.
@@ -60,6 +61,8 @@ export interface ServerContext {
   draining: boolean;
   /** Webhooks being delivered or relayed (shutdown waits for them). */
   inFlight: number;
+  /** This server's Prometheus metrics (`GET /metrics`), a registry of its own. */
+  readonly metrics: ServerMetrics;
 }
 
 /** Inputs of {@linkcode createContext}. */
@@ -86,9 +89,10 @@ export interface ContextOptions {
 export function createContext(init: ContextOptions): ServerContext {
   const options = init.options ?? {};
   const config = init.config ?? resolveConfig(options);
+  const channels = new ChannelRegistry({ maxChannels: config.maxChannels });
   return {
     config,
-    channels: new ChannelRegistry({ maxChannels: config.maxChannels }),
+    channels,
     secrets: new ChannelSecrets(
       options.channelKey ?? (options.gossipKey && channelKeyFromGossipKey(options.gossipKey)),
     ),
@@ -108,7 +112,22 @@ export function createContext(init: ContextOptions): ServerContext {
     startedAt: init.startedAt ?? performance.now(),
     draining: false,
     inFlight: 0,
+    metrics: createServerMetrics({
+      providers: {
+        channels: () => channels.stateCounts(),
+        clusterMembers: () => memberCounts(init.replicas),
+      },
+    }),
   };
+}
+
+/** Cluster members (this replica included) by state, for `wow_cluster_members`. */
+function memberCounts(replicas: Replicas): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const member of replicas.cluster.members()) {
+    counts[member.state] = (counts[member.state] ?? 0) + 1;
+  }
+  return counts;
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

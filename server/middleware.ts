@@ -23,11 +23,13 @@ export const checkHeaderLimits: Middleware<ServerContext> = guard((request, ctx)
     size += name.length + value.length;
   }
   if (count > maxHeaderCount) {
+    ctx.metrics.refused("header_limit");
     throw new HttpError(431, `Too many header fields: ${count} (limit ${maxHeaderCount})`, {
       log: true,
     });
   }
   if (size > maxHeaderSize) {
+    ctx.metrics.refused("header_limit");
     throw new HttpError(431, `Headers too large: ${size} bytes (limit ${maxHeaderSize})`, {
       log: true,
     });
@@ -36,7 +38,10 @@ export const checkHeaderLimits: Middleware<ServerContext> = guard((request, ctx)
 
 /** 503 + `Retry-After` once shutdown began. */
 export const refuseWhileDraining: Middleware<ServerContext> = guard((_request, ctx) => {
-  if (ctx.draining) throw shuttingDown();
+  if (ctx.draining) {
+    ctx.metrics.refused("draining");
+    throw shuttingDown();
+  }
 });
 
 /**
@@ -49,10 +54,13 @@ export const useClientIp: Middleware<ServerContext> = guard((request, _ctx, info
 
 /** 401 without one of the `--auth-token`s (open when none is set). */
 export const requireClientToken: Middleware<ServerContext> = guard((request, ctx) => {
-  if (!ctx.clientTokens.allows(request)) throw tokenRequired();
+  if (!ctx.clientTokens.allows(request)) {
+    ctx.metrics.refused("auth_token");
+    throw tokenRequired();
+  }
 });
 
-/** `/traefik-config`: 401 without the admin token when one is set. */
+/** `/traefik-config`, `/metrics`: 401 without the admin token when one is set. */
 export const requireAdminToken: Middleware<ServerContext> = guard((request, ctx) => {
   if (ctx.adminTokens.required && !ctx.adminTokens.allows(request)) throw adminRequired(false);
 });

@@ -24,7 +24,7 @@ export interface ServerOptions {
   channelKey?: string;
   /** Bearer tokens required for `/new` and `/ws/*`; empty = open. */
   authTokens?: string[];
-  /** Bearer token required for `/traefik-config` and `/internal/*`; unset = open. */
+  /** Bearer token required for `/traefik-config`, `/metrics` and `/internal/*`; unset = open. */
   adminToken?: string;
   /** `GET /new` allowed per client IP per minute; 0 disables. @default 10 */
   newRateLimit?: number;
@@ -55,6 +55,12 @@ export interface ServerOptions {
    * protection, see `header_guard.ts`); 0 disables. @default 0
    */
   headerTimeout?: number;
+  /**
+   * Also serve `GET /metrics` on its own plain-HTTP listener `host:port` (`[v6]:port`, `:port`
+   * for 127.0.0.1), without the admin token, for clusters that keep operator ports private;
+   * unset or `off`: only on the main port.
+   */
+  metricsAddr?: string;
   /** Serve HTTPS/WSS with this PEM certificate chain and key. */
   tls?: { cert: string; key: string };
   /** Aborting stops the server like SIGTERM. */

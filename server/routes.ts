@@ -41,6 +41,8 @@ import {
 import { newChannel } from "./handlers/new_channel.ts";
 import { healthz } from "./handlers/healthz.ts";
 import { traefikConfig } from "./handlers/traefik_config.ts";
+import { metrics } from "./handlers/metrics.ts";
+import { readyz } from "./handlers/readyz.ts";
 import { internalChannels } from "./handlers/internal_channels.ts";
 import { internalChannel } from "./handlers/internal_channel.ts";
 import { internalVerify } from "./handlers/internal_verify.ts";
@@ -69,7 +71,9 @@ export const ROUTES: readonly Route<Ctx>[] = [
   route<Ctx>("GET", "/ws/:id/*", unknownChannelPath),
   route<Ctx>("GET", "/new", newChannel, refuseWhileDraining, useClientIp, requireClientToken),
   route<Ctx>("GET", "/healthz", healthz),
+  route<Ctx>("GET", "/readyz", readyz),
   route<Ctx>("GET", "/traefik-config", traefikConfig, requireAdminToken),
+  route<Ctx>("GET", "/metrics", metrics, requireAdminToken),
   route<Ctx>("GET", "/internal/channels", internalChannels, requireReplicaOrAdmin),
   route<Ctx>("GET", "/internal/members", internalMembers, requireReplicaOrAdmin),
   route<Ctx>("GET", "/internal/channels/:id", internalChannel, requireReplicaOrAdmin),

@@ -42,6 +42,8 @@ export interface ServerHandle {
   readonly channels: ChannelRegistry;
   /** The cluster view. */
   readonly replicas: Replicas;
+  /** The bound `--metrics-addr` listener, if any. */
+  metricsAddr?: Deno.NetAddr;
   /** Resolves when the server has stopped. */
   finished: Promise<void>;
   /** Stops accepting, lets in-flight webhooks finish (≤ 10 s), closes tunnels, stops. */
@@ -154,6 +156,16 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     );
   }
 
+  let metricsServer: Deno.HttpServer<Deno.NetAddr> | undefined;
+  try {
+    metricsServer = startMetricsListener(options.metricsAddr, ctx);
+  } catch (error) {
+    await server.shutdown();
+    await replicas.cluster.leave(CLUSTER_LEAVE_TIMEOUT);
+    await guard?.close();
+    throw error;
+  }
+
   const { channels, sockets } = ctx;
   const sweeper = setInterval(() => {
     const removed = channels.sweep(config.cleanupDuration, config.channelTtl);
@@ -188,6 +200,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
         SERVER_DEFAULTS.closeGrace,
       );
       await guard?.close();
+      await metricsServer?.shutdown();
       stopped.resolve();
     })();
   options.signal?.addEventListener("abort", () => shutdown(), { once: true });
@@ -203,6 +216,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     channels,
     replicas,
     finished: Promise.race([server.finished, stopped.promise]),
+    metricsAddr: metricsServer?.addr,
     shutdown,
   };
 }
@@ -219,4 +233,40 @@ async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void>
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The `--metrics-addr` listener: `GET /metrics` only, no token (its port is meant to be private).
+ * @param addr `host:port`, `[v6]:port`, `:port`, or unset/`off` for none.
+ * @param ctx The server's context.
+ * @returns The listener, or undefined.
+ */
+function startMetricsListener(
+  addr: string | undefined,
+  ctx: ServerContext,
+): Deno.HttpServer<Deno.NetAddr> | undefined {
+  if (!addr || addr.trim().toLowerCase() === "off") return undefined;
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]*)):(\d{1,5})$/.exec(addr);
+  if (!match || Number(match[3]) > 65535) {
+    throw new TypeError(`Cannot use --metrics-addr "${addr}": expected host:port or off`);
+  }
+  const hostname = match[1] || match[2] || "127.0.0.1";
+  let listener;
+  try {
+    listener = Deno.serve({ hostname, port: Number(match[3]), onListen: () => {} }, (request) => {
+      const path = new URL(request.url).pathname;
+      if (path !== "/metrics") return errorResponse(404, `No route for ${request.method} ${path}`);
+      if (request.method !== "GET") return errorResponse(405, "Only GET /metrics is served here");
+      return ctx.metrics.response();
+    });
+  } catch (error) {
+    throw new Error(`Cannot listen on --metrics-addr ${addr}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  log.info("Serving /metrics on http://{host}:{port}", {
+    host: hostname,
+    port: listener.addr.port,
+  });
+  return listener;
 }

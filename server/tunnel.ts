@@ -16,6 +16,7 @@ import {
 } from "../protocol/mod.ts";
 import { HttpError } from "./http_error.ts";
 import type { ChannelRegistry } from "./channels.ts";
+import type { DisconnectReason } from "./metrics/mod.ts";
 
 const log = getLogger(["wow", "server"]);
 
@@ -55,6 +56,10 @@ export interface AcceptTunnelOptions {
    * `--request-timeout`. @default Infinity
    */
   stallTimeout?: number;
+  /** Called once the session is attached (metrics). */
+  onOpened?: () => void;
+  /** Called once when the session ends, with why (metrics). */
+  onClosed?: (reason: DisconnectReason) => void;
 }
 
 /**
@@ -78,10 +83,14 @@ export function acceptTunnel(
   socket.binaryType = "arraybuffer";
   const session: TunnelSession = new TunnelSession(socket, {
     role: "server",
-    onExhausted: () => closeWhenIdle(socket, session),
+    onExhausted: () => {
+      closeReason ??= "ids_exhausted";
+      closeWhenIdle(socket, session);
+    },
     stallTimeout: options.stallTimeout,
     onStalled: () =>
       disconnect(
+        "idle_timeout",
         `The client has not read its socket for ${options.stallTimeout} ms`,
         CLOSE_NORMAL,
       ),
@@ -92,13 +101,21 @@ export function acceptTunnel(
     return response;
   }
   sockets.add(socket);
+  options.onOpened?.();
+  let closeReason: DisconnectReason | undefined;
+  let ended = false;
   /** Ends the session and frees the channel at once, without waiting for the close handshake. */
   const detach = (error?: StreamResetError) => {
     sockets.delete(socket);
     session.close(error);
     registry.detach(channelId, session);
+    if (!ended) {
+      ended = true;
+      options.onClosed?.(closeReason ?? "client_closed");
+    }
   };
-  const disconnect = (message: string, code: number) => {
+  const disconnect = (reason: DisconnectReason, message: string, code: number) => {
+    closeReason ??= reason;
     log.warn("Disconnecting the client of channel {channelId}: {message}", {
       channelId,
       message,
@@ -119,6 +136,7 @@ export function acceptTunnel(
       session.receive(new Uint8Array(event.data));
     } catch (error) {
       disconnect(
+        "protocol_error",
         error instanceof ProtocolError ? error.message : String(error),
         CLOSE_POLICY_VIOLATION,
       );

@@ -129,9 +129,16 @@ export const SERVER_FLAGS: FlagSpec<ServerFlagOptions>[] = [
   {
     key: "adminToken",
     flags: "--admin-token <token>",
-    description: "require this bearer token for /traefik-config and /internal/*",
+    description: "require this bearer token for /traefik-config, /metrics and /internal/*",
     arg: value.text,
     secret: true,
+  },
+  {
+    key: "metricsAddr",
+    flags: "--metrics-addr <host:port>",
+    description:
+      "also serve /metrics on this listener, without the admin token (off: only on --port)",
+    arg: value.inspectAddr,
   },
   {
     key: "newRateLimit",

@@ -87,6 +87,7 @@ export async function attachTunnel(
   const channel = ctx.channels.get(id);
   const secret = request.headers.get(CHANNEL_SECRET_HEADER);
   if (!ctx.secrets.verify(id, secret) && !(await verifiedByPeer(ctx, id, secret))) {
+    ctx.metrics.refused(channel ? "channel_secret" : "unknown_channel");
     throw channel ? wrongChannelSecret(id) : unknownChannel(id);
   }
   if (channel?.session) {
@@ -99,5 +100,7 @@ export async function attachTunnel(
     registry: ctx.channels,
     sockets: ctx.sockets,
     stallTimeout: ctx.config.requestTimeout,
+    onOpened: () => ctx.metrics.tunnelOpened(),
+    onClosed: (reason) => ctx.metrics.tunnelClosed(ctx.draining ? "shutdown" : reason),
   });
 }

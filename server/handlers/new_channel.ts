@@ -21,6 +21,7 @@ const log = getLogger(["wow", "server"]);
 export function newChannel(_request: Request, ctx: ServerContext, info: RequestInfo): Response {
   const wait = ctx.newLimiter.take(info.ip);
   if (wait > 0) {
+    ctx.metrics.refused("rate_limited");
     throw new HttpError(429, `Too many new channels from ${info.ip}; retry in ${wait} s`, {
       headers: { "retry-after": String(wait) },
       log: true,

@@ -24,7 +24,9 @@ export async function traefikConfig(
   ctx: ServerContext,
   info: RequestInfo,
 ): Promise<Response> {
+  const started = performance.now();
   if (!ctx.replicas.synced) {
+    ctx.metrics.traefikGathered("not_synced", 0);
     throw new HttpError(503, "This replica has not synced with the cluster yet; retry shortly", {
       headers: { "retry-after": "1" },
     });
@@ -32,7 +34,9 @@ export async function traefikConfig(
   const peers = await ctx.replicas.gather<ReplicaChannels>("/internal/channels");
   const all = [localChannels(ctx), ...peers.map((peer) => peer.body)].filter(isReplicaChannels);
   const format = info.url.searchParams.get("format") === "yaml" ? "yaml" : "json";
-  return new Response(renderTraefikConfig(buildTraefikConfig(all), format), {
+  const text = renderTraefikConfig(buildTraefikConfig(all), format);
+  ctx.metrics.traefikGathered("ok", (performance.now() - started) / 1000);
+  return new Response(text, {
     headers: { "content-type": format === "yaml" ? "application/yaml" : "application/json" },
   });
 }

@@ -10,6 +10,7 @@ import { deliverWebhook, forwardedHeaders } from "../deliver.ts";
 import { HttpError } from "../http_error.ts";
 import { relayWebhook } from "../relay.ts";
 import type { RequestInfo } from "../router.ts";
+import type { WebhookRoute } from "../metrics/mod.ts";
 import { FORWARDED_HEADER, isChannelId } from "../../protocol/wire.ts";
 
 /** Extra time a relayed webhook gets over the owner's own request timeout, ms. */
@@ -63,6 +64,7 @@ export async function routeWebhook(
     });
   }
   if (!channel || (!channel.session && channel.detachedAt === undefined)) {
+    ctx.metrics.refused("unknown_channel");
     throw new HttpError(404, `No client is connected to channel "${id}"`);
   }
   if (!channel.session) {
@@ -71,6 +73,7 @@ export async function routeWebhook(
     });
   }
   if (channel.inFlight >= config.maxInFlight) {
+    ctx.metrics.refused("in_flight_limit");
     throw new HttpError(
       429,
       `Channel "${id}" already has ${config.maxInFlight} requests in flight; retry later`,
@@ -92,11 +95,48 @@ export async function webhook(
   ctx: ServerContext,
   info: RequestInfo,
 ): Promise<Response> {
-  const relayed = isRelayed(request, ctx, info.peer);
-  const target = await routeWebhook(ctx, info, relayed);
-  return typeof target === "string"
-    ? relay(request, ctx, info, target)
-    : deliver(request, ctx, info, target, relayed);
+  const started = performance.now();
+  ctx.metrics.webhookStarted();
+  let route: WebhookRoute = "local";
+  let status = 500;
+  try {
+    const relayed = isRelayed(request, ctx, info.peer);
+    const target = await routeWebhook(ctx, info, relayed);
+    if (typeof target === "string") route = "relay";
+    const response = await (typeof target === "string"
+      ? relay(request, ctx, info, target)
+      : deliver(request, ctx, info, target, relayed));
+    status = response.status;
+    return response;
+  } catch (error) {
+    if (error instanceof HttpError) status = error.status;
+    throw error;
+  } finally {
+    recordWebhook(ctx, info, route, started, () => status);
+  }
+}
+
+/** Records a webhook's metrics once its bytes are counted (the sender's view of its duration). */
+function recordWebhook(
+  ctx: ServerContext,
+  info: RequestInfo,
+  route: WebhookRoute,
+  started: number,
+  status: () => number,
+): void {
+  const done = ([requestBytes, responseBytes]: number[]) => {
+    const code = status();
+    if (code === 413 && route === "local") ctx.metrics.refused("too_large");
+    ctx.metrics.webhookDone(
+      route,
+      code,
+      (performance.now() - started) / 1000,
+      requestBytes,
+      responseBytes,
+      info.id,
+    );
+  };
+  Promise.all([info.requestBytes, info.responseBytes]).then(done, () => done([0, 0]));
 }
 
 async function relay(
@@ -134,6 +174,7 @@ async function deliver(
   const { config } = ctx;
   ctx.inFlight++;
   channel.inFlight++;
+  if (relayed) ctx.metrics.relayReceived();
   const result = await deliverWebhook(request, channel.session!, {
     target: info.rest + info.url.search,
     remoteIp: info.peer,

@@ -1,0 +1,17 @@
+/**
+ * `GET /metrics`: this server's Prometheus metrics in the text exposition format (the route
+ * requires the admin token when one is set; Prometheus sends it as `authorization: Bearer`).
+ *
+ * @module
+ */
+import type { ServerContext } from "../context.ts";
+
+/**
+ * The `/metrics` handler.
+ * @param _request The request.
+ * @param ctx The server's context.
+ * @returns The exposition text.
+ */
+export function metrics(_request: Request, ctx: ServerContext): Promise<Response> {
+  return ctx.metrics.response();
+}
