@@ -33,6 +33,23 @@ function rows(page: Page): Promise<string[][]> {
   );
 }
 
+/**
+ * Clicks the list row of delivery `id`. The live list re-renders a row when its delivery ends
+ * (answer, signature verdict), which can detach the element between lookup and click, so the
+ * click is retried until it lands (bounded by the harness's deadline).
+ */
+async function clickRow(page: Page, id: string): Promise<void> {
+  await waitUntil(async () => {
+    try {
+      await page.click(`#list tbody tr[data-id="${id}"]`);
+      return true;
+    } catch (error) {
+      if (/detached|No element found/i.test(String(error))) return false;
+      throw error;
+    }
+  }, `a click on row ${id}`);
+}
+
 async function waitForRows(page: Page, count: number): Promise<string[][]> {
   let found: string[][] = [];
   await waitUntil(async () => (found = await rows(page)).length >= count, `${count} rows`);
@@ -104,7 +121,7 @@ Deno.test("inspector page: live list, detail, Replay and hostile bodies shown as
     assert.equal(id, rec.id);
     assert.match(text, /POST\/hook\?<i>q<\/i>github \/ push200/);
 
-    await page.click(`#list tbody tr[data-id="${id}"]`);
+    await clickRow(page, id);
     await waitForText(page, "#req-body pre.raw", XSS_BODY);
     const headerText = await page.$eval("#req-headers", (t) => t.textContent);
     assert.ok(headerText?.includes(XSS_HEADER));
@@ -119,7 +136,7 @@ Deno.test("inspector page: live list, detail, Replay and hostile bodies shown as
     assert.equal(app[0].headers.find(([n]) => n === "x-evil")?.[1], XSS_HEADER);
 
     // The replay's HTML answer is shown as text too.
-    await page.click(`#list tbody tr[data-id="${after[0][0]}"]`);
+    await clickRow(page, after[0][0]);
     await waitForText(page, "#resp-body pre.raw", "<b>answer</b>");
     await assertNoInjection(page);
 
@@ -144,12 +161,12 @@ Deno.test("inspector page: live list, detail, Replay and hostile bodies shown as
     binary.requestChunk(new Uint8Array([0, 1, 2, 0xff, 0x41]));
     binary.finish("target_unreachable", "refused");
     await waitForRows(page, 4);
-    await page.click(`#list tbody tr[data-id="${form.id}"]`);
+    await clickRow(page, form.id);
     await waitForText(page, "#req-body table.form", "name<b>x</b>n2");
     await waitForText(page, "#resp-body pre.pretty", JSON.stringify({ zipped: true }, null, 2));
     const notes = await page.$eval("#resp-body", (n) => n.textContent ?? "");
     assert.match(notes, /Content-Encoding: gzip/);
-    await page.click(`#list tbody tr[data-id="${binary.id}"]`);
+    await clickRow(page, binary.id);
     await waitForText(
       page,
       "#req-body pre.hex",
@@ -415,7 +432,7 @@ Deno.test("inspector with real processes: API, exact bodies, replays, safety, br
       const found = await waitForRows(page, initial + 1);
       const [id, text] = found[0];
       assert.match(text, /POST\/browsershopify \/ orders\/create201/);
-      await page.click(`#list tbody tr[data-id="${id}"]`);
+      await clickRow(page, id);
       await waitForText(page, "#req-body pre.raw", body);
       await assertNoInjection(page);
       const before = seen.length;
@@ -646,7 +663,7 @@ Deno.test("inspector shows signature verdicts: API verification and page badges 
     ["/plain", "unsigned", "badge unchecked"],
     ["/signed", "valid", "badge valid"],
   ]);
-  await page.click(`#list tbody tr[data-id="${byPath["/forged"].id}"]`);
+  await clickRow(page, byPath["/forged"].id);
   await waitForText(page, "#verification-badge", "invalid");
   await waitForText(
     page,
@@ -654,7 +671,7 @@ Deno.test("inspector shows signature verdicts: API verification and page badges 
     `Signature invalid (github): ${bad.reason}`,
   );
   assert.equal(await page.evaluate(`document.getElementById("verification").hidden`), false);
-  await page.click(`#list tbody tr[data-id="${byPath["/signed"].id}"]`);
+  await clickRow(page, byPath["/signed"].id);
   await waitForText(page, "#verification-badge", "valid");
   await waitForText(page, "#verification-reason", `Signature valid (github): ${signed.reason}`);
 });
