@@ -104,10 +104,19 @@ export const addressArg: (text: string) => string = wrap((text) => {
   return text;
 });
 
-/** Parses an inspector address: `host:port`, `[v6]:port`, `:port`, or `off`. */
+/**
+ * Parses a listen address: `host:port`, `[v6]:port`, `:port`, or `off` (the inspector's
+ * `--inspect-addr`, the server's `--metrics-addr`).
+ */
 export const inspectAddrArg: (text: string) => string = wrap((text) => {
   if (text.trim().toLowerCase() === "off") return "off";
-  parseInspectAddr(text);
+  try {
+    parseInspectAddr(text);
+  } catch {
+    throw new TypeError(
+      `Expected a listen address host:port, [v6]:port, :port or off, got "${text}"`,
+    );
+  }
   return text;
 });
 
