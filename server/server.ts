@@ -75,6 +75,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   const handler = (request: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> => {
     const remote = info.remoteAddr as Deno.NetAddr;
     if (!started.app) return errorResponse(503, "The server is starting; retry shortly");
+    const invalid = refuseInvalidHost(request);
+    if (invalid) return invalid;
     return started.app.handle(request, guard?.peerOf(remote.port) ?? remote.hostname);
   };
 
@@ -254,6 +256,8 @@ function startMetricsListener(
   let listener;
   try {
     listener = Deno.serve({ hostname, port: Number(match[3]), onListen: () => {} }, (request) => {
+      const invalid = refuseInvalidHost(request);
+      if (invalid) return invalid;
       const path = new URL(request.url).pathname;
       if (path !== "/metrics") return errorResponse(404, `No route for ${request.method} ${path}`);
       if (request.method !== "GET") return errorResponse(405, "Only GET /metrics is served here");
@@ -269,4 +273,20 @@ function startMetricsListener(
     port: listener.addr.port,
   });
   return listener;
+}
+
+/**
+ * A 400 for a request whose `Host` header makes no valid URL (`Host: [`, `Host: a:99999`,
+ * `Host: %zz`), before any route parses it; `undefined` for every other request. Such requests
+ * are a client's mistake or a probe, so they are logged at debug only, escaped.
+ */
+function refuseInvalidHost(request: Request): Response | undefined {
+  if (URL.canParse(request.url)) return undefined;
+  log.debug("Refused a request whose Host header makes an invalid URL: {url}", {
+    url: JSON.stringify(request.url),
+  });
+  return errorResponse(
+    400,
+    "The Host header does not make a valid URL: send a host name or address, with a port up to 65535",
+  );
 }

@@ -1,0 +1,54 @@
+/**
+ * Adversarial inputs from issue #13 against a real server process over raw sockets: each test
+ * fails without its fix.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { startServerProc } from "./_harness.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Sends `head` (no body) on a fresh connection and returns the whole answer as text. */
+async function rawRequest(port: number, head: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(encoder.encode(head));
+    let text = "";
+    const buffer = new Uint8Array(16 * 1024);
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) return text;
+      text += decoder.decode(buffer.subarray(0, n), { stream: true });
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("#13.9: a Host header that makes no valid URL gets 400 on every route, never 500 or an error log", async () => {
+  await using server = await startServerProc(["--log-level", "debug"]);
+  for (const host of ["[", "a:99999", "%zz"]) {
+    for (const target of ["GET /healthz", "POST /new", "POST /webhook/x"]) {
+      const answer = await rawRequest(
+        server.port,
+        `${target} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+      );
+      assert.match(
+        answer,
+        /^HTTP\/1\.1 400 /,
+        `${target} with Host: ${host} → ${answer.split("\r\n")[0]}`,
+      );
+      assert.match(answer, /Host header does not make a valid URL/);
+    }
+  }
+  const logs = [...server.stdout, ...server.stderr].join("\n");
+  assert.doesNotMatch(logs, /Unhandled error/);
+  assert.doesNotMatch(logs, /\bERR(OR)?\b.*Invalid URL/);
+  // The server still serves well-formed requests.
+  const healthy = await fetch(`${server.url}/healthz`);
+  await healthy.body?.cancel();
+  assert.equal(healthy.status, 200);
+});
