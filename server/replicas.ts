@@ -43,8 +43,9 @@ export function encodeMeta(serverUrl: string): Uint8Array {
 }
 
 /**
- * The credential replicas send each other: `HMAC-SHA256(gossip key, "wow-internal")`, base64url.
- * @param gossipKey The shared gossip key.
+ * The credential replicas send each other: `HMAC-SHA256(secret, "wow-internal")`, base64url,
+ * where the secret is the gossip key or, without one, the shared admin token (never sent itself).
+ * @param gossipKey The shared gossip key (or the admin token's bytes).
  * @returns The header value.
  */
 export function clusterCredential(gossipKey: Uint8Array): string {

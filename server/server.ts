@@ -141,7 +141,13 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   const replicas = new Replicas(cluster, {
     selfUrl: serverUrl,
     httpPort: addr.port,
-    credential: options.gossipKey && clusterCredential(options.gossipKey),
+    // Without a gossip key, replicas that share --admin-token derive their credential from it, so
+    // /internal/* and relays between them work (issue #13.2); with neither, /internal/* is open.
+    credential: options.gossipKey
+      ? clusterCredential(options.gossipKey)
+      : options.adminToken
+      ? clusterCredential(new TextEncoder().encode(options.adminToken))
+      : undefined,
     standalone: !options.peerDomain && !(options.join?.length),
   });
   const ctx = createContext({ replicas, serverUrl, options, config, relayHttp, startedAt });

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startServerProc } from "./_harness.ts";
+import { freePorts, startApp, startClientProc, startServerProc, waitUntil } from "./_harness.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -51,4 +51,41 @@ Deno.test("#13.9: a Host header that makes no valid URL gets 400 on every route,
   const healthy = await fetch(`${server.url}/healthz`);
   await healthy.body?.cancel();
   assert.equal(healthy.status, 200);
+});
+
+Deno.test("#13.2: --admin-token without --gossip-key: replicas still relay and /traefik-config lists every channel", async () => {
+  const token = "operator-secret-13-2";
+  await using app = startApp((request) => new Response(`app:${new URL(request.url).pathname}`));
+  const [httpPort, gossipPort] = freePorts(2, "127.0.0.151");
+  const replica = (i: number, extra: string[] = []) =>
+    startServerProc([
+      "--memberlist-port",
+      String(gossipPort),
+      "--node-name",
+      `replica-${i}`,
+      "--admin-token",
+      token,
+      ...extra,
+    ], { host: `127.0.0.${151 + i}`, port: httpPort });
+  await using a = await replica(0);
+  await using b = await replica(1, ["--join", `127.0.0.151:${gossipPort}`]);
+  const auth = { authorization: `Bearer ${token}` };
+  await using client = await startClientProc(a.url, app.url);
+
+  // Sent to B, the replica without the client: relayed to A.
+  const viaB = `${b.url}/webhook/${client.channelId}/relayed`;
+  const answer = await waitUntil(async () => {
+    const response = await fetch(viaB, { method: "POST", body: "x" });
+    const text = await response.text();
+    return response.status === 200 ? text : undefined;
+  }, "a webhook sent to B relayed to A");
+  assert.equal(answer, "app:/relayed");
+
+  // B's /traefik-config names the channel (it gathered A's channels with the credential).
+  const config = await waitUntil(async () => {
+    const response = await fetch(`${b.url}/traefik-config`, { headers: auth });
+    const text = await response.text();
+    return response.status === 200 && text.includes(client.channelId) ? text : undefined;
+  }, "B's /traefik-config listing the channel held on A");
+  assert.ok(config?.includes(a.url), `B routes the channel to A (${a.url}): ${config}`);
 });
