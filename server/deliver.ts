@@ -8,6 +8,7 @@ import {
   CLUSTER_AUTH_HEADER,
   decodeResponseHead,
   encodeRequestHead,
+  endToEndHeaders,
   FORWARDED_HEADER,
   type HeaderList,
   HOP_BY_HOP_HEADERS,
@@ -184,7 +185,9 @@ export async function deliverWebhook(
       hasBody ? (buffered as Uint8Array<ArrayBuffer> ?? stream.body) : null,
       {
         status: head.status,
-        headers: toHeaders(head.headers),
+        // The client strips hop-by-hop headers already; a rogue or older one may not, and
+        // `connection`/`upgrade` from it must not steer the sender's connection (issue #13.15).
+        headers: toHeaders(endToEndHeaders(head.headers)),
       },
     );
     const responseBytes = stream.remoteEnded.then(

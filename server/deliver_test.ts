@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TunnelSession } from "../protocol/mod.ts";
+import { encodeResponseHead, TunnelSession, type TunnelStream } from "../protocol/mod.ts";
 import { deliverWebhook } from "./deliver.ts";
 
 /** A transport that records what would be sent. */
@@ -44,4 +44,57 @@ Deno.test("deliverWebhook answers 503 with Retry-After when the tunnel cannot op
   assert.equal(response.status, 503);
   assert.equal(response.headers.get("retry-after"), "30");
   await response.body?.cancel();
+});
+
+Deno.test("deliverWebhook strips hop-by-hop headers from the client's answer (issue 13 #15)", async () => {
+  // A linked pair: the "client" end answers with hop-by-hop headers, as a rogue or older client
+  // might; the sender must get only the end-to-end ones.
+  const toClient = {
+    send: (m: Uint8Array) => queueMicrotask(() => client.receive(m)),
+    bufferedAmount: 0,
+  };
+  const toServer = {
+    send: (m: Uint8Array) => queueMicrotask(() => server.receive(m)),
+    bufferedAmount: 0,
+  };
+  const server = new TunnelSession(toClient, { role: "server" });
+  const client: TunnelSession = new TunnelSession(toServer, {
+    role: "client",
+    onStream: (stream: TunnelStream) => {
+      stream.sendHead(encodeResponseHead({
+        status: 200,
+        headers: [
+          ["connection", "close, x-named-by-connection"],
+          ["upgrade", "h2c"],
+          ["keep-alive", "timeout=5"],
+          ["proxy-connection", "keep-alive"],
+          ["x-named-by-connection", "1"],
+          ["x-end-to-end", "kept"],
+          ["set-cookie", "a=1"],
+          ["set-cookie", "b=2"],
+        ],
+      }));
+      stream.sendEnd();
+    },
+  });
+  const request = new Request("http://server/webhook/x", { method: "POST", body: "x" });
+  const { response } = await deliverWebhook(request, server, OPTIONS);
+  await response.body?.cancel();
+  assert.equal(response.status, 200);
+  const names = [...response.headers.keys()];
+  for (
+    const hop of [
+      "connection",
+      "upgrade",
+      "keep-alive",
+      "proxy-connection",
+      "x-named-by-connection",
+    ]
+  ) {
+    assert.ok(!names.includes(hop), `${hop} must not reach the sender: ${names}`);
+  }
+  assert.equal(response.headers.get("x-end-to-end"), "kept");
+  assert.deepEqual(response.headers.getSetCookie(), ["a=1", "b=2"]);
+  server.close();
+  client.close();
 });
