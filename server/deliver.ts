@@ -295,6 +295,11 @@ export function forwardedHeaders(
         forwardedFor = value;
         if (!trust) continue; // re-added below with the sender's address
         break;
+      case "content-length":
+        // Deno joins identical repeats (`Content-Length: 5` twice → "5, 5") and refuses
+        // differing ones itself (400); the app must get the one value (issue #13.8).
+        list.push([name, singleContentLength(value)]);
+        continue;
       case "x-forwarded-proto":
         hasProto = true;
         break;
@@ -317,6 +322,15 @@ export function forwardedHeaders(
   if (!hasProto) list.push(["x-forwarded-proto", options.proto]);
   if (host && !hasHost) list.push(["x-forwarded-host", host]);
   return list;
+}
+
+/**
+ * One `Content-Length` from a field whose repeats Deno joined with commas: they are identical
+ * (Deno answers 400 for differing ones), so the first is the value.
+ */
+function singleContentLength(value: string): string {
+  const comma = value.indexOf(",");
+  return comma < 0 ? value : value.slice(0, comma).trim();
 }
 
 function toHeaders(list: HeaderList): Headers {

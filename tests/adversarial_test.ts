@@ -89,3 +89,27 @@ Deno.test("#13.2: --admin-token without --gossip-key: replicas still relay and /
   }, "B's /traefik-config listing the channel held on A");
   assert.ok(config?.includes(a.url), `B routes the channel to A (${a.url}): ${config}`);
 });
+
+Deno.test("#13.8: two identical Content-Length headers reach the app as one; differing ones get 400", async () => {
+  const seen: (string | null)[] = [];
+  await using app = startApp(async (request) => {
+    seen.push(request.headers.get("content-length"));
+    return new Response(`got:${await request.text()}`);
+  });
+  await using server = await startServerProc();
+  await using client = await startClientProc(server.url, app.url);
+  const path = `/webhook/${client.channelId}/cl`;
+  const twice = await rawRequest(
+    server.port,
+    `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`,
+  );
+  assert.match(twice, /^HTTP\/1\.1 200 /, twice.split("\r\n")[0]);
+  assert.match(twice, /got:hello/);
+  assert.deepEqual(seen, ["5"]);
+  const differing = await rawRequest(
+    server.port,
+    `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\nConnection: close\r\n\r\nhello!`,
+  );
+  assert.match(differing, /^HTTP\/1\.1 400 /, differing.split("\r\n")[0]);
+  assert.equal(seen.length, 1, "the app never saw the ambiguous request");
+});
