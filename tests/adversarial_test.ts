@@ -113,3 +113,26 @@ Deno.test("#13.8: two identical Content-Length headers reach the app as one; dif
   assert.match(differing, /^HTTP\/1\.1 400 /, differing.split("\r\n")[0]);
   assert.equal(seen.length, 1, "the app never saw the ambiguous request");
 });
+
+Deno.test("#13.7: a GET or HEAD webhook with a body gets a clear 400, never 502; without one it is delivered", async () => {
+  const seen: string[] = [];
+  await using app = startApp((request) => {
+    seen.push(request.method);
+    return new Response("ok");
+  });
+  await using server = await startServerProc();
+  await using client = await startClientProc(server.url, app.url);
+  const path = `/webhook/${client.channelId}/get`;
+  for (const method of ["GET", "HEAD"]) {
+    const answer = await rawRequest(
+      server.port,
+      `${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`,
+    );
+    assert.match(answer, /^HTTP\/1\.1 400 /, `${method} with a body: ${answer.split("\r\n")[0]}`);
+    if (method === "GET") assert.match(answer, /cannot carry a body/);
+  }
+  assert.deepEqual(seen, [], "the app got no request with a missing body");
+  const plain = await fetch(`${server.url}${path}`);
+  assert.equal(await plain.text(), "ok");
+  assert.deepEqual(seen, ["GET"]);
+});

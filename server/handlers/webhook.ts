@@ -84,6 +84,23 @@ export async function routeWebhook(
 }
 
 /**
+ * 400 for a GET or HEAD that announces a body: Deno hands such requests over with no body, so
+ * forwarding them would promise the app bytes that never come (it was a 502, issue #13.7).
+ * @param request The sender's request.
+ */
+function refuseUnreadableBody(request: Request): void {
+  if (request.body !== null) return;
+  const length = request.headers.get("content-length");
+  if ((length === null || /^[\s0,]*$/.test(length)) && !request.headers.has("transfer-encoding")) {
+    return;
+  }
+  throw new HttpError(
+    400,
+    `A ${request.method} webhook cannot carry a body through the tunnel: send it without one, or use POST`,
+  );
+}
+
+/**
  * The webhook handler; see the module doc.
  * @param request The sender's (or a relaying replica's) request.
  * @param ctx The server's context.
@@ -100,6 +117,7 @@ export async function webhook(
   let route: WebhookRoute = "local";
   let status = 500;
   try {
+    refuseUnreadableBody(request);
     const relayed = isRelayed(request, ctx, info.peer);
     const target = await routeWebhook(ctx, info, relayed);
     if (typeof target === "string") route = "relay";
