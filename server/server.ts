@@ -9,6 +9,7 @@ import { getLogger } from "@logtape/logtape";
 import type { ChannelRegistry } from "./channels.ts";
 import { detectAdvertiseAddress } from "./address.ts";
 import { errorResponse } from "./_http.ts";
+import { StreamResetError } from "../protocol/mod.ts";
 import { CLOSE_NORMAL } from "./tunnel.ts";
 import { startCluster } from "../cluster/mod.ts";
 import { clusterCredential, encodeMeta, Replicas } from "./replicas.ts";
@@ -89,7 +90,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     ...(guarded ? {} : options.tls ?? {}),
     onListen: () => {},
     onError: (error) => {
-      log.error("Unhandled error: {error}", { error: String(error) });
+      logServeError(error);
       return errorResponse(500, "Internal server error");
     },
   }, handler);
@@ -295,4 +296,24 @@ function refuseInvalidHost(request: Request): Response | undefined {
     400,
     "The Host header does not make a valid URL: send a host name or address, with a port up to 65535",
   );
+}
+
+/**
+ * Logs an error Deno's HTTP server reports (mostly a response body that failed mid-way). The text
+ * may come from a peer (a tunnel client's RESET message), so it is always escaped onto one line;
+ * an answer the client ended early is logged at warn, a sender that went away at debug, and only
+ * anything else at error.
+ */
+function logServeError(error: unknown): void {
+  const text = JSON.stringify(String(error));
+  if (error instanceof StreamResetError) {
+    log.warn("A webhook's answer ended early (the client reset it): {error}", { error: text });
+  } else if (
+    error instanceof Deno.errors.BrokenPipe || error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.Interrupted || /connection (closed|reset)/i.test(String(error))
+  ) {
+    log.debug("A sender went away while its answer was being sent: {error}", { error: text });
+  } else {
+    log.error("Unhandled error: {error}", { error: text });
+  }
 }

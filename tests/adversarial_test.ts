@@ -6,6 +6,14 @@
  */
 
 import assert from "node:assert/strict";
+import {
+  CHANNEL_SECRET_HEADER,
+  encodeResponseHead,
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION,
+  TunnelSession,
+  type TunnelStream,
+} from "../protocol/mod.ts";
 import { freePorts, startApp, startClientProc, startServerProc, waitUntil } from "./_harness.ts";
 
 const encoder = new TextEncoder();
@@ -135,4 +143,52 @@ Deno.test("#13.7: a GET or HEAD webhook with a body gets a clear 400, never 502;
   const plain = await fetch(`${server.url}${path}`);
   assert.equal(await plain.text(), "ok");
   assert.deepEqual(seen, ["GET"]);
+});
+
+Deno.test("#13.10: a tunnel client cannot forge server log lines with a RESET message", async () => {
+  await using server = await startServerProc();
+  const { channel_id: id, channel_secret: secret } = await (await fetch(`${server.url}/new`))
+    .json();
+  // A rogue client speaking the tunnel protocol: answers a head, then resets the
+  // stream with a message that carries a newline and a fake log line.
+  const ws = new WebSocket(`${server.url.replace("http", "ws")}/ws/${id}`, {
+    headers: { [CHANNEL_SECRET_HEADER]: secret, [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) },
+  });
+  ws.binaryType = "arraybuffer";
+  const session = new TunnelSession({
+    send: (message: Uint8Array) => ws.send(message),
+    get bufferedAmount() {
+      return ws.bufferedAmount;
+    },
+  }, {
+    role: "client",
+    onStream: (stream: TunnelStream) => {
+      stream.sendHead(
+        encodeResponseHead({ status: 200, headers: [["content-type", "text/plain"]] }),
+      );
+      setTimeout(() => stream.reset("target_error", "evil\n2026-12-04 ERR FORGED LINE"), 50);
+    },
+  });
+  ws.onmessage = (event) => session.receive(new Uint8Array(event.data as ArrayBuffer));
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  try {
+    const response = await fetch(`${server.url}/webhook/${id}/x`, { method: "POST", body: "x" });
+    await response.text().catch(() => "");
+    await waitUntil(
+      () => server.stderr.some((line) => line.includes("FORGED")),
+      "the server logging the reset",
+      5_000,
+    );
+    const forged = server.stderr.filter((line) => /^\S*\s*2026-12-04 ERR FORGED LINE/.test(line));
+    assert.deepEqual(forged, [], "a peer's text started a log line of its own");
+    const logged = server.stderr.find((line) => line.includes("FORGED"))!;
+    assert.doesNotMatch(logged, /Unhandled error|\bERR(OR)?\b.*Unhandled/);
+    assert.match(logged, /evil\\n2026/, `escaped on one line: ${logged}`);
+  } finally {
+    session.close();
+    ws.close();
+  }
 });
