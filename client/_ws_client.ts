@@ -30,6 +30,7 @@
  */
 
 import { type ByteConn, dial } from "../http1/mod.ts";
+import { MAX_MESSAGE_SIZE } from "../protocol/mod.ts";
 import { Connection, type ConnectionOptions, type WsClient } from "./ws/connection.ts";
 import { buildRequest, handshake, newKey, parseWsUrl } from "./ws/handshake.ts";
 
@@ -38,8 +39,11 @@ export { WsHandshakeError, type WsHandshakeErrorOptions } from "./ws/handshake.t
 
 /** How long the TCP + TLS + HTTP upgrade may take: beyond this the path is as good as dead. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-/** Largest incoming message: a 1 MiB payload plus room for the tunnel's own message header. */
-const DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024 + 64;
+/**
+ * Largest incoming message: the tunnel protocol's own limit, so a larger one is refused (1009)
+ * from its frame header, before its payload is buffered.
+ */
+const DEFAULT_MAX_MESSAGE_SIZE = MAX_MESSAGE_SIZE;
 /** Silence before we ping; the same again without a byte received and the peer is dead. */
 const DEFAULT_IDLE_TIMEOUT_MS = 15_000;
 /** How long a close handshake (or flushing the close frame when failing) may take. */
@@ -79,7 +83,7 @@ export interface WsClientOptions {
   signal?: AbortSignal;
   /**
    * Largest incoming message in bytes (after reassembly); a larger one closes with 1009.
-   * @default {1048640} (1 MiB + 64)
+   * @default {196608} (the protocol's `MAX_MESSAGE_SIZE`)
    */
   maxMessageSize?: number;
   /**

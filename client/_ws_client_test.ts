@@ -356,7 +356,7 @@ function startSniffer(port: string): {
 
 Deno.test("connectWebSocket round-trips small and 1 MiB binary messages both ways", async () => {
   const server = startServer();
-  const ws = await connectWebSocket(`${server.url}/ws/abc`);
+  const ws = await connectWebSocket(`${server.url}/ws/abc`, { maxMessageSize: 2 * MIB });
   const inbox = new Inbox(ws);
   const small = new Uint8Array([1, 2, 3]);
   const big = randomBytes(MIB);
@@ -560,7 +560,10 @@ Deno.test("WsClient closes with 1011 when onMessage throws", async () => {
 Deno.test("connectWebSocket over wss:// trusts a private CA given in caCerts", async () => {
   const { ca, cert, key } = await makeCertificates();
   const server = startServer(echo, { cert, key });
-  const ws = await connectWebSocket(`${server.url}/ws/abc`, { caCerts: [ca] });
+  const ws = await connectWebSocket(`${server.url}/ws/abc`, {
+    caCerts: [ca],
+    maxMessageSize: 2 * MIB,
+  });
   const inbox = new Inbox(ws);
   ws.send(encoder.encode("over tls"));
   assert.equal(decoder.decode((await inbox.waitFor(1))[0]), "over tls");
@@ -575,7 +578,10 @@ Deno.test("connectWebSocket over wss:// trusts a private CA given in caCerts", a
 Deno.test("connectWebSocket with insecure round-trips 1 MiB messages past an unknown CA", async () => {
   const { cert, key } = await makeCertificates();
   const server = startServer(echo, { cert, key });
-  const ws = await connectWebSocket(`${server.url}/ws/abc`, { insecure: true });
+  const ws = await connectWebSocket(`${server.url}/ws/abc`, {
+    insecure: true,
+    maxMessageSize: 2 * MIB,
+  });
   const inbox = new Inbox(ws);
   const small = encoder.encode("over unverified tls");
   const bigs = [randomBytes(MIB), randomBytes(MIB), randomBytes(MIB)];
@@ -903,4 +909,30 @@ Deno.test("WsClient closes with 1001 when its signal aborts after connecting", a
   assert.equal(serverSide.code, 1001);
   assert.equal(clientSide.code, 1001);
   await server.shutdown();
+});
+
+Deno.test("WsClient's default message limit is the protocol's MAX_MESSAGE_SIZE", async () => {
+  const { MAX_MESSAGE_SIZE } = await import("../protocol/mod.ts");
+  for (const size of [MAX_MESSAGE_SIZE, MAX_MESSAGE_SIZE + 1]) {
+    let sent = -1;
+    const raw = startRawServer(async (conn, reader, head) => {
+      await writeAll(
+        conn,
+        concat([await upgradeResponse(head), serverFrame(2, new Uint8Array(size))]),
+      );
+      sent = (await readUntilClose(reader)).code;
+    });
+    const ws = await connectWebSocket(raw.url);
+    const received: Uint8Array[] = [];
+    ws.onMessage = (data) => {
+      received.push(data);
+      ws.close(1000, "done");
+    };
+    const closed = await ws.closed;
+    await raw.done;
+    const expected = size > MAX_MESSAGE_SIZE ? 1009 : 1000;
+    if (size > MAX_MESSAGE_SIZE) assert.equal(closed.code, 1009, `size ${size}`);
+    assert.equal(sent, expected, `size ${size}`);
+    assert.equal(received.length, size > MAX_MESSAGE_SIZE ? 0 : 1, `size ${size}`);
+  }
 });

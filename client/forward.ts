@@ -57,7 +57,9 @@ export interface ForwardResult {
 
 /**
  * Maps the tunnelled target onto the local app's URL: the target URL's path, then the suffix
- * after the channel id, then the query.
+ * after the channel id, then the query: the target URL's own query first, then the webhook's
+ * (`--target-url http://localhost:3000/hook?token=abc` and `/webhook/<id>/p?x=1` give
+ * `/hook/p?token=abc&x=1`).
  *
  * @param base The `--target-url`.
  * @param target The suffix and query from the request head (may be empty).
@@ -68,11 +70,17 @@ export interface ForwardResult {
  * ```
  */
 export function localPath(base: URL, target: string): string {
-  const prefix = base.pathname.endsWith("/") && target.startsWith("/")
+  const mark = target.indexOf("?");
+  const suffix = mark < 0 ? target : target.slice(0, mark);
+  const query = mark < 0 ? "" : target.slice(mark + 1);
+  const prefix = base.pathname.endsWith("/") && suffix.startsWith("/")
     ? base.pathname.slice(0, -1)
     : base.pathname;
-  const joined = prefix + target;
-  return joined.startsWith("/") ? joined : `/${joined}`;
+  const joined = prefix + suffix;
+  const path = joined.startsWith("/") ? joined : `/${joined}`;
+  const own = base.search.slice(1);
+  const merged = own && query ? `${own}&${query}` : own || query;
+  return merged || mark >= 0 ? `${path}?${merged}` : path;
 }
 
 /**

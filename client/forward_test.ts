@@ -34,3 +34,11 @@ Deno.test("localPath keeps the target URL's trailing slash when the suffix is em
   assert.equal(localPath(base, ""), "/hooks/");
   assert.equal(localPath(base, "?x=1"), "/hooks/?x=1");
 });
+
+Deno.test("localPath merges the target URL's query first, then the webhook's", () => {
+  const base = new URL("http://localhost:3000/hook?token=abc");
+  assert.equal(localPath(base, "/p?x=1"), "/hook/p?token=abc&x=1");
+  assert.equal(localPath(base, "/p"), "/hook/p?token=abc");
+  assert.equal(localPath(base, ""), "/hook?token=abc");
+  assert.equal(localPath(new URL("http://localhost:3000/?a=1&a=2"), "?b=3"), "/?a=1&a=2&b=3");
+});

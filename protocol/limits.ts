@@ -61,3 +61,6 @@ export const CLOSE_NORMAL = 1000;
 
 /** WebSocket close code for a protocol violation (RFC 6455 §7.4.1). */
 export const CLOSE_POLICY_VIOLATION = 1008;
+
+/** WebSocket close code for a message too big to process (RFC 6455 §7.4.1). */
+export const CLOSE_TOO_BIG = 1009;

@@ -7,7 +7,9 @@ import { getLogger } from "@logtape/logtape";
 import {
   CLOSE_NORMAL,
   CLOSE_POLICY_VIOLATION,
+  CLOSE_TOO_BIG,
   KEEPALIVE_INTERVAL,
+  MAX_MESSAGE_SIZE,
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -132,6 +134,14 @@ export function acceptTunnel(
     try {
       if (!(event.data instanceof ArrayBuffer)) {
         throw new ProtocolError("Text messages are not part of the protocol");
+      }
+      // Deno.upgradeWebSocket has no message size option (Deno 2.9.6): it has already buffered
+      // the message (up to its own 64 MiB); refuse it at once so the tunnel holds no more.
+      if (event.data.byteLength > MAX_MESSAGE_SIZE) {
+        return disconnect(
+          `Message of ${event.data.byteLength} bytes exceeds ${MAX_MESSAGE_SIZE}`,
+          CLOSE_TOO_BIG,
+        );
       }
       session.receive(new Uint8Array(event.data));
     } catch (error) {
