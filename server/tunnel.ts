@@ -139,6 +139,7 @@ export function acceptTunnel(
       // the message (up to its own 64 MiB); refuse it at once so the tunnel holds no more.
       if (event.data.byteLength > MAX_MESSAGE_SIZE) {
         return disconnect(
+          "protocol_error",
           `Message of ${event.data.byteLength} bytes exceeds ${MAX_MESSAGE_SIZE}`,
           CLOSE_TOO_BIG,
         );
