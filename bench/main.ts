@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { freePort, waitUntil } from "./_util.ts";
+import { cpuMicros, freePort, waitUntil } from "./_util.ts";
 import { type ClusterBenchResults, formatClusterBench, runClusterBench } from "./cluster.ts";
 
 /** The checkout under test: `--root <dir>` benchmarks another copy (e.g. an experiment). */
@@ -437,6 +437,13 @@ function sleep(ms: number): Promise<void> {
 
 // ---------------------------------------------------------------- phases
 
+/** CPU microseconds per request each process spent during one load run. */
+interface CpuPerRequest {
+  server?: number;
+  client?: number;
+  app: number;
+}
+
 interface Cell {
   size: number;
   concurrency: number;
@@ -444,6 +451,27 @@ interface Cell {
   tunnel: LoadResult;
   ratio: number;
   addedP50Ms: number;
+  /** CPU µs per request: the app alone on the direct run, and each process on the tunnel run. */
+  cpu: { direct: CpuPerRequest; tunnel: CpuPerRequest };
+}
+
+/**
+ * Runs `load` and divides each watched process's CPU time during it by the requests served.
+ * @param pids The processes to account, by name.
+ * @param load The load run.
+ * @returns The load result and CPU µs per request by name.
+ */
+async function withCpu(
+  pids: Record<string, number>,
+  load: () => Promise<LoadResult>,
+): Promise<{ result: LoadResult; cpu: Record<string, number> }> {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMicros(pid)]));
+  const result = await load();
+  const cpu: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) {
+    cpu[name] = (cpuMicros(pid) - before[name]) / Math.max(1, result.requests);
+  }
+  return { result, cpu };
 }
 
 async function main(): Promise<void> {
@@ -533,32 +561,47 @@ async function main(): Promise<void> {
         pad("ratio", 5)
       } ${pad("dir p50", 8)} ${pad("dir p99", 8)} ${pad("tun p50", 8)} ${pad("tun p99", 8)} ${
         pad("+p50 ms", 8)
-      }  errors`,
+      } ${pad("app µs", 6)} ${pad("srv µs", 6)} ${pad("cli µs", 6)} ${pad("app µs", 6)}  errors`,
     );
     for (const size of options.sizes) {
       await runLoad(options, tmp, directUrl, size, 16, options.warmup);
       await runLoad(options, tmp, tunnelUrl, size, 16, options.warmup);
       for (const concurrency of options.concurrencies) {
-        const direct = await runLoad(options, tmp, directUrl, size, concurrency, options.duration);
-        const tunnel = await runLoad(options, tmp, tunnelUrl, size, concurrency, options.duration);
+        const direct = await withCpu(
+          { app: app.proc.pid },
+          () => runLoad(options, tmp, directUrl, size, concurrency, options.duration),
+        );
+        const tunnel = await withCpu(
+          { server: server.proc.pid, client: client!.pid, app: app.proc.pid },
+          () => runLoad(options, tmp, tunnelUrl, size, concurrency, options.duration),
+        );
         const cell: Cell = {
           size,
           concurrency,
-          direct,
-          tunnel,
-          ratio: tunnel.rps / direct.rps,
-          addedP50Ms: (tunnel.p50_us - direct.p50_us) / 1000,
+          direct: direct.result,
+          tunnel: tunnel.result,
+          ratio: tunnel.result.rps / direct.result.rps,
+          addedP50Ms: (tunnel.result.p50_us - direct.result.p50_us) / 1000,
+          cpu: {
+            direct: direct.cpu as unknown as CpuPerRequest,
+            tunnel: tunnel.cpu as unknown as CpuPerRequest,
+          },
         };
         cells.push(cell);
+        const us = (n: number | undefined) => pad(n === undefined ? "-" : n.toFixed(0), 6);
         const errs = (r: LoadResult) => Object.values(r.errors).reduce((a, b) => a + b, 0);
         console.log(
           `${pad(fmtSize(size), 7)} ${pad(String(concurrency), 4)} ${
-            pad(direct.rps.toFixed(0), 9)
-          } ${pad(tunnel.rps.toFixed(0), 9)} ${pad(cell.ratio.toFixed(2), 5)} ${
-            pad(fmtMs(direct.p50_us), 8)
-          } ${pad(fmtMs(direct.p99_us), 8)} ${pad(fmtMs(tunnel.p50_us), 8)} ${
-            pad(fmtMs(tunnel.p99_us), 8)
-          } ${pad(cell.addedP50Ms.toFixed(2), 8)}  ${errs(direct)}/${errs(tunnel)}`,
+            pad(cell.direct.rps.toFixed(0), 9)
+          } ${pad(cell.tunnel.rps.toFixed(0), 9)} ${pad(cell.ratio.toFixed(2), 5)} ${
+            pad(fmtMs(cell.direct.p50_us), 8)
+          } ${pad(fmtMs(cell.direct.p99_us), 8)} ${pad(fmtMs(cell.tunnel.p50_us), 8)} ${
+            pad(fmtMs(cell.tunnel.p99_us), 8)
+          } ${pad(cell.addedP50Ms.toFixed(2), 8)} ${us(cell.cpu.direct.app)} ${
+            us(cell.cpu.tunnel.server)
+          } ${us(cell.cpu.tunnel.client)} ${us(cell.cpu.tunnel.app)}  ${errs(cell.direct)}/${
+            errs(cell.tunnel)
+          }`,
         );
       }
     }
