@@ -74,7 +74,7 @@ function parseArgs(args: string[]): BenchOptions {
     duration,
     warmup: 1,
     sizes: get("--sizes")?.split(",").map(Number) ?? [KIB, 64 * KIB, MIB],
-    concurrencies: get("--conc")?.split(",").map(Number) ?? [1, 16, 64],
+    concurrencies: get("--conc")?.split(",").map(Number) ?? [1, 16, 32, 64, 256],
     skipStream: args.includes("--skip-stream"),
     channels: Number(get("--channels") ?? 2000),
     skipChannels: args.includes("--skip-channels"),
