@@ -7,6 +7,7 @@
 import { InvalidArgumentError } from "commander";
 import { parseDuration, parseSize } from "./parse.ts";
 import { parseInspectAddr } from "../client/mod.ts";
+import { parseCidr } from "../server/mod.ts";
 
 /** Environment variable prefix: `--server-url` is also `WOW_SERVER_URL`. */
 export const ENV_PREFIX = "WOW_";
@@ -125,6 +126,16 @@ export function collectList(value: string, previous: string[] | undefined): stri
   const items = value.split(",").map((item) => item.trim()).filter(Boolean);
   return [...(previous ?? []), ...items];
 }
+
+/** Collects repeated or comma-separated IP addresses and CIDR ranges, each checked. */
+export const cidrListArg: (value: string, previous: string[] | undefined) => string[] = (
+  value,
+  previous,
+) => {
+  const items = collectList(value, undefined);
+  wrap(() => items.forEach(parseCidr))(value);
+  return [...(previous ?? []), ...items];
+};
 
 /**
  * A parser accepting one of `choices` after `normalize`, with commander's wording on failure.

@@ -22,6 +22,8 @@ export interface Channel {
   detachedAt?: number;
   /** Webhook deliveries in flight. */
   inFlight: number;
+  /** The client address `GET /new` issued it to (for `--max-channels-per-ip`), if issued here. */
+  readonly issuedTo?: string;
 }
 
 /** Result of {@linkcode ChannelRegistry.attach}. */
@@ -38,6 +40,7 @@ export interface ChannelRegistryOptions {
 /** Keeps every channel of this replica; see the module doc. */
 export class ChannelRegistry {
   #channels = new Map<string, Channel>();
+  #perIp = new Map<string, number>();
   #maxChannels: number;
   #now: () => number;
 
@@ -63,13 +66,25 @@ export class ChannelRegistry {
   /**
    * Records a newly issued channel.
    * @param id The new id.
+   * @param issuedTo The client address it is issued to (counted by {@linkcode heldBy}).
    * @returns The channel, or `undefined` when the registry is full.
    */
-  issue(id: string): Channel | undefined {
+  issue(id: string, issuedTo?: string): Channel | undefined {
     if (this.full) return undefined;
     const channel: Channel = { id, createdAt: this.#now(), inFlight: 0 };
+    if (issuedTo !== undefined) Object.assign(channel, { issuedTo });
     this.#channels.set(id, channel);
+    if (issuedTo !== undefined) this.#perIp.set(issuedTo, this.heldBy(issuedTo) + 1);
     return channel;
+  }
+
+  /**
+   * How many of this replica's channels were issued to `ip` and are still kept.
+   * @param ip A client address.
+   * @returns The count.
+   */
+  heldBy(ip: string): number {
+    return this.#perIp.get(ip) ?? 0;
   }
 
   /**
@@ -129,8 +144,17 @@ export class ChannelRegistry {
         : now - channel.detachedAt >= detachedTtl;
       if (expired && channel.inFlight === 0) removed.push(channel.id);
     }
-    for (const id of removed) this.#channels.delete(id);
+    for (const id of removed) this.#remove(id);
     return removed;
+  }
+
+  #remove(id: string): void {
+    const ip = this.#channels.get(id)?.issuedTo;
+    this.#channels.delete(id);
+    if (ip === undefined) return;
+    const held = this.heldBy(ip) - 1;
+    if (held > 0) this.#perIp.set(ip, held);
+    else this.#perIp.delete(ip);
   }
 
   /**
