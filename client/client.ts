@@ -8,6 +8,7 @@ import { getLogger } from "@logtape/logtape";
 import {
   CLOSE_NORMAL,
   CLOSE_POLICY_VIOLATION,
+  CLOSE_TAKEN_OVER,
   KEEPALIVE_INTERVAL,
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
@@ -237,6 +238,20 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     while (!stop.signal.aborted) {
       const closed = await Promise.race([socket!.closed, aborted(stop.signal)]);
       if (stop.signal.aborted) break;
+      if (closed?.code === CLOSE_TAKEN_OVER) {
+        // Reconnecting would take the channel back from the newer client, which would do the
+        // same: two clients sharing a channel would take it from each other forever.
+        stop.abort();
+        const stopping = inspector;
+        inspector = undefined;
+        await stopping?.shutdown();
+        await localHttp.close();
+        throw new ClientError(
+          `Channel "${channel.channel_id}" was taken over (${
+            closed.reason || "a newer client attached"
+          }); this client stops instead of taking it back: stop the other client, or give this one its own --state-file to get a channel of its own`,
+        );
+      }
       log.warn("The tunnel closed (code {code}{reason}); reconnecting", {
         code: closed?.code,
         reason: closed?.reason ? `: ${closed.reason}` : "",

@@ -20,6 +20,13 @@ export interface Channel {
   session?: TunnelSession;
   /** When the last client left, if one ever attached and none is attached now. */
   detachedAt?: number;
+  /**
+   * When the current (or last) client attached, ms since the epoch: how the cluster tells the
+   * newer of two claims to one channel (see `takeover.ts`).
+   */
+  attachedAt?: number;
+  /** Closes the attached session because a newer client took the channel over. */
+  evict?: (reason: string) => void;
   /** Webhook deliveries in flight. */
   inFlight: number;
   /** The client address `GET /new` issued it to (for `--max-channels-per-ip`), if issued here. */
@@ -28,6 +35,19 @@ export interface Channel {
 
 /** Result of {@linkcode ChannelRegistry.attach}. */
 export type AttachResult = "attached" | "busy" | "full";
+
+/** Options for {@linkcode ChannelRegistry.attach}. */
+export interface AttachOptions {
+  /** When the client attached, ms since the epoch. @default the registry's clock */
+  attachedAt?: number;
+  /** Closes this session when a newer client takes the channel over. */
+  evict?: (reason: string) => void;
+  /**
+   * Take the channel over from a client attached here: its session is evicted with this
+   * reason. Unset: such a channel answers `busy`.
+   */
+  takeOver?: string;
+}
 
 /** Options for {@linkcode ChannelRegistry}. */
 export interface ChannelRegistryOptions {
@@ -101,18 +121,41 @@ export class ChannelRegistry {
    * secret coming back after a restart, or attaching on another replica than the issuing one).
    * @param id Channel id.
    * @param session The client's session.
-   * @returns `attached`, `busy` when another client holds it, `full` when over the cap.
+   * @param options When it attached, how to evict it, whether to take over.
+   * @returns `attached`, `busy` when another client holds it (and `takeOver` is unset), `full`
+   * when over the cap.
    */
-  attach(id: string, session: TunnelSession): AttachResult {
+  attach(id: string, session: TunnelSession, options: AttachOptions = {}): AttachResult {
     let channel = this.#channels.get(id);
-    if (channel?.session) return "busy";
+    if (channel?.session) {
+      if (options.takeOver === undefined) return "busy";
+      this.takeOver(id, options.takeOver);
+    }
     if (!channel) {
       channel = this.issue(id);
       if (!channel) return "full";
     }
     channel.session = session;
+    channel.evict = options.evict;
+    channel.attachedAt = options.attachedAt ?? this.#now();
     channel.detachedAt = undefined;
     return "attached";
+  }
+
+  /**
+   * Evicts the session attached to `id`, if any: a newer client took the channel over.
+   * @param id Channel id.
+   * @param reason Why, for the evicted client.
+   * @returns Whether a session was evicted.
+   */
+  takeOver(id: string, reason: string): boolean {
+    const channel = this.#channels.get(id);
+    const session = channel?.session;
+    if (!channel || !session) return false;
+    const evict = channel.evict;
+    this.detach(id, session);
+    evict?.(reason);
+    return true;
   }
 
   /**
@@ -124,6 +167,7 @@ export class ChannelRegistry {
     const channel = this.#channels.get(id);
     if (!channel || channel.session !== session) return;
     channel.session = undefined;
+    channel.evict = undefined;
     channel.detachedAt = this.#now();
   }
 
@@ -171,6 +215,19 @@ export class ChannelRegistry {
    */
   attachedIds(): string[] {
     return [...this.#channels.values()].filter((c) => c.session).map((c) => c.id).sort();
+  }
+
+  /**
+   * When each channel's client last attached here, for channels that ever had one.
+   * @returns Attach times by channel id (ms since the epoch), keys sorted.
+   */
+  attachTimes(): Record<string, number> {
+    const times: Record<string, number> = {};
+    for (const id of this.ids()) {
+      const at = this.#channels.get(id)!.attachedAt;
+      if (at !== undefined) times[id] = at;
+    }
+    return times;
   }
 
   /**
