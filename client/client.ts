@@ -163,7 +163,8 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   /**
    * Connects, handling refusals: a stale channel (server key changed, channel expired) is
    * replaced by a new one, which is announced again; a refused token or protocol is fatal; a
-   * busy channel (our previous socket not yet noticed dead) and network errors are retried
+   * busy channel (a server of an older release refusing a second client while our previous socket
+   * is not yet noticed dead; current servers let the new client take over) and network errors are retried
    * with backoff, during start-up for at most `startupRetryWindow`.
    */
   const connectHandlingRefusals = async (starting: boolean): Promise<WsClient | undefined> => {

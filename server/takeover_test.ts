@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { isAttachTime, MAX_CLAIM_SKEW, outranks, takenOverReason } from "./takeover.ts";
+import { attachTestTunnel, PEER_IP, PEER_URL, testApp } from "./_test_app.ts";
+import { ChannelRegistry } from "./channels.ts";
+import type { TunnelSession } from "../protocol/mod.ts";
+
+const BASE = "http://wow.example";
+
+function claim(id: string, body: unknown): Request {
+  return new Request(`${BASE}/internal/channels/${id}/takeover`, {
+    method: "POST",
+    body: JSON.stringify(body),
+  });
+}
+
+Deno.test("outranks orders claims by attach time, then node name, the same way from both sides", () => {
+  const a = { attached_at: 10, node: "a" };
+  const b = { attached_at: 11, node: "a" };
+  const c = { attached_at: 10, node: "b" };
+  assert.ok(outranks(b, a) && !outranks(a, b));
+  assert.ok(outranks(c, a) && !outranks(a, c));
+  assert.ok(!outranks(a, a));
+});
+
+Deno.test("isAttachTime refuses non-numbers, negatives and times far in the future", () => {
+  const now = 1_000_000;
+  assert.ok(isAttachTime(now, now));
+  assert.ok(isAttachTime(now + MAX_CLAIM_SKEW, now));
+  for (const bad of [now + MAX_CLAIM_SKEW + 1, -1, NaN, Infinity, "5", null, undefined]) {
+    assert.ok(!isAttachTime(bad, now), String(bad));
+  }
+});
+
+Deno.test("ChannelRegistry.attach with takeOver evicts the attached session with the reason", () => {
+  const registry = new ChannelRegistry({ now: () => 5 });
+  const reasons: string[] = [];
+  const first = {} as TunnelSession;
+  const second = {} as TunnelSession;
+  registry.attach("id", first, { evict: (reason) => reasons.push(`first: ${reason}`) });
+  assert.equal(registry.attach("id", second), "busy", "no takeover without the option");
+  assert.equal(registry.attach("id", second, { takeOver: "newer", attachedAt: 9 }), "attached");
+  assert.deepEqual(reasons, ["first: newer"]);
+  assert.equal(registry.get("id")!.session, second);
+  assert.equal(registry.get("id")!.attachedAt, 9);
+  assert.deepEqual(registry.attachTimes(), { id: 9 });
+  assert.equal(registry.takeOver("id", "from a peer"), true);
+  assert.equal(registry.get("id")!.session, undefined);
+  assert.equal(registry.takeOver("id", "again"), false);
+});
+
+Deno.test("takeover: a peer's newer claim closes the client here; an older one gets 409 with this replica's claim", async () => {
+  const { ctx, call } = testApp();
+  const id = ctx.secrets.issueId();
+  const tunnel = attachTestTunnel(ctx, id);
+  const mine = ctx.channels.get(id)!.attachedAt!;
+
+  const older = await call(claim(id, { attached_at: mine - 1, node: "peer" }), PEER_IP);
+  assert.equal(older.status, 409);
+  assert.deepEqual(await older.json(), { attached_at: mine, node: "self" });
+  assert.ok(ctx.channels.get(id)!.session, "kept");
+
+  const reasons: string[] = [];
+  ctx.channels.get(id)!.evict = (reason) => reasons.push(reason);
+  const newer = await call(claim(id, { attached_at: mine + 1, node: "peer" }), PEER_IP);
+  assert.equal(newer.status, 200);
+  assert.deepEqual(await newer.json(), { taken_over: true });
+  assert.equal(ctx.channels.get(id)!.session, undefined);
+  assert.deepEqual(reasons, [takenOverReason(PEER_URL)]);
+  tunnel.close();
+});
+
+Deno.test("takeover: without a key only a member's address may announce one, and claims are checked", async () => {
+  const { ctx, call } = testApp();
+  const id = ctx.secrets.issueId();
+  const tunnel = attachTestTunnel(ctx, id);
+  const future = { attached_at: Date.now() + 1_000, node: "peer" };
+  const stranger = await call(claim(id, future), "203.0.113.9");
+  assert.equal(stranger.status, 403);
+  assert.match((await stranger.json()).error, /Only a cluster member may announce a takeover/);
+  assert.ok(ctx.channels.get(id)!.session, "a stranger closes nobody");
+  for (
+    const body of [{ attached_at: Date.now() + 3_600_000, node: "peer" }, { node: "peer" }, "x"]
+  ) {
+    const bad = await call(claim(id, body), PEER_IP);
+    assert.equal(bad.status, 400, JSON.stringify(body));
+    await bad.body?.cancel();
+  }
+  assert.ok(ctx.channels.get(id)!.session, "a far-future claim closes nobody");
+  const nothing = await call(claim(crypto.randomUUID(), future), PEER_IP);
+  assert.deepEqual(await nothing.json(), { taken_over: false });
+  tunnel.close();
+});
