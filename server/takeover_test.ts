@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { isAttachTime, MAX_CLAIM_SKEW, outranks, takenOverReason } from "./takeover.ts";
+import {
+  announceAttach,
+  isAttachTime,
+  MAX_CLAIM_SKEW,
+  outranks,
+  takenOverReason,
+} from "./takeover.ts";
 import { attachTestTunnel, PEER_IP, PEER_URL, testApp } from "./_test_app.ts";
 import { ChannelRegistry } from "./channels.ts";
 import type { TunnelSession } from "../protocol/mod.ts";
@@ -88,5 +94,78 @@ Deno.test("takeover: without a key only a member's address may announce one, and
   assert.ok(ctx.channels.get(id)!.session, "a far-future claim closes nobody");
   const nothing = await call(claim(crypto.randomUUID(), future), PEER_IP);
   assert.deepEqual(await nothing.json(), { taken_over: false });
+  tunnel.close();
+});
+
+Deno.test("announceAttach tells every peer; a peer stamped later (clock skew) makes it re-stamp once, then give up", async () => {
+  const test = testApp();
+  const { ctx, replicas } = test;
+  const id = ctx.secrets.issueId();
+  const tunnel = attachTestTunnel(ctx, id);
+  const mine = ctx.channels.get(id)!.attachedAt!;
+  const url = `${PEER_URL}/internal/channels/${id}/takeover`;
+
+  // The peer's client is stamped later: re-stamp above it, announce again, the peer yields.
+  let calls = 0;
+  replicas.postAnswer = () =>
+    calls++ === 0
+      ? { status: 409, body: { attached_at: mine + 5_000, node: "peer" } }
+      : { status: 200, body: { taken_over: true } };
+  await announceAttach(ctx, id);
+  assert.deepEqual(replicas.posted, [
+    { url, body: { attached_at: mine, node: "self" } },
+    { url, body: { attached_at: mine + 5_001, node: "self" } },
+  ]);
+  assert.equal(ctx.channels.get(id)!.attachedAt, mine + 5_001);
+  assert.ok(ctx.channels.get(id)!.session, "kept");
+
+  // Refused twice: this replica's client gives way, so only one client holds the channel.
+  const reasons: string[] = [];
+  ctx.channels.get(id)!.evict = (reason) => reasons.push(reason);
+  replicas.postAnswer = (_url, body) => ({
+    status: 409,
+    body: { attached_at: (body as { attached_at: number }).attached_at + 1, node: "peer" },
+  });
+  await announceAttach(ctx, id);
+  assert.equal(ctx.channels.get(id)!.session, undefined);
+  assert.deepEqual(reasons, [takenOverReason(PEER_URL)]);
+
+  // An unreachable peer or an implausible answer changes nothing.
+  const other = ctx.secrets.issueId();
+  const second = attachTestTunnel(ctx, other);
+  replicas.postAnswer = () => ({
+    status: 409,
+    body: { attached_at: Date.now() + 3_600_000, node: "peer" },
+  });
+  await announceAttach(ctx, other);
+  replicas.postAnswer = () => {
+    throw new Error("unreachable");
+  };
+  await announceAttach(ctx, other);
+  assert.ok(ctx.channels.get(other)!.session);
+  tunnel.close();
+  second.close();
+});
+
+Deno.test("/traefik-config closes a client here that a peer's newer claim outranks (a missed announcement)", async () => {
+  const { ctx, call, replicas } = testApp();
+  const id = ctx.secrets.issueId();
+  const tunnel = attachTestTunnel(ctx, id);
+  const mine = ctx.channels.get(id)!.attachedAt!;
+  let theirs = mine - 10;
+  replicas.answer = () => ({
+    server_url: "http://elsewhere:1",
+    ws_channels: [id],
+    webhook_channels: [id],
+    attached_at: { [id]: theirs },
+  });
+  const servers = async () =>
+    (await (await call(new Request(`${BASE}/traefik-config`))).json())
+      .http.services[`service-${id}`].loadBalancer.servers;
+  assert.deepEqual(await servers(), [{ url: "http://10.0.0.1:8080" }], "older peer claim: here");
+  assert.ok(ctx.channels.get(id)!.session);
+  theirs = mine + 10;
+  assert.deepEqual(await servers(), [{ url: PEER_URL }], "newer: the peer's gossip URL");
+  assert.equal(ctx.channels.get(id)!.session, undefined, "the older client here was closed");
   tunnel.close();
 });

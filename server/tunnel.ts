@@ -109,7 +109,10 @@ export function acceptTunnel(
     evict: (reason) => disconnect("taken_over", reason, CLOSE_TAKEN_OVER),
   });
   if (result !== "attached") {
-    socket.onopen = () => socket.close(CLOSE_POLICY_VIOLATION, "Channel already has a client");
+    const why = result === "full"
+      ? "This server holds as many channels as --max-channels allows"
+      : "Channel already has a client";
+    socket.onopen = () => socket.close(CLOSE_POLICY_VIOLATION, why);
     return response;
   }
   sockets.add(socket);
