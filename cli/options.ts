@@ -127,15 +127,19 @@ export function collectList(value: string, previous: string[] | undefined): stri
   return [...(previous ?? []), ...items];
 }
 
-/** Collects repeated or comma-separated IP addresses and CIDR ranges, each checked. */
-export const cidrListArg: (value: string, previous: string[] | undefined) => string[] = (
-  value,
-  previous,
-) => {
-  const items = collectList(value, undefined);
-  wrap(() => items.forEach(parseCidr))(value);
-  return [...(previous ?? []), ...items];
-};
+/** Checks that every comma-separated item is an IP address or CIDR range. */
+const checkCidrs = wrap((text: string) => collectList(text, undefined).forEach(parseCidr));
+
+/**
+ * Collects repeated or comma-separated IP addresses and CIDR ranges, each checked.
+ * @param value The flag's text.
+ * @param previous The values of earlier occurrences.
+ * @returns All values so far.
+ */
+export function cidrListArg(value: string, previous: string[] | undefined): string[] {
+  checkCidrs(value);
+  return collectList(value, previous);
+}
 
 /**
  * A parser accepting one of `choices` after `normalize`, with commander's wording on failure.

@@ -4,7 +4,9 @@
  * A channel is *issued* by `GET /new`, *attached* while a client's WebSocket is open, and
  * *detached* after the client left. Issued channels that never get a client are swept after
  * `cleanupAfter`; detached ones after `detachedTtl` (their webhooks get 503 meanwhile, so
- * senders retry instead of giving up).
+ * senders retry instead of giving up). A client attaching to a channel that has one may take it
+ * over (the older session is evicted, see `takeover.ts`); each channel remembers when its client
+ * attached and, for `--max-channels-per-ip`, which address it was issued to.
  *
  * @module
  */
@@ -91,8 +93,8 @@ export class ChannelRegistry {
    */
   issue(id: string, issuedTo?: string): Channel | undefined {
     if (this.full) return undefined;
-    const channel: Channel = { id, createdAt: this.#now(), inFlight: 0 };
-    if (issuedTo !== undefined) Object.assign(channel, { issuedTo });
+    const base = { id, createdAt: this.#now(), inFlight: 0 };
+    const channel: Channel = issuedTo === undefined ? base : { ...base, issuedTo };
     this.#channels.set(id, channel);
     if (issuedTo !== undefined) this.#perIp.set(issuedTo, this.heldBy(issuedTo) + 1);
     return channel;
