@@ -75,8 +75,8 @@ Deno.test("takeover: a peer's newer claim closes the client here; an older one g
   tunnel.close();
 });
 
-Deno.test("takeover: without a key only a member's address may announce one, and claims are checked", async () => {
-  const { ctx, call } = testApp();
+Deno.test("takeover: without a key a claim comes from a member's address or is confirmed by the member; claims are checked", async () => {
+  const { ctx, call, replicas } = testApp();
   const id = ctx.secrets.issueId();
   const tunnel = attachTestTunnel(ctx, id);
   const future = { attached_at: Date.now() + 1_000, node: "peer" };
@@ -84,6 +84,13 @@ Deno.test("takeover: without a key only a member's address may announce one, and
   assert.equal(stranger.status, 403);
   assert.match((await stranger.json()).error, /Only a cluster member may announce a takeover/);
   assert.ok(ctx.channels.get(id)!.session, "a stranger closes nobody");
+  // The named member is asked at its gossip URL; a different answer is no confirmation.
+  replicas.answer = () => ({ channel_id: id, attached: true, attached_at: future.attached_at - 1 });
+  const unconfirmed = await call(claim(id, future), "203.0.113.9");
+  assert.equal(unconfirmed.status, 403);
+  await unconfirmed.body?.cancel();
+  assert.equal(replicas.asked.at(-1), `${PEER_URL}/internal/channels/${id}`);
+  assert.ok(ctx.channels.get(id)!.session);
   for (
     const body of [{ attached_at: Date.now() + 3_600_000, node: "peer" }, { node: "peer" }, "x"]
   ) {
@@ -94,6 +101,12 @@ Deno.test("takeover: without a key only a member's address may announce one, and
   assert.ok(ctx.channels.get(id)!.session, "a far-future claim closes nobody");
   const nothing = await call(claim(crypto.randomUUID(), future), PEER_IP);
   assert.deepEqual(await nothing.json(), { taken_over: false });
+  // A claim the member confirms is accepted from any source address (replicas may call from
+  // another address than the one they gossip on).
+  replicas.answer = () => ({ channel_id: id, attached: true, attached_at: future.attached_at });
+  const confirmed = await call(claim(id, future), "203.0.113.9");
+  assert.deepEqual(await confirmed.json(), { taken_over: true });
+  assert.equal(ctx.channels.get(id)!.session, undefined);
   tunnel.close();
 });
 

@@ -17,6 +17,7 @@ import {
   outranks,
   takenOverReason,
 } from "../takeover.ts";
+import type { ChannelOwnership } from "../owners.ts";
 import { isChannelId } from "../../protocol/wire.ts";
 
 const log = getLogger(["wow", "server"]);
@@ -25,7 +26,10 @@ const log = getLogger(["wow", "server"]);
  * `POST /internal/channels/{id}/takeover` with an {@linkcode AttachClaim}: a peer's client
  * attached to `id`. A client attached here before it is closed (`200 {"taken_over": true}`); one
  * that outranks the claim stays and the answer is `409` with this replica's claim. Without a
- * gossip key or admin token only a member's gossip address may call it.
+ * gossip key or admin token, a claim from an address that is no member's gossip address is
+ * confirmed with the claiming member itself, at its gossip-derived URL (replicas often call
+ * from another source address than the one they gossip on), and refused with `403` unless it
+ * says the same.
  * @param request The request.
  * @param ctx The server's context.
  * @param info The request's info.
@@ -37,11 +41,6 @@ export async function internalTakeover(
   info: RequestInfo,
 ): Promise<Response> {
   if (!isChannelId(info.id)) throw noRoute(request.method, info.path);
-  // The route's middleware checked the credential or admin token when either is configured.
-  const open = !ctx.replicas.authenticated && !ctx.adminTokens.required;
-  if (open && !ctx.replicas.isMemberAddress(info.peer)) {
-    throw new HttpError(403, "Only a cluster member may announce a takeover", { log: true });
-  }
   let claim: AttachClaim;
   try {
     claim = await request.json();
@@ -52,6 +51,15 @@ export async function internalTakeover(
     throw new HttpError(
       400,
       `Expected a claim {"attached_at": <ms, at most ${MAX_CLAIM_SKEW} ms ahead>, "node": "<name>"}`,
+      { log: true },
+    );
+  }
+  // The route's middleware checked the credential or admin token when either is configured.
+  const open = !ctx.replicas.authenticated && !ctx.adminTokens.required;
+  if (open && !ctx.replicas.isMemberAddress(info.peer) && !(await confirmed(ctx, info.id, claim))) {
+    throw new HttpError(
+      403,
+      "Only a cluster member may announce a takeover, and the member named did not confirm this claim",
       { log: true },
     );
   }
@@ -66,4 +74,16 @@ export async function internalTakeover(
   });
   ctx.channels.takeOver(info.id, takenOverReason(where));
   return jsonResponse(200, { taken_over: true });
+}
+
+/** Whether the alive member named in `claim` says the same at its gossip-derived URL. */
+async function confirmed(ctx: ServerContext, id: string, claim: AttachClaim): Promise<boolean> {
+  const url = ctx.replicas.urlOfNode(claim.node);
+  if (!url || claim.node === ctx.replicas.localName) return false;
+  try {
+    const answer = await ctx.replicas.getJson<ChannelOwnership>(`${url}/internal/channels/${id}`);
+    return answer.attached === true && answer.attached_at === claim.attached_at;
+  } catch {
+    return false;
+  }
 }
