@@ -659,10 +659,12 @@ inspector at 1 KiB c=64: off ${off.toFixed(0)}/s, on ${on.toFixed(0)}/s (cost ${
     // (b) Server memory per idle connected channel, on a fresh server.
     let idle: Record<string, number> | undefined;
     if (!options.skipChannels) {
-      // 2,000 channels from one address: lift the per-IP `GET /new` rate limit where it exists.
-      const unlimited = (await serverFlags()).includes("--new-rate-limit")
-        ? ["--new-rate-limit", "0"]
-        : [];
+      // 2,000 channels from one address: lift the per-IP `GET /new` limits where they exist.
+      const flags = await serverFlags();
+      const unlimited = [
+        ...(flags.includes("--new-rate-limit") ? ["--new-rate-limit", "0"] : []),
+        ...(flags.includes("--max-channels-per-ip") ? ["--max-channels-per-ip", "0"] : []),
+      ];
       const fresh = await startServer(tmp, "server-idle", options.serverLogLevel, unlimited);
       children.push(fresh.proc);
       const opener = new Deno.Command(Deno.execPath(), {

@@ -7,6 +7,7 @@
 import { InvalidArgumentError } from "commander";
 import { parseDuration, parseSize } from "./parse.ts";
 import { parseInspectAddr } from "../client/mod.ts";
+import { parseCidr } from "../server/mod.ts";
 
 /** Environment variable prefix: `--server-url` is also `WOW_SERVER_URL`. */
 export const ENV_PREFIX = "WOW_";
@@ -124,6 +125,20 @@ export const inspectAddrArg: (text: string) => string = wrap((text) => {
 export function collectList(value: string, previous: string[] | undefined): string[] {
   const items = value.split(",").map((item) => item.trim()).filter(Boolean);
   return [...(previous ?? []), ...items];
+}
+
+/** Checks that every comma-separated item is an IP address or CIDR range. */
+const checkCidrs = wrap((text: string) => collectList(text, undefined).forEach(parseCidr));
+
+/**
+ * Collects repeated or comma-separated IP addresses and CIDR ranges, each checked.
+ * @param value The flag's text.
+ * @param previous The values of earlier occurrences.
+ * @returns All values so far.
+ */
+export function cidrListArg(value: string, previous: string[] | undefined): string[] {
+  checkCidrs(value);
+  return collectList(value, previous);
 }
 
 /**

@@ -9,6 +9,7 @@ import type { Arg } from "./flags.ts";
 import {
   addressArg,
   choiceArg,
+  cidrListArg,
   collectList,
   countArg,
   durationArg,
@@ -62,6 +63,12 @@ export const positiveInt: Arg<number> = { parse: positiveIntArg, samples: ["7", 
 export const list: Arg<string[]> = {
   parse: collectList,
   samples: ["sample-a,sample-b", "sample-c"],
+};
+
+/** A repeatable list of IP addresses or CIDR ranges. */
+export const cidrList: Arg<string[]> = {
+  parse: cidrListArg,
+  samples: ["10.0.0.0/8,fd00::/8", "172.16.0.0/12"],
 };
 
 /** A gossip key: base64 of 16, 24 or 32 bytes. */

@@ -8,6 +8,7 @@ import { getLogger } from "@logtape/logtape";
 import {
   CLOSE_NORMAL,
   CLOSE_POLICY_VIOLATION,
+  CLOSE_TAKEN_OVER,
   KEEPALIVE_INTERVAL,
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
@@ -162,7 +163,8 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   /**
    * Connects, handling refusals: a stale channel (server key changed, channel expired) is
    * replaced by a new one, which is announced again; a refused token or protocol is fatal; a
-   * busy channel (our previous socket not yet noticed dead) and network errors are retried
+   * busy channel (a server of an older release refusing a second client while our previous socket
+   * is not yet noticed dead; current servers let the new client take over) and network errors are retried
    * with backoff, during start-up for at most `startupRetryWindow`.
    */
   const connectHandlingRefusals = async (starting: boolean): Promise<WsClient | undefined> => {
@@ -237,6 +239,20 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     while (!stop.signal.aborted) {
       const closed = await Promise.race([socket!.closed, aborted(stop.signal)]);
       if (stop.signal.aborted) break;
+      if (closed?.code === CLOSE_TAKEN_OVER) {
+        // Reconnecting would take the channel back from the newer client, which would do the
+        // same: two clients sharing a channel would take it from each other forever.
+        stop.abort();
+        const stopping = inspector;
+        inspector = undefined;
+        await stopping?.shutdown();
+        await localHttp.close();
+        throw new ClientError(
+          `Channel "${channel.channel_id}" was taken over (${
+            closed.reason || "a newer client attached"
+          }); this client stops instead of taking it back: stop the other client, or give this one its own --state-file to get a channel of its own`,
+        );
+      }
       log.warn("The tunnel closed (code {code}{reason}); reconnecting", {
         code: closed?.code,
         reason: closed?.reason ? `: ${closed.reason}` : "",

@@ -64,3 +64,11 @@ export const CLOSE_POLICY_VIOLATION = 1008;
 
 /** WebSocket close code for a message too big to process (RFC 6455 §7.4.1). */
 export const CLOSE_TOO_BIG = 1009;
+
+/**
+ * WebSocket close code (application range 4000-4999, 4409 for HTTP's 409 Conflict) for a session
+ * closed because a newer client attached to its channel, on this replica or another: the client
+ * stops instead of reconnecting, so two clients with one channel secret cannot take the channel
+ * from each other forever.
+ */
+export const CLOSE_TAKEN_OVER = 4409;

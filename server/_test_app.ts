@@ -71,6 +71,22 @@ class FakeReplicas extends Replicas {
     throw new Error("unreachable");
   };
 
+  /** Claims posted to peers (`postJson`), in order. */
+  readonly posted: { url: string; body: unknown }[] = [];
+  /** Answers a POST to a peer; throw to fail it. */
+  postAnswer: (url: string, body: unknown) => { status: number; body: unknown } = () => {
+    throw new Error("unreachable");
+  };
+
+  override postJson(url: string, body: unknown): Promise<{ status: number; body: unknown }> {
+    this.posted.push({ url, body });
+    try {
+      return Promise.resolve(this.postAnswer(url, body));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   override getJson<T>(url: string): Promise<T> {
     this.asked.push(url);
     try {

@@ -6,6 +6,7 @@ import { CLUSTER_AUTH_HEADER, FORWARDED_HEADER, PROTOCOL_HEADER } from "../proto
 import { attachTestTunnel, PEER_IP, PEER_URL, relayResponse, testApp } from "./_test_app.ts";
 import { clusterCredential } from "./replicas.ts";
 import { clientIp } from "./rate_limit.ts";
+import { CidrSet } from "./cidr.ts";
 
 const BASE = "http://wow.example";
 const GOSSIP_KEY = new Uint8Array(32).fill(7);
@@ -219,17 +220,30 @@ Deno.test("app forgets a channel's owner when the owner answers 404 or 503, and 
   await after.body?.cancel();
 });
 
-Deno.test("clientIp trusts X-Forwarded-For only from a private or loopback proxy", () => {
+Deno.test("clientIp trusts X-Forwarded-For only from a --trusted-proxy, taking the right-most untrusted hop", () => {
   const request = get("/new", { "x-forwarded-for": "198.51.100.1, 192.0.2.44" });
+  // No trusted proxy (the default): private and loopback peers are clients like any other.
   assert.equal(clientIp(request, "203.0.113.9"), "203.0.113.9");
-  assert.equal(clientIp(request, "2001:db8::1"), "2001:db8::1");
-  assert.equal(clientIp(request, "10.0.0.3"), "192.0.2.44");
-  assert.equal(clientIp(request, "127.0.0.1"), "192.0.2.44");
-  assert.equal(clientIp(get("/new"), "10.0.0.3"), "10.0.0.3");
+  assert.equal(clientIp(request, "10.0.0.3"), "10.0.0.3");
+  assert.equal(clientIp(request, "127.0.0.1"), "127.0.0.1");
+  const trusted = new CidrSet(["10.0.0.0/8", "::1"]);
+  assert.equal(clientIp(request, "203.0.113.9", trusted), "203.0.113.9", "peer not trusted");
+  assert.equal(clientIp(request, "10.0.0.3", trusted), "192.0.2.44");
+  assert.equal(clientIp(request, "::1", trusted), "192.0.2.44");
+  assert.equal(clientIp(request, "::ffff:10.0.0.3", trusted), "192.0.2.44", "v4-mapped peer");
+  assert.equal(clientIp(get("/new"), "10.0.0.3", trusted), "10.0.0.3", "no header");
+  // Trusted hops are skipped; the first untrusted one from the right is the client.
+  const chained = get("/new", { "x-forwarded-for": "6.6.6.6, 192.0.2.44, 10.1.1.1" });
+  assert.equal(clientIp(chained, "10.0.0.3", trusted), "192.0.2.44");
+  // A garbage hop stops the walk at the trusted hop right of it.
+  const garbage = get("/new", { "x-forwarded-for": "6.6.6.6, not-an-ip, 10.1.1.1" });
+  assert.equal(clientIp(garbage, "10.0.0.3", trusted), "10.1.1.1");
+  const ported = get("/new", { "x-forwarded-for": "[2001:db8::7]:443" });
+  assert.equal(clientIp(ported, "10.0.0.3", trusted), "2001:db8::7");
 });
 
-Deno.test("app rate-limits /new by the peer address when an arbitrary peer sends X-Forwarded-For", async () => {
-  const { call } = testApp({ newRateLimit: 1 });
+Deno.test("app rate-limits /new by the peer address when an untrusted peer sends X-Forwarded-For", async () => {
+  const { call } = testApp({ newRateLimit: 1, trustedProxies: ["10.0.0.0/8"] });
   const first = await call(get("/new", { "x-forwarded-for": "198.51.100.1" }), "203.0.113.9");
   assert.equal(first.status, 200);
   await first.body?.cancel();
@@ -239,10 +253,44 @@ Deno.test("app rate-limits /new by the peer address when an arbitrary peer sends
     await errorOf(second),
     /^Too many new channels from 203\.0\.113\.9; retry in \d+ s$/,
   );
-  // Behind a proxy on a private address the forwarded client is limited, not the proxy.
+  // A private peer that is not a --trusted-proxy is limited as itself.
+  const natted = testApp({ newRateLimit: 1 });
+  for (const [i, expected] of [[1, 200], [2, 429]]) {
+    const answer = await natted.call(
+      get("/new", { "x-forwarded-for": `198.51.100.${i}` }),
+      "10.0.0.3",
+    );
+    assert.equal(answer.status, expected);
+    await answer.body?.cancel();
+  }
+  // Behind a trusted proxy the forwarded client is limited, not the proxy.
   const proxied = await call(get("/new", { "x-forwarded-for": "198.51.100.3" }), "10.0.0.3");
   assert.equal(proxied.status, 200);
   await proxied.body?.cancel();
+});
+
+Deno.test("app caps the channels one address holds (--max-channels-per-ip) with a clear 429", async () => {
+  const { ctx, call } = testApp({ newRateLimit: 0, maxChannelsPerIp: 2 });
+  for (let i = 0; i < 2; i++) {
+    const ok = await call(get("/new"), "203.0.113.9");
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+  }
+  const refused = await call(get("/new"), "203.0.113.9");
+  assert.equal(refused.status, 429);
+  assert.ok(Number(refused.headers.get("retry-after")) >= 1);
+  assert.match(
+    await errorOf(refused),
+    /^203\.0\.113\.9 already holds 2 channels on this server \(--max-channels-per-ip\)/,
+  );
+  const other = await call(get("/new"), "203.0.113.10");
+  assert.equal(other.status, 200, "another address is not affected");
+  await other.body?.cancel();
+  // Expired channels no longer count.
+  ctx.channels.sweep(0, 0);
+  const again = await call(get("/new"), "203.0.113.9");
+  assert.equal(again.status, 200);
+  await again.body?.cancel();
 });
 
 Deno.test("app holds a webhook's in-flight slot until its upload has stopped", async () => {

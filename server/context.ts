@@ -8,6 +8,7 @@ import { ChannelRegistry } from "./channels.ts";
 import { ChannelSecrets } from "./secrets.ts";
 import { TokenSet } from "./access.ts";
 import { RateLimiter } from "./rate_limit.ts";
+import { CidrSet } from "./cidr.ts";
 import { OwnerLookup } from "./owners.ts";
 import { channelKeyFromGossipKey, type Replicas } from "./replicas.ts";
 import type { SocketSet } from "./tunnel.ts";
@@ -47,6 +48,8 @@ export interface ServerContext {
   readonly adminTokens: TokenSet;
   /** `/new` per client address. */
   readonly newLimiter: RateLimiter;
+  /** `--trusted-proxy`: peers whose `X-Forwarded-For` names the client. */
+  readonly trustedProxies: CidrSet;
   /** Keep-alive connections to the other replicas, for relays. */
   readonly relayHttp: Http1Client;
   /** Open tunnel sockets, closed on shutdown. */
@@ -105,6 +108,7 @@ export function createContext(init: ContextOptions): ServerContext {
     clientTokens: new TokenSet(options.authTokens),
     adminTokens: new TokenSet(options.adminToken ? [options.adminToken] : []),
     newLimiter: new RateLimiter({ limit: config.newRateLimit }),
+    trustedProxies: new CidrSet(options.trustedProxies),
     relayHttp: init.relayHttp ?? new Http1Client(),
     sockets: new Set(),
     proto: options.tls ? "https" : "http",

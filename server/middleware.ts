@@ -45,11 +45,11 @@ export const refuseWhileDraining: Middleware<ServerContext> = guard((_request, c
 });
 
 /**
- * Takes the client address from `X-Forwarded-For` when the peer is a proxy on a private address
- * (see `clientIp`), for the rate limit and the refusal logs of this route.
+ * Takes the client address from `X-Forwarded-For` when the peer is a `--trusted-proxy` (see
+ * `clientIp`), for the `/new` limits and the refusal logs of this route.
  */
-export const useClientIp: Middleware<ServerContext> = guard((request, _ctx, info) => {
-  info.ip = clientIp(request, info.peer);
+export const useClientIp: Middleware<ServerContext> = guard((request, ctx, info) => {
+  info.ip = clientIp(request, info.peer, ctx.trustedProxies);
 });
 
 /** 401 without one of the `--auth-token`s (open when none is set). */

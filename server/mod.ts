@@ -18,6 +18,7 @@ export { CHANNEL_SECRET_HEADER } from "./server.ts";
 export { assertServerOptions, SERVER_DEFAULTS } from "./options.ts";
 export type { ServerOptions } from "./options.ts";
 export { readTokenFile } from "./access.ts";
+export { CidrSet, parseCidr } from "./cidr.ts";
 export type { AttachResult, Channel, ChannelRegistry } from "./channels.ts";
 export type { ReplicaInfo, Replicas } from "./replicas.ts";
 export type { TunnelSession } from "../protocol/mod.ts";

@@ -30,6 +30,16 @@ export interface ServerOptions {
   newRateLimit?: number;
   /** Most channels this replica keeps. @default 10000 */
   maxChannels?: number;
+  /**
+   * Most channels one client address may hold on this replica (issued by `GET /new` and not yet
+   * expired); more get 429. 0 disables. @default 100
+   */
+  maxChannelsPerIp?: number;
+  /**
+   * Proxies (CIDR ranges or addresses) whose `X-Forwarded-For` names the client for the `/new`
+   * limits; from any other peer the socket's address is the client. @default none
+   */
+  trustedProxies?: string[];
   /** Most webhooks in flight per channel; more get 429. @default 64 */
   maxInFlight?: number;
   /** Largest total size of a request's header names and values, bytes. @default 64 KiB */
@@ -82,6 +92,11 @@ export const SERVER_DEFAULTS = {
   newRateLimit: 10,
   /** Each channel costs ~10 KiB idle; 10,000 bounds that to ~100 MiB. */
   maxChannels: 10_000,
+  /**
+   * A person needs one channel per running client; 100 leaves room for a team behind one NAT
+   * while no single address can take more than 1% of `maxChannels`.
+   */
+  maxChannelsPerIp: 100,
   /** Webhook senders rarely have more than a few in flight; 64 stops one channel from hogging. */
   maxInFlight: 64,
   /** 64 KiB: GitHub/Stripe headers are a few KiB; Deno's own limit is larger. */

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { type CidrSet, parseIp } from "./cidr.ts";
 
 /** Options for {@linkcode RateLimiter}. */
 export interface RateLimiterOptions {
@@ -64,23 +65,43 @@ export class RateLimiter {
 }
 
 /**
- * The client IP to rate-limit by: the peer address, or, when the peer is a proxy on a private or
- * loopback address (Traefik, a load balancer) and sent `X-Forwarded-For`, the last address in
- * that header (the one the proxy itself saw).
+ * The client IP to rate-limit by. From a peer outside `trusted` (`--trusted-proxy`; none by
+ * default) it is the peer itself, whatever `X-Forwarded-For` says: behind source NAT every peer
+ * looks private, so a private address proves nothing. From a trusted proxy it is the right-most
+ * `X-Forwarded-For` hop that is not itself a trusted proxy (the address the last trusted hop
+ * saw; everything left of it was written by the client); a hop that is no IP address stops the
+ * walk at the trusted hop right of it.
  *
  * @param request The request.
  * @param peer The TCP peer address.
+ * @param trusted The trusted proxies. @default none
  * @returns The IP.
+ * @example
+ * ```ts
+ * import { CidrSet } from "./cidr.ts";
+ * import { clientIp } from "./rate_limit.ts";
+ * const request = new Request("http://x/new", { headers: { "x-forwarded-for": "6.6.6.6, 192.0.2.7" } });
+ * clientIp(request, "10.0.0.2", new CidrSet(["10.0.0.0/8"])); // "192.0.2.7"
+ * clientIp(request, "10.0.0.2"); // "10.0.0.2"
+ * ```
  */
-export function clientIp(request: Request, peer: string): string {
-  const forwarded = request.headers.get("x-forwarded-for");
-  if (!forwarded || !isPrivateAddress(peer)) return peer;
-  const last = forwarded.split(",").map((part) => part.trim()).filter(Boolean).pop();
-  return last ?? peer;
+export function clientIp(request: Request, peer: string, trusted?: CidrSet): string {
+  if (!trusted?.has(peer)) return peer;
+  const hops = (request.headers.get("x-forwarded-for") ?? "").split(",").map(hostOfHop);
+  let client = peer;
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i];
+    if (parseIp(hop) === undefined) break;
+    client = hop;
+    if (!trusted.has(hop)) break;
+  }
+  return client;
 }
 
-function isPrivateAddress(ip: string): boolean {
-  const v4 = ip.replace(/^::ffff:/i, "");
-  return /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|169\.254\.)/.test(v4) ||
-    /^(::1$|f[cd][0-9a-f]{2}:|fe[89ab][0-9a-f]:)/i.test(ip);
+/** A forwarded-for hop without spaces, brackets or port (`[2001:db8::1]:443`, `1.2.3.4:80`). */
+function hostOfHop(hop: string): string {
+  const text = hop.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(text);
+  if (bracketed) return bracketed[1];
+  return /^[\d.]+:\d+$/.test(text) ? text.replace(/:\d+$/, "") : text;
 }

@@ -164,15 +164,39 @@ export class Replicas {
     }));
   }
 
+  /** This replica's node name. */
+  get localName(): string {
+    return this.#cluster.localName;
+  }
+
+  /**
+   * The alive members other than this one, each with the URL its gossip address allows (see
+   * {@linkcode urlOf}; never a URL a peer's HTTP answer names).
+   * @returns The peers, sorted by URL.
+   */
+  peers(): { name: string; url: string }[] {
+    return this.members()
+      .filter((m) => m.state === "alive" && m.name !== this.#cluster.localName)
+      .map((m) => ({ name: m.name, url: m.server_url }))
+      .sort((a, b) => a.url < b.url ? -1 : a.url > b.url ? 1 : 0);
+  }
+
   /**
    * HTTP URLs of the alive members other than this one.
    * @returns The URLs, sorted.
    */
   peerUrls(): string[] {
-    return this.members()
-      .filter((m) => m.state === "alive" && m.name !== this.#cluster.localName)
-      .map((m) => m.server_url)
-      .sort();
+    return this.peers().map((peer) => peer.url);
+  }
+
+  /**
+   * The URL of the alive member named `name`.
+   * @param name A node name.
+   * @returns Its URL, or `undefined` when no alive member has that name.
+   */
+  urlOfNode(name: string): string | undefined {
+    if (name === this.#cluster.localName) return this.#selfUrl;
+    return this.peers().find((peer) => peer.name === name)?.url;
   }
 
   /**
@@ -215,6 +239,30 @@ export class Replicas {
       })),
     );
     return results.flatMap((result) => result.status === "fulfilled" ? [result.value] : []);
+  }
+
+  /**
+   * POSTs a JSON document to a peer with the credential and a timeout.
+   * @param url Full URL.
+   * @param body The document.
+   * @returns The status and the parsed answer (`undefined` when it is no JSON).
+   * @throws When the peer cannot be reached or times out.
+   */
+  async postJson(url: string, body: unknown): Promise<{ status: number; body: unknown }> {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...this.authHeaders() },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(PEER_CALL_TIMEOUT),
+    });
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    return { status: response.status, body: parsed };
   }
 
   /**

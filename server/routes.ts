@@ -47,6 +47,7 @@ import { internalChannels } from "./handlers/internal_channels.ts";
 import { internalChannel } from "./handlers/internal_channel.ts";
 import { internalVerify } from "./handlers/internal_verify.ts";
 import { internalMembers } from "./handlers/internal_members.ts";
+import { internalTakeover } from "./handlers/internal_takeover.ts";
 import { notFound } from "./handlers/not_found.ts";
 
 type Ctx = ServerContext;
@@ -78,6 +79,12 @@ export const ROUTES: readonly Route<Ctx>[] = [
   route<Ctx>("GET", "/internal/members", internalMembers, requireReplicaOrAdmin),
   route<Ctx>("GET", "/internal/channels/:id", internalChannel, requireReplicaOrAdmin),
   route<Ctx>("GET", "/internal/channels/:id/verify", internalVerify, requireReplicaOrAdmin),
+  route<Ctx>(
+    "POST",
+    "/internal/channels/:id/takeover",
+    internalTakeover,
+    requireReplicaOrAdmin,
+  ),
   // Unknown operator paths are refused before they are reported missing; `/internal` itself is
   // no operator path.
   route<Ctx>("GET", "/internal", notFound),

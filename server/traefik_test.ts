@@ -9,7 +9,13 @@ const C = "33333333-3333-4333-8333-333333333333";
 
 const REPLICAS: ReplicaChannels[] = [
   { server_url: "http://10.0.0.6:8080", ws_channels: [C, B], webhook_channels: [C] },
-  { server_url: "http://10.0.0.5:8080", ws_channels: [A, B], webhook_channels: [A] },
+  {
+    server_url: "http://10.0.0.5:8080",
+    ws_channels: [A, B],
+    webhook_channels: [A],
+    // B's client was attached on .5 once: it routes there.
+    attached_at: { [A]: 2_000, [B]: 1_000 },
+  },
 ];
 
 /** Every ordering of a list. */
@@ -71,7 +77,7 @@ Deno.test("buildTraefikConfig output is byte-identical whatever the input order"
   const expectedYaml = renderTraefikConfig(buildTraefikConfig(REPLICAS), "yaml");
   for (const order of permutations(REPLICAS)) {
     const shuffled = order.map((r) => ({
-      server_url: r.server_url,
+      ...r,
       ws_channels: [...r.ws_channels].reverse(),
       webhook_channels: [...r.webhook_channels].reverse(),
     }));
@@ -96,16 +102,78 @@ Deno.test("buildTraefikConfig routes an attached channel to the replica holding 
   }
 });
 
-Deno.test("buildTraefikConfig picks the smallest URL among replicas that only issued a channel", () => {
+Deno.test("buildTraefikConfig gives no route to a channel several replicas only issued, whatever their URLs", () => {
+  for (
+    const replicas of permutations<ReplicaChannels>([
+      { server_url: "http://10.0.0.9:8080", ws_channels: [A], webhook_channels: [] },
+      { server_url: "http://10.0.0.10:8080", ws_channels: [A], webhook_channels: [] },
+    ])
+  ) {
+    // Traefik's catch-all sends the attach to any replica, which verifies the secret.
+    assert.deepEqual(buildTraefikConfig(replicas), {});
+  }
+});
+
+Deno.test("buildTraefikConfig routes a channel claimed twice to the latest attach, or nowhere on a tie", () => {
+  const claims = (atFive: number, atNine: number): ReplicaChannels[] => [
+    {
+      server_url: "http://10.0.0.9:8080",
+      ws_channels: [A],
+      webhook_channels: [A],
+      attached_at: { [A]: atNine },
+    },
+    {
+      server_url: "http://10.0.0.5:8080",
+      ws_channels: [A],
+      webhook_channels: [A],
+      attached_at: { [A]: atFive },
+    },
+  ];
+  const conflicts: unknown[] = [];
+  const onConflict = (...args: unknown[]) => conflicts.push(args);
+  for (
+    const [atFive, atNine, winner] of [[1, 2, "http://10.0.0.9:8080"], [
+      2,
+      1,
+      "http://10.0.0.5:8080",
+    ]] as const
+  ) {
+    for (const replicas of permutations(claims(atFive, atNine))) {
+      const config = buildTraefikConfig(replicas, { onConflict });
+      assert.deepEqual(config.http!.services[`service-${A}`].loadBalancer.servers, [{
+        url: winner,
+      }]);
+    }
+  }
+  assert.deepEqual(conflicts[0], [
+    A,
+    ["http://10.0.0.5:8080", "http://10.0.0.9:8080"],
+    "http://10.0.0.9:8080",
+  ]);
+  // A tie (or two Go original replicas, which send no times): neither.
+  assert.deepEqual(buildTraefikConfig(claims(3, 3), { onConflict }), {});
+  assert.equal(conflicts.at(-1)![2 as never], undefined);
+  // A claim stamped far in the future counts as no time at all.
+  const future = claims(5, Date.now() + 3_600_000);
+  assert.deepEqual(
+    buildTraefikConfig(future).http!.services[`service-${A}`].loadBalancer.servers,
+    [{ url: "http://10.0.0.5:8080" }],
+  );
+});
+
+Deno.test("buildTraefikConfig leaves out ids that are no channel ids (no rule injection) and reports them", () => {
+  const evil = "x`) || PathPrefix(`/";
+  const dropped: string[][] = [];
   const config = buildTraefikConfig([
-    { server_url: "http://10.0.0.9:8080", ws_channels: [A], webhook_channels: [] },
-    { server_url: "http://10.0.0.10:8080", ws_channels: [A], webhook_channels: [] },
-  ]);
-  // String order: "http://10.0.0.10…" < "http://10.0.0.9…".
-  assert.deepEqual(config.http!.services[`service-${A}`].loadBalancer.servers, [
-    { url: "http://10.0.0.10:8080" },
-  ]);
-  assert.equal(config.http!.routers[`webhook-${A}`], undefined);
+    {
+      server_url: "http://10.0.0.9:8080",
+      ws_channels: [evil, A, "../x"],
+      webhook_channels: [evil, A],
+    },
+  ], { onDropped: (url, id) => dropped.push([url, id]) });
+  assert.deepEqual(Object.keys(config.http!.routers), [`webhook-${A}`, `ws-${A}`]);
+  assert.ok(!JSON.stringify(config).includes("PathPrefix(`/`)"));
+  assert.deepEqual(dropped, [["http://10.0.0.9:8080", evil], ["http://10.0.0.9:8080", "../x"]]);
 });
 
 Deno.test("renderTraefikConfig YAML parses back to the same configuration", () => {

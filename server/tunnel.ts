@@ -7,6 +7,7 @@ import { getLogger } from "@logtape/logtape";
 import {
   CLOSE_NORMAL,
   CLOSE_POLICY_VIOLATION,
+  CLOSE_TAKEN_OVER,
   CLOSE_TOO_BIG,
   KEEPALIVE_INTERVAL,
   MAX_MESSAGE_SIZE,
@@ -58,6 +59,11 @@ export interface AcceptTunnelOptions {
    * `--request-timeout`. @default Infinity
    */
   stallTimeout?: number;
+  /**
+   * Take the channel over from a client attached here, closing its session with
+   * {@linkcode CLOSE_TAKEN_OVER} and this reason; unset: such a channel refuses the new client.
+   */
+  takeOver?: string;
   /** Called once the session is attached (metrics). */
   onOpened?: () => void;
   /** Called once when the session ends, with why (metrics). */
@@ -66,7 +72,8 @@ export interface AcceptTunnelOptions {
 
 /**
  * Upgrades the request and attaches the session to the channel. The caller has already checked
- * that the channel may be attached (secret, not busy).
+ * that the channel may be attached (secret, room); with `takeOver`, a client attached here is
+ * closed in its favour.
  *
  * @param request The upgrade request.
  * @param channelId The channel.
@@ -97,9 +104,15 @@ export function acceptTunnel(
         CLOSE_NORMAL,
       ),
   });
-  const result = registry.attach(channelId, session);
+  const result = registry.attach(channelId, session, {
+    takeOver: options.takeOver,
+    evict: (reason) => disconnect("taken_over", reason, CLOSE_TAKEN_OVER),
+  });
   if (result !== "attached") {
-    socket.onopen = () => socket.close(CLOSE_POLICY_VIOLATION, "Channel already has a client");
+    const why = result === "full"
+      ? "This server holds as many channels as --max-channels allows"
+      : "Channel already has a client";
+    socket.onopen = () => socket.close(CLOSE_POLICY_VIOLATION, why);
     return response;
   }
   sockets.add(socket);

@@ -15,6 +15,7 @@ import {
   assertValidTraefikDynamicConfig,
   validateTraefikDynamicConfig,
 } from "./_traefik_schema.ts";
+import { CidrSet, parseCidr } from "../server/mod.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -44,6 +45,8 @@ const SERVER_ENV = new Set(
     "admin-token",
     "max-body-size",
     "request-timeout",
+    "trusted-proxy",
+    "max-channels-per-ip",
     "tls-cert",
     "tls-key",
     "log-level",
@@ -165,6 +168,9 @@ Deno.test("Deployment runs 3 server replicas with POD_IP, probes on /healthz and
   assert.equal(args[0], "server");
   assert.equal(flagValue(args, "--port"), String(HTTP_PORT));
   assert.equal(flagValue(args, "--memberlist-port"), String(GOSSIP_PORT));
+  // Traefik's pods name the client in X-Forwarded-For: a valid range is trusted.
+  const trusted = flagValue(args, "--trusted-proxy");
+  assert.ok(trusted && parseCidr(trusted), "--trusted-proxy <pod CIDR>");
 
   const ports = container.ports.map((p: Any) => `${p.name}:${p.containerPort}/${p.protocol}`);
   assert.deepEqual(ports.sort(), [
@@ -335,6 +341,21 @@ async function checkReplicaService(compose: Compose): Promise<Any> {
   return wow;
 }
 
+/**
+ * The replicas trust exactly the compose file's proxy for X-Forwarded-For: `WOW_TRUSTED_PROXY`
+ * is the proxy's fixed address, inside the network's subnet, and no replica's address range.
+ */
+function checkTrustedProxy(compose: Compose, proxy: Any): void {
+  const trusted = compose.doc.services.wow.environment.WOW_TRUSTED_PROXY;
+  assert.ok(trusted, `${compose.path}: WOW_TRUSTED_PROXY set (behind a proxy)`);
+  const address = proxy.networks?.default?.ipv4_address;
+  assert.ok(address, `${compose.path}: the proxy has a fixed address`);
+  assert.equal(parseCidr(trusted).prefix, 32, "exactly one address is trusted");
+  assert.ok(new CidrSet([trusted]).has(address), `${trusted} is the proxy's ${address}`);
+  const subnet = compose.doc.networks.default.ipam.config[0].subnet;
+  assert.ok(new CidrSet([subnet]).has(address), `${address} in ${subnet}`);
+}
+
 function volumeSource(service: Any, target: string): string {
   for (const volume of service.volumes as string[]) {
     const [source, mount] = volume.split(":");
@@ -348,6 +369,7 @@ Deno.test("compose.yaml: 3 replicas and Traefik polling a replica's /traefik-con
   await checkReplicaService(compose);
   const traefik = compose.doc.services.traefik;
   assert.match(traefik.image, /^traefik:v3\.\d+/);
+  checkTrustedProxy(compose, traefik);
   assert.equal(traefik.depends_on.wow.condition, "service_healthy");
 
   const configFile = traefik.command.find((c: string) => c.startsWith("--configFile="))
@@ -433,6 +455,7 @@ Deno.test("compose.no-traefik.yaml: 3 replicas behind nginx that streams, upgrad
   await checkReplicaService(compose);
   assert.equal(compose.doc.services.traefik, undefined);
   const lb = compose.doc.services.lb;
+  checkTrustedProxy(compose, lb);
   assert.match(lb.image, /^nginx:1\.(2[89]|[3-9]\d)/, "nginx >= 1.27.3 for upstream resolve");
   const conf = await Deno.readTextFile(volumeSource(lb, "/etc/nginx/conf.d/default.conf"));
   const upstream = conf.match(/server\s+([\w.-]+):(\d+)\s+resolve;/);

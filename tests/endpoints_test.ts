@@ -60,15 +60,19 @@ Deno.test("server endpoints", async (t) => {
 
   await using client = await startClientProc(server.url, app.url);
 
-  await t.step("GET /ws/{id} of a channel with a client → 409", async () => {
-    const state = JSON.parse(await Deno.readTextFile(client.stateFile));
-    const saved = Object.values(state.channels)[0] as { channel_secret: string };
-    const status = await upgradeStatus(wsUrl(server.url, client.channelId), {
-      "x-wow-protocol": "1",
-      "x-channel-secret": saved.channel_secret,
-    });
-    assert.equal(status, 409);
-  });
+  // With the right secret a second client takes the channel over (tests/adversarial/takeover_test.ts).
+  await t.step(
+    "GET /ws/{id} of a channel with a client, with a wrong secret → 401, no takeover",
+    async () => {
+      const state = JSON.parse(await Deno.readTextFile(client.stateFile));
+      const saved = Object.values(state.channels)[0] as { channel_secret: string };
+      const status = await upgradeStatus(wsUrl(server.url, client.channelId), {
+        "x-wow-protocol": "1",
+        "x-channel-secret": saved.channel_secret.replace(/^./, (c) => c === "A" ? "B" : "A"),
+      });
+      assert.equal(status, 401);
+    },
+  );
 
   await t.step("GET /ws/{id} with another protocol version → 426 with a clear error", async () => {
     const { channel_id, channel_secret } = await (await fetch(`${server.url}/new`)).json();

@@ -153,6 +153,19 @@ export const SERVER_FLAGS: FlagSpec<ServerFlagOptions>[] = [
     arg: value.positiveInt,
   },
   {
+    key: "maxChannelsPerIp",
+    flags: "--max-channels-per-ip <count>",
+    description: "most channels one client address may hold from GET /new (more: 429; 0: no cap)",
+    arg: value.count,
+  },
+  {
+    key: "trustedProxies",
+    flags: "--trusted-proxy <cidr>",
+    description:
+      "proxy whose X-Forwarded-For names the client for the /new limits (repeatable, or comma-separated; default: none, the socket peer is the client)",
+    arg: value.cidrList,
+  },
+  {
     key: "maxInFlight",
     flags: "--max-in-flight <count>",
     description: "most webhooks in flight per channel (more: 429)",

@@ -1,7 +1,8 @@
 /**
  * `GET /ws/{id}`: accepts a client's tunnel for a channel, after checking the upgrade, the client
  * token (route middleware), the protocol version and the channel secret (asking the peers when
- * the channel was issued by a replica with another key).
+ * the channel was issued by a replica with another key). The new client takes the channel over
+ * from any client attached before it, here or on another replica (`takeover.ts`).
  *
  * @module
  */
@@ -15,6 +16,7 @@ import {
 } from "../http_error.ts";
 import type { RequestInfo } from "../router.ts";
 import { acceptTunnel, checkProtocolVersion } from "../tunnel.ts";
+import { announceAttach, takenOverReason } from "../takeover.ts";
 import { CHANNEL_SECRET_HEADER, isChannelId } from "../../protocol/wire.ts";
 
 /**
@@ -90,17 +92,19 @@ export async function attachTunnel(
     ctx.metrics.refused(channel ? "channel_secret" : "unknown_channel");
     throw channel ? wrongChannelSecret(id) : unknownChannel(id);
   }
-  if (channel?.session) {
-    throw new HttpError(409, `Channel "${id}" already has a client connected`, { log: true });
-  }
   if (!channel && ctx.channels.full) throw channelsFull();
   // Checked again: draining may have begun while the peers were asked.
   if (ctx.draining) throw shuttingDown();
-  return acceptTunnel(request, id, {
+  // The newest client wins, here and on every other replica (see takeover.ts).
+  const response = acceptTunnel(request, id, {
     registry: ctx.channels,
     sockets: ctx.sockets,
     stallTimeout: ctx.config.requestTimeout,
+    takeOver: takenOverReason(ctx.serverUrl),
     onOpened: () => ctx.metrics.tunnelOpened(),
     onClosed: (reason) => ctx.metrics.tunnelClosed(ctx.draining ? "shutdown" : reason),
   });
+  ctx.owners.forget(id);
+  announceAttach(ctx, id);
+  return response;
 }

@@ -15,13 +15,15 @@ import { isChannelId } from "../../protocol/wire.ts";
  * @param request The request.
  * @param ctx The server's context.
  * @param info The request's info.
- * @returns `{"channel_id", "attached", "server_url"}`; 404 for a malformed id.
+ * @returns `{"channel_id", "attached", "server_url", "attached_at"}`; 404 for a malformed id.
  */
 export function internalChannel(request: Request, ctx: ServerContext, info: RequestInfo): Response {
   if (!isChannelId(info.id)) throw noRoute(request.method, info.path);
+  const channel = ctx.channels.get(info.id);
   return jsonResponse(200, {
     channel_id: info.id,
-    attached: Boolean(ctx.channels.get(info.id)?.session),
+    attached: Boolean(channel?.session),
     server_url: ctx.serverUrl,
+    attached_at: channel?.attachedAt,
   });
 }

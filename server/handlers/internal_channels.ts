@@ -1,6 +1,7 @@
 /**
  * `GET /internal/channels`: this replica's channels in the Go original's shape (peers and
- * Traefik's config read it).
+ * Traefik's config read it), plus `attached_at`: when each channel's client last attached here
+ * (ms since the epoch), so replicas agree which of two claims is newer.
  *
  * @module
  */
@@ -18,6 +19,7 @@ export function localChannels(ctx: ServerContext): ReplicaChannels {
     ws_channels: ctx.channels.ids(),
     webhook_channels: ctx.channels.attachedIds(),
     server_url: ctx.serverUrl,
+    attached_at: ctx.channels.attachTimes(),
   };
 }
 

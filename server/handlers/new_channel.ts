@@ -1,5 +1,6 @@
 /**
- * `GET /new`: issues a channel id and its secret (rate-limited per client address).
+ * `GET /new`: issues a channel id and its secret (rate-limited per client address, and capped
+ * by `--max-channels-per-ip`).
  *
  * @module
  */
@@ -27,8 +28,20 @@ export function newChannel(_request: Request, ctx: ServerContext, info: RequestI
       log: true,
     });
   }
+  const cap = ctx.config.maxChannelsPerIp;
+  if (cap > 0 && ctx.channels.heldBy(info.ip) >= cap) {
+    ctx.metrics.refused("rate_limited");
+    throw new HttpError(
+      429,
+      `${info.ip} already holds ${cap} channels on this server (--max-channels-per-ip); reuse one (the client's --state-file keeps it) or wait until unused ones expire`,
+      {
+        headers: { "retry-after": String(Math.ceil(ctx.config.cleanupDuration / 1000)) },
+        log: true,
+      },
+    );
+  }
   const id = ctx.secrets.issueId();
-  if (!ctx.channels.issue(id)) throw channelsFull();
+  if (!ctx.channels.issue(id, info.ip)) throw channelsFull();
   log.info("Issued channel {channelId}", { channelId: id });
   return jsonResponse(200, { channel_id: id, channel_secret: ctx.secrets.secretFor(id) });
 }

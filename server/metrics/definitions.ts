@@ -61,13 +61,15 @@ export const REFUSAL_REASONS: readonly RefusalReason[] = [
  * Why a tunnel session ended (the `reason` label of `wow_tunnel_disconnects_total`):
  * `client_closed` the client closed or its connection dropped; `protocol_error` it sent something
  * the protocol forbids; `idle_timeout` it stopped answering pings; `ids_exhausted` the session ran
- * out of stream ids and was closed to reconnect; `shutdown` the server is draining.
+ * out of stream ids and was closed to reconnect; `taken_over` a newer client attached to the
+ * channel (here or on another replica); `shutdown` the server is draining.
  */
 export type DisconnectReason =
   | "client_closed"
   | "protocol_error"
   | "idle_timeout"
   | "ids_exhausted"
+  | "taken_over"
   | "shutdown";
 
 /** Every {@linkcode DisconnectReason}. */
@@ -76,6 +78,7 @@ export const DISCONNECT_REASONS: readonly DisconnectReason[] = [
   "protocol_error",
   "idle_timeout",
   "ids_exhausted",
+  "taken_over",
   "shutdown",
 ];
 
