@@ -53,6 +53,11 @@ export interface ForwardResult {
   responseBytes: number;
   /** The signature check's verdict, when a verifier is configured. */
   verification?: Verdict;
+  /**
+   * Seconds from handing the request to the local app until its response head arrived; absent
+   * when the app did not answer (or was not called: `reject` mode refused the delivery).
+   */
+  appSeconds?: number;
 }
 
 /**
@@ -146,6 +151,7 @@ export async function forwardStream(
         return done();
       }
     }
+    const sent = performance.now();
     answer = await options.http.request(target, {
       method: head.method,
       path,
@@ -153,6 +159,7 @@ export async function forwardStream(
       body,
       signal: abort.signal,
     });
+    result.appSeconds = (performance.now() - sent) / 1000;
     if (buffered) result.requestBytes = buffered.length;
   } catch (error) {
     const code = resetCode(error);

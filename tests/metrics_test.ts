@@ -4,43 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { freePorts, startApp, startClientProc, startServerProc, waitUntil } from "./_harness.ts";
+import { promtoolCheckMetrics as promtoolCheck, scrape, sumOf } from "./_metrics.ts";
 
 const ADMIN_TOKEN = "metrics-admin-token";
-const PROMTOOL = "/usr/bin/promtool";
-
-/** Sums every sample of `name` (any labels) whose labels include `match`. */
-function sumOf(text: string, name: string, match = ""): number {
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#")) continue;
-    const series = line.slice(0, line.lastIndexOf(" "));
-    const bare = series.split("{")[0];
-    if (bare !== name || !series.includes(match)) continue;
-    sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return sum;
-}
-
-async function scrape(url: string, token?: string): Promise<Response> {
-  return await fetch(`${url}/metrics`, {
-    headers: token ? { authorization: `Bearer ${token}` } : {},
-  });
-}
-
-async function promtoolCheck(text: string): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command(PROMTOOL, {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
-}
 
 Deno.test("server /metrics and /readyz", async (t) => {
   await using app = startApp(async (request) =>
