@@ -116,9 +116,10 @@ export async function webhook(
   ctx.metrics.webhookStarted();
   let route: WebhookRoute = "local";
   let status = 500;
+  let relayed = false;
   try {
     refuseUnreadableBody(request);
-    const relayed = isRelayed(request, ctx, info.peer);
+    relayed = isRelayed(request, ctx, info.peer);
     const target = await routeWebhook(ctx, info, relayed);
     if (typeof target === "string") route = "relay";
     const response = await (typeof target === "string"
@@ -130,7 +131,9 @@ export async function webhook(
     if (error instanceof HttpError) status = error.status;
     throw error;
   } finally {
-    recordWebhook(ctx, info, route, started, () => status);
+    // Counted once, by the replica the sender reached.
+    if (relayed) ctx.metrics.relayedWebhookDone();
+    else recordWebhook(ctx, info, route, started, () => status);
   }
 }
 
@@ -173,6 +176,7 @@ async function relay(
       ],
       http: ctx.relayHttp,
       timeout: ctx.config.requestTimeout + RELAY_TIMEOUT_MARGIN,
+      onFailure: () => ctx.metrics.relayFailed(),
     });
     // The owner no longer holds the channel: ask again next time.
     if (response.status === 404 || response.status === 503) ctx.owners.forget(info.id);

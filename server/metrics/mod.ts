@@ -19,6 +19,7 @@
  * @module
  */
 export { createServerMetrics, ServerMetrics } from "./server_metrics.ts";
+export { clusterObserver } from "./cluster_observer.ts";
 export type {
   GatherResult,
   MetricsProviders,
