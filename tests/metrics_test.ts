@@ -55,6 +55,11 @@ Deno.test("server /metrics and /readyz", async (t) => {
     assert.equal(sumOf(text, "wow_webhooks_total", 'code="200"'), delivered);
     assert.equal(sumOf(text, "wow_webhooks_total", 'code="404"'), 1);
     assert.equal(sumOf(text, "wow_webhook_duration_seconds_count"), sent);
+    // One sample per webhook the client answered through this replica's tunnel.
+    assert.equal(sumOf(text, "wow_tunnel_added_seconds_count"), delivered);
+    assert.ok(
+      sumOf(text, "wow_tunnel_added_seconds_sum") < sumOf(text, "wow_webhook_duration_seconds_sum"),
+    );
     assert.equal(sumOf(text, "wow_webhook_request_bytes_total"), delivered * body.length);
     assert.ok(sumOf(text, "wow_webhook_response_bytes_total") >= delivered * 7);
     assert.equal(sumOf(text, "wow_in_flight"), 0);

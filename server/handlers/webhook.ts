@@ -124,7 +124,7 @@ export async function webhook(
     if (typeof target === "string") route = "relay";
     const response = await (typeof target === "string"
       ? relay(request, ctx, info, target)
-      : deliver(request, ctx, info, target, relayed));
+      : deliver(request, ctx, info, target, relayed, started));
     status = response.status;
     return response;
   } catch (error) {
@@ -192,6 +192,7 @@ async function deliver(
   info: RequestInfo,
   channel: Channel,
   relayed: boolean,
+  arrivedAt: number,
 ): Promise<Response> {
   const { config } = ctx;
   ctx.inFlight++;
@@ -205,7 +206,11 @@ async function deliver(
     maxBodySize: config.maxBodySize,
     requestTimeout: config.requestTimeout,
     retryAfterSeconds: config.retryAfterSeconds,
+    arrivedAt,
   });
+  if (result.outcome.addedSeconds !== undefined) {
+    ctx.metrics.tunnelAdded(result.outcome.addedSeconds);
+  }
   info.requestBytes = result.outcome.requestBytes;
   info.responseBytes = result.outcome.responseBytes;
   // The slot is held until the answer is sent and the upload has really stopped (a client that

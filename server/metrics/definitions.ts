@@ -127,8 +127,11 @@ export const WEBHOOK_DURATION_BUCKETS: readonly number[] = [
 ];
 
 /**
- * Buckets for the time the tunnel adds beyond the app's own answer, in seconds: the prototype
- * measured ≈ 0.3 ms p50 on loopback; a laptop on Wi-Fi adds tens of milliseconds.
+ * Buckets for the server's own time on a tunnelled webhook, in seconds (`wow_tunnel_added_seconds`):
+ * tens of microseconds on an idle replica, milliseconds when its event loop is busy.
+ *
+ * Protocol v1's response head carries no app time, so the server cannot tell the link to the
+ * client and the client's work apart from the app's answer; it measures the part it can see.
  */
 export const TUNNEL_ADDED_BUCKETS: readonly number[] = [
   0.0001,
@@ -201,7 +204,8 @@ export const SERVER_METRICS = {
   tunnelAdded: {
     name: "wow_tunnel_added_seconds",
     type: "histogram",
-    help: "Time a locally delivered webhook spent beyond the app's own answer (tunnel overhead)",
+    help:
+      "Server time of a webhook answered through this replica's tunnel, beyond the wait for the client: arrival to request head queued, plus response head to response ready",
     labelNames: [],
     buckets: TUNNEL_ADDED_BUCKETS,
   },

@@ -289,9 +289,9 @@ export class ServerMetrics {
   }
 
   /**
-   * Time a locally delivered webhook spent beyond the app's own answer:
-   * `wow_tunnel_added_seconds`.
-   * @param seconds Sender-side duration minus the client-reported app duration.
+   * The server's own time on a webhook its tunnel's client answered: `wow_tunnel_added_seconds`.
+   * @param seconds From arrival until the request head was queued on the tunnel, plus from the
+   * client's response head until the response was ready (`DeliveryOutcome.addedSeconds`).
    */
   tunnelAdded(seconds: number): void {
     this.#tunnelAdded.observe(Math.max(0, seconds));
