@@ -29,6 +29,7 @@ import {
 } from "./inspector/mod.ts";
 import { formatVerdict, parseVerifyRule, Verifier } from "./verify/mod.ts";
 import { createClientMetrics } from "./metrics.ts";
+import { deliveryIdOf, headersFromPairs } from "../protocol/providers.ts";
 
 const log = getLogger(["wow", "client"]);
 
@@ -109,10 +110,14 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
           }
           return;
         }
+        const delivery = deliveryIdOf(headersFromPairs(result.head.headers));
         log.info(
           "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B" +
+            (delivery ? " provider={provider} provider_delivery={provider_delivery}" : "") +
             (verdict ? " verify={verify}" : ""),
           {
+            provider: delivery?.provider,
+            provider_delivery: delivery?.id,
             verify: verdict && formatVerdict(verdict),
             method: result.head.method,
             path: result.head.target || "/",

@@ -90,6 +90,57 @@ export function providerOf(headers: HeaderLookup): ProviderName {
   return "";
 }
 
+/** A provider's own id of one delivery, for log lines an operator can grep. */
+export interface ProviderDelivery {
+  /** Which provider sent it. */
+  provider: Exclude<ProviderName, "">;
+  /** The provider's delivery id (or, for Slack, the request timestamp as a fallback key). */
+  id: string;
+}
+
+/**
+ * Headers carrying a provider's delivery id, checked in this order. Slack sends no delivery id;
+ * its request timestamp is the best key a log line can have for it. Stripe's event id is in the
+ * body only, which the server streams without reading, so it is not among them.
+ */
+const DELIVERY_ID_HEADERS: readonly (readonly [string, Exclude<ProviderName, "">])[] = [
+  ["x-github-delivery", "github"],
+  ["x-gitlab-event-uuid", "gitlab"],
+  ["x-shopify-webhook-id", "shopify"],
+  ["webhook-id", "standard"],
+  ["svix-id", "standard"],
+  ["x-slack-request-timestamp", "slack"],
+];
+
+/** Longest delivery id logged; ids are UUIDs or short tokens, anything longer is not one. */
+export const MAX_DELIVERY_ID_LENGTH = 128;
+
+/** Characters a logged delivery id may contain (UUIDs, `msg_…`, digits): nothing to escape. */
+const DELIVERY_ID = /^[A-Za-z0-9._:-]+$/;
+
+/**
+ * The provider's own id of a delivery, from its headers alone (cheap: a few lookups), so each
+ * delivery log line can carry it. Values that do not look like an id (too long, odd characters)
+ * are ignored rather than logged.
+ *
+ * @param headers The request's headers.
+ * @returns Provider and id, or undefined when the webhook carries none.
+ * @example
+ * ```ts
+ * import { deliveryIdOf } from "./providers.ts";
+ * deliveryIdOf(new Headers({ "x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958" }));
+ * // { provider: "github", id: "72d3162e-cc78-11e3-81ab-4c9367dc0958" }
+ * ```
+ */
+export function deliveryIdOf(headers: HeaderLookup): ProviderDelivery | undefined {
+  for (const [name, provider] of DELIVERY_ID_HEADERS) {
+    const id = headers.get(name);
+    if (id === null) continue;
+    if (id.length <= MAX_DELIVERY_ID_LENGTH && DELIVERY_ID.test(id)) return { provider, id };
+  }
+  return undefined;
+}
+
 /**
  * True for providers whose signatures carry a timestamp that receivers reject after a few minutes
  * and whose senders retry on 5xx (Stripe, Slack, Standard Webhooks / Svix). A queued copy of such

@@ -119,7 +119,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     advertise.includes(":") ? `[${advertise}]` : advertise
   }:${addr.port}`;
 
-  const metrics = createServerMetrics();
+  const metrics = createServerMetrics({ perChannel: options.metricsPerChannel ?? false });
   let cluster;
   try {
     cluster = await startCluster({
@@ -189,6 +189,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   const { channels, sockets } = ctx;
   const sweeper = setInterval(() => {
     const removed = channels.sweep(config.cleanupDuration, config.channelTtl);
+    for (const id of removed) metrics.forgetChannel(id);
     if (removed.length > 0) log.debug("Removed {count} idle channels", { count: removed.length });
   }, Math.min(config.cleanupDuration, config.channelTtl));
 

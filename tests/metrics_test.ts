@@ -140,3 +140,28 @@ Deno.test("server /metrics and /readyz", async (t) => {
     }, "one tunnel disconnect");
   });
 });
+
+Deno.test("--metrics-per-channel labels the webhook counters with channels this replica holds", async () => {
+  await using app = startApp(() => new Response("ok"));
+  await using server = await startServerProc(["--metrics-per-channel", "--log-level", "WARN"]);
+  await using client = await startClientProc(server.url, app.url);
+  for (let i = 0; i < 3; i++) {
+    const response = await fetch(client.webhookUrl, { method: "POST", body: "abc" });
+    await response.body?.cancel();
+    assert.equal(response.status, 200);
+  }
+  const stranger = await fetch(`${server.url}/webhook/${crypto.randomUUID()}`, { method: "POST" });
+  await stranger.body?.cancel();
+  assert.equal(stranger.status, 404);
+  const text = await waitUntil(async () => {
+    const text = await (await scrape(server.url)).text();
+    return sumOf(text, "wow_webhooks_total") === 4 ? text : "";
+  }, "4 webhooks counted");
+  const channel = `channel="${client.channelId}"`;
+  assert.equal(sumOf(text, "wow_webhooks_total", channel), 3);
+  assert.equal(sumOf(text, "wow_webhook_request_bytes_total", channel), 9);
+  // A channel nobody holds gets no series of its own.
+  assert.equal(sumOf(text, "wow_webhooks_total", 'code="404",channel=""'), 1);
+  const { code, output } = await promtoolCheck(text);
+  assert.equal(code, 0, output);
+});

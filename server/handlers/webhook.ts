@@ -154,7 +154,8 @@ function recordWebhook(
       (performance.now() - started) / 1000,
       requestBytes,
       responseBytes,
-      info.id,
+      // Only ids some replica holds become a label (a sender's random ids must not mint series).
+      ctx.metrics.perChannel && (route === "relay" || ctx.channels.get(info.id)) ? info.id : "",
     );
   };
   Promise.all([info.requestBytes, info.responseBytes]).then(done, () => done([0, 0]));
