@@ -16,9 +16,7 @@ export const METRIC_TABLES: Readonly<Record<string, () => Promise<string>>> = {
 };
 
 const PER_CHANNEL = new Set<string>(
-  Object.values(SERVER_METRICS).filter((m) => "perChannel" in m && m.perChannel).map((m) =>
-    m.name
-  ),
+  Object.values(SERVER_METRICS).filter((m) => "perChannel" in m && m.perChannel).map((m) => m.name),
 );
 
 function perChannelNote(name: string): string | undefined {

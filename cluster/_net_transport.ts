@@ -352,7 +352,10 @@ export class NetTransport implements Transport {
 
   async #reply(conn: Deno.Conn, message: StreamMessage): Promise<void> {
     try {
-      await this.#write(conn, await encodeStreamMessage(message, { reply: true, keys: this.#keys }));
+      await this.#write(
+        conn,
+        await encodeStreamMessage(message, { reply: true, keys: this.#keys }),
+      );
     } catch (error) {
       this.#counters.inc("tcpErrors");
       log.debug("Cannot write TCP reply: {error}", { error: errorText(error) });

@@ -2,7 +2,7 @@
  * Every metric the server exports: name, type, help text, labels and histogram buckets, as data.
  *
  * {@linkcode createServerMetrics} builds its registry from this table, the README's metric table
- * is generated from it ({@linkcode metricsMarkdownTable}), and tests check the alert rules and the
+ * is generated from the registry built from it (`cli/metrics_docs.ts`), and tests check the alert rules and the
  * Grafana dashboard against it, so a renamed metric fails a test instead of a dashboard.
  *
  * Names follow Prometheus conventions: `wow_` prefix, base units (seconds, bytes), `_total` on

@@ -48,5 +48,5 @@ export type {
   RefusalReason,
   WebhookRoute,
 } from "./definitions.ts";
-export { exposedNames, metricsMarkdownTable } from "./docs.ts";
+export { exposedNames } from "./docs.ts";
 export { UNSUPPORTED_PROCESS_METRICS } from "./_process.ts";

@@ -6,7 +6,6 @@ import {
   createServerMetrics,
   DISCONNECT_REASONS,
   exposedNames,
-  metricsMarkdownTable,
   QUEUE_DROP_REASONS,
   REFUSAL_REASONS,
   SERVER_METRICS,
@@ -304,15 +303,6 @@ Deno.test("process metrics: those Deno supports report real values, unsupported 
   await new Promise((resolve) => setTimeout(resolve, 5));
   const lag = (await r.getSingleMetric("nodejs_eventloop_lag_seconds")!.get()).values[0].value;
   assert.ok(lag >= 0.035, `lag ${lag}`);
-});
-
-Deno.test("metricsMarkdownTable lists every server metric once, with labels", () => {
-  const table = metricsMarkdownTable();
-  const rows = table.trimEnd().split("\n").slice(2);
-  assert.equal(rows.length, Object.keys(SERVER_METRICS).length);
-  assert.ok(rows.includes(
-    "| `wow_webhooks_total` | counter | `route`, `code`, `(channel)` | Webhooks answered, by route (local tunnel or relay to the owning replica) and status code |",
-  ));
 });
 
 Deno.test("exposedNames adds the histogram series suffixes", async () => {
