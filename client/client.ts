@@ -29,7 +29,6 @@ import {
 } from "./inspector/mod.ts";
 import { formatVerdict, parseVerifyRule, Verifier } from "./verify/mod.ts";
 import { createClientMetrics } from "./metrics.ts";
-import { deliveryIdOf, headersFromPairs } from "../protocol/providers.ts";
 
 const log = getLogger(["wow", "client"]);
 
@@ -110,7 +109,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
           }
           return;
         }
-        const delivery = deliveryIdOf(headersFromPairs(result.head.headers));
+        const delivery = result.delivery;
         log.info(
           "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B" +
             (delivery ? " provider={provider} provider_delivery={provider_delivery}" : "") +

@@ -101,7 +101,7 @@ export interface ProviderDelivery {
 /**
  * Headers carrying a provider's delivery id, checked in this order. Slack sends no delivery id;
  * its request timestamp is the best key a log line can have for it. Stripe's event id is in the
- * body only, which the server streams without reading, so it is not among them.
+ * body only: see {@linkcode deliveryIdFrom}.
  */
 const DELIVERY_ID_HEADERS: readonly (readonly [string, Exclude<ProviderName, "">])[] = [
   ["x-github-delivery", "github"],
@@ -139,6 +139,39 @@ export function deliveryIdOf(headers: HeaderLookup): ProviderDelivery | undefine
     if (id.length <= MAX_DELIVERY_ID_LENGTH && DELIVERY_ID.test(id)) return { provider, id };
   }
   return undefined;
+}
+
+/** How much of a body {@linkcode deliveryIdFrom} looks at: Stripe's `id` is its first field. */
+export const DELIVERY_ID_BODY_BYTES = 256;
+
+const STRIPE_EVENT_ID = /^\s*\{\s*"id"\s*:\s*"(evt_[A-Za-z0-9]{1,100})"/;
+const latin1 = new TextDecoder("latin1");
+
+/**
+ * {@linkcode deliveryIdOf}, and for a Stripe webhook (`Stripe-Signature`) whose body is at hand
+ * the event id, read from the body's first {@linkcode DELIVERY_ID_BODY_BYTES} bytes only (Stripe
+ * sends `{"id": "evt_…"` first). Callers pass the body only when they hold it whole anyway (a
+ * small body), so this never costs a read.
+ *
+ * @param headers The request's headers.
+ * @param body The request body, when already in memory.
+ * @returns Provider and id, or undefined.
+ * @example
+ * ```ts
+ * import { deliveryIdFrom } from "./providers.ts";
+ * const body = new TextEncoder().encode('{\n  "id": "evt_1NG8Du2eZvKYlo2CUI79vXWy", "object": "event"}');
+ * deliveryIdFrom(new Headers({ "stripe-signature": "t=1,v1=x" }), body);
+ * // { provider: "stripe", id: "evt_1NG8Du2eZvKYlo2CUI79vXWy" }
+ * ```
+ */
+export function deliveryIdFrom(
+  headers: HeaderLookup,
+  body?: Uint8Array,
+): ProviderDelivery | undefined {
+  const fromHeaders = deliveryIdOf(headers);
+  if (fromHeaders || !body || headers.get("stripe-signature") === null) return fromHeaders;
+  const id = STRIPE_EVENT_ID.exec(latin1.decode(body.subarray(0, DELIVERY_ID_BODY_BYTES)))?.[1];
+  return id ? { provider: "stripe", id } : undefined;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import {
+  deliveryIdFrom,
   deliveryIdOf,
   detectProvider,
   headersFromPairs,
@@ -130,4 +131,21 @@ Deno.test("deliveryIdOf ignores absent ids and values that are not ids", () => {
     deliveryIdOf(new Headers({ "x-github-delivery": "a".repeat(MAX_DELIVERY_ID_LENGTH + 1) })),
     undefined,
   );
+});
+
+Deno.test("deliveryIdFrom reads Stripe's event id from the body's first bytes, only for Stripe", () => {
+  const body = new TextEncoder().encode(
+    '{\n  "id": "evt_1NG8Du2eZvKYlo2CUI79vXWy",\n  "object": "event",\n  "type": "charge.succeeded"\n}',
+  );
+  const stripe = new Headers({ "stripe-signature": "t=1,v1=ab" });
+  assertEquals(deliveryIdFrom(stripe, body), {
+    provider: "stripe",
+    id: "evt_1NG8Du2eZvKYlo2CUI79vXWy",
+  });
+  assertEquals(deliveryIdFrom(stripe), undefined, "no body at hand: nothing read");
+  assertEquals(deliveryIdFrom(new Headers(), body), undefined, "not a Stripe webhook");
+  const late = new TextEncoder().encode(`{"pad": "${"x".repeat(300)}", "id": "evt_1"}`);
+  assertEquals(deliveryIdFrom(stripe, late), undefined, "only the first bytes are looked at");
+  const github = new Headers({ "x-github-delivery": "abc", "stripe-signature": "t=1" });
+  assertEquals(deliveryIdFrom(github, body), { provider: "github", id: "abc" });
 });

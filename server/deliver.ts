@@ -40,6 +40,11 @@ export interface DeliverOptions {
   trustForwarded?: boolean;
   /** When the request arrived (`performance.now()`), for `addedSeconds`. @default now */
   arrivedAt?: number;
+  /**
+   * Called with a small body (≤ 64 KiB with a `Content-Length`, read whole before it is sent)
+   * before it is sent; larger bodies stream and are never shown. @default none
+   */
+  onWholeBody?: (bytes: Uint8Array) => void;
 }
 
 /** What happened to a delivery, for the log line. */
@@ -161,7 +166,10 @@ export async function deliverWebhook(
   // waiting on the sender ends too; the delivery holds its in-flight slot until the upload stops.
   const uploadOver = small || !request.body ? undefined : new AbortController();
   const sending = small
-    ? request.bytes().then((bytes) => stream.sendBody([bytes], { maxBytes: options.maxBodySize }))
+    ? request.bytes().then((bytes) => {
+      options.onWholeBody?.(bytes);
+      return stream.sendBody([bytes], { maxBytes: options.maxBodySize });
+    })
     : stream.sendBody(request.body && readChunks(request.body, uploadOver!.signal), {
       maxBytes: options.maxBodySize,
     });

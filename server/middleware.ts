@@ -104,8 +104,8 @@ export const logWebhook: Middleware<ServerContext> =
       response = renderError(error, request, info);
     }
     const status = response.status;
-    const delivery = deliveryIdOf(request.headers);
-    Promise.all([info.requestBytes, info.responseBytes]).then(([requestBytes, responseBytes]) =>
+    Promise.all([info.requestBytes, info.responseBytes]).then(([requestBytes, responseBytes]) => {
+      const delivery = info.providerDelivery ?? deliveryIdOf(request.headers);
       log.info(
         "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B" +
           (delivery ? " provider={provider} provider_delivery={provider_delivery}" : ""),
@@ -120,7 +120,7 @@ export const logWebhook: Middleware<ServerContext> =
           responseBytes,
           channelId: info.id,
         },
-      )
-    );
+      );
+    });
     return response;
   };

@@ -10,6 +10,7 @@ import { startApp, startClientProc, startServerProc } from "./_harness.ts";
 
 const GITHUB_DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
 const SVIX_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+const STRIPE_EVENT = "evt_1NG8Du2eZvKYlo2CUI79vXWy";
 
 Deno.test("delivery log lines carry provider and provider_delivery", async () => {
   await using app = startApp(() => new Response("ok"));
@@ -23,6 +24,13 @@ Deno.test("delivery log lines carry provider and provider_delivery", async () =>
   await send("/gh", { "x-github-event": "push", "x-github-delivery": GITHUB_DELIVERY });
   await send("/svix", { "svix-id": SVIX_ID });
   await send("/none", {});
+  const stripe = await fetch(client.webhookUrl + "/stripe", {
+    method: "POST",
+    headers: { "stripe-signature": "t=1,v1=ab", "content-type": "application/json" },
+    body: `{\n  "id": "${STRIPE_EVENT}",\n  "object": "event",\n  "type": "charge.succeeded"\n}`,
+  });
+  await stripe.body?.cancel();
+  assert.equal(stripe.status, 200);
 
   const line = new RegExp(`/gh 200 .* provider=github provider_delivery=${GITHUB_DELIVERY}`);
   await server.waitFor(line, { stream: "stderr" });
@@ -30,6 +38,9 @@ Deno.test("delivery log lines carry provider and provider_delivery", async () =>
   const svix = new RegExp(`/svix 200 .* provider=standard provider_delivery=${SVIX_ID}`);
   await server.waitFor(svix, { stream: "stderr" });
   await client.waitFor(svix, { stream: "stderr" });
+  const stripeLine = new RegExp(`/stripe 200 .* provider=stripe provider_delivery=${STRIPE_EVENT}`);
+  await server.waitFor(stripeLine, { stream: "stderr" });
+  await client.waitFor(stripeLine, { stream: "stderr" });
   const none = await client.waitFor(/\/none 200 /, { stream: "stderr" });
   assert.doesNotMatch(none.input!, /provider/);
 });

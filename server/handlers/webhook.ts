@@ -12,6 +12,7 @@ import { relayWebhook } from "../relay.ts";
 import type { RequestInfo } from "../router.ts";
 import type { WebhookRoute } from "../metrics/mod.ts";
 import { FORWARDED_HEADER, isChannelId } from "../../protocol/wire.ts";
+import { deliveryIdFrom } from "../../protocol/providers.ts";
 
 /** Extra time a relayed webhook gets over the owner's own request timeout, ms. */
 export const RELAY_TIMEOUT_MARGIN = 2_000;
@@ -208,6 +209,10 @@ async function deliver(
     requestTimeout: config.requestTimeout,
     retryAfterSeconds: config.retryAfterSeconds,
     arrivedAt,
+    // Stripe names its delivery only in the body: read it when the body is in memory anyway.
+    onWholeBody: request.headers.has("stripe-signature")
+      ? (bytes) => (info.providerDelivery = deliveryIdFrom(request.headers, bytes))
+      : undefined,
   });
   if (result.outcome.addedSeconds !== undefined) {
     ctx.metrics.tunnelAdded(result.outcome.addedSeconds);
