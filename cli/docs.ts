@@ -1,10 +1,12 @@
 /**
- * `deno task docs`: regenerates the flags tables in README.md from each subcommand's `--help`.
+ * `deno task docs`: regenerates the flags tables in README.md from each subcommand's `--help`, and
+ * the metric tables from the server's and client's registries.
  *
  * @module
  */
 import { SUBCOMMANDS } from "./commands/mod.ts";
-import { flagsTable, parseHelpFlags, replaceFlagsTable } from "./help_markdown.ts";
+import { flagsTable, parseHelpFlags, replaceFlagsTable, replaceMarked } from "./help_markdown.ts";
+import { METRIC_TABLES } from "./metrics_docs.ts";
 
 /** Subcommands whose flags the README documents: every one that has flags. */
 export const DOCUMENTED_COMMANDS: readonly string[] = SUBCOMMANDS
@@ -33,5 +35,10 @@ if (import.meta.main) {
   for (const command of DOCUMENTED_COMMANDS) {
     readme = replaceFlagsTable(readme, command, flagsTable(parseHelpFlags(await helpOf(command))));
   }
+  for (const [name, table] of Object.entries(METRIC_TABLES)) {
+    readme = replaceMarked(readme, `metrics:${name}`, await table());
+  }
   await Deno.writeTextFile(path, readme);
+  // prom-client's event-loop monitor keeps the process alive.
+  Deno.exit(0);
 }

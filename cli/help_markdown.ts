@@ -88,8 +88,20 @@ export function flagsTable(flags: readonly HelpFlag[]): string {
  * @throws {SyntaxError} When the markers are missing.
  */
 export function replaceFlagsTable(readme: string, name: string, table: string): string {
-  const start = `<!-- flags:${name} -->`;
-  const end = `<!-- /flags:${name} -->`;
+  return replaceMarked(readme, `flags:${name}`, table);
+}
+
+/**
+ * Replaces the text between `<!-- MARK -->` and `<!-- /MARK -->` (generated README parts).
+ * @param readme The README text.
+ * @param mark The marker, e.g. `metrics:server`.
+ * @param table The new text.
+ * @returns The new README text.
+ * @throws {SyntaxError} When the markers are missing.
+ */
+export function replaceMarked(readme: string, mark: string, table: string): string {
+  const start = `<!-- ${mark} -->`;
+  const end = `<!-- /${mark} -->`;
   const from = readme.indexOf(start);
   const to = readme.indexOf(end);
   if (from === -1 || to < from) {

@@ -29,6 +29,7 @@ import {
   Recorder,
 } from "./inspector/mod.ts";
 import { formatVerdict, parseVerifyRule, Verifier } from "./verify/mod.ts";
+import { createClientMetrics } from "./metrics.ts";
 
 const log = getLogger(["wow", "client"]);
 
@@ -69,6 +70,8 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     ? new Recorder({ history: options.inspectHistory, maxBytes: options.inspectMaxBytes })
     : undefined;
   let inspector: InspectorHandle | undefined;
+  // Served on the inspector's port only: without it nobody could scrape them.
+  const metrics = inspectAddr ? createClientMetrics() : undefined;
   const verifier = createVerifier(options);
   const verifyMode = options.verifyMode ?? CLIENT_DEFAULTS.verifyMode;
 
@@ -94,6 +97,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       verifyMode,
     })
       .then((result) => {
+        metrics?.forwarded(result);
         const verdict = result.verification;
         if (options.json) {
           // The JSON lines (stdout) come from the recorder; a failed check still shows on stderr.
@@ -106,10 +110,14 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
           }
           return;
         }
+        const delivery = result.delivery;
         log.info(
           "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B" +
+            (delivery ? " provider={provider} provider_delivery={provider_delivery}" : "") +
             (verdict ? " verify={verify}" : ""),
           {
+            provider: delivery?.provider,
+            provider_delivery: delivery?.id,
             verify: verdict && formatVerdict(verdict),
             method: result.head.method,
             path: result.head.target || "/",
@@ -156,7 +164,11 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
         ws.close(CLOSE_POLICY_VIOLATION, message.slice(0, 120));
       }
     };
-    ws.closed.then(() => tunnel.close());
+    metrics?.tunnelUp(true);
+    ws.closed.then(() => {
+      metrics?.tunnelUp(false);
+      tunnel.close();
+    });
     return ws;
   };
 
@@ -230,6 +242,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       target: targetUrl,
       timeout,
       verifier,
+      metrics: () => metrics!.response(),
       warn: (line) => log.warn("{line}", { line }),
     });
     if (inspector) print(`Inspector: ${inspector.url}`);
@@ -266,6 +279,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
         break;
       }
       socket = next;
+      metrics?.reconnected();
       print("Reconnected: the tunnel to the server is re-established.");
     }
   })();

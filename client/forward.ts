@@ -18,7 +18,7 @@ import {
   type TunnelStream,
 } from "../protocol/mod.ts";
 import type { Recorder, Recording } from "./inspector/mod.ts";
-import { headersFromPairs } from "../protocol/providers.ts";
+import { deliveryIdFrom, headersFromPairs, type ProviderDelivery } from "../protocol/providers.ts";
 import type { BodyCheck, Verdict, Verifier } from "./verify/mod.ts";
 
 /** Options for {@linkcode forwardStream}. */
@@ -53,6 +53,16 @@ export interface ForwardResult {
   responseBytes: number;
   /** The signature check's verdict, when a verifier is configured. */
   verification?: Verdict;
+  /**
+   * Seconds from handing the request to the local app until its response head arrived; absent
+   * when the app did not answer (or was not called: `reject` mode refused the delivery).
+   */
+  appSeconds?: number;
+  /**
+   * The provider's own id of the delivery (headers, or Stripe's event id when the body came
+   * whole with the head), for the log line.
+   */
+  delivery?: ProviderDelivery;
 }
 
 /**
@@ -119,7 +129,8 @@ export async function forwardStream(
     return result;
   };
   // On the sender's own header pairs, before anything else touches them.
-  const check = options.verifier?.begin(headersFromPairs(head.headers));
+  const senderHeaders = headersFromPairs(head.headers);
+  const check = options.verifier?.begin(senderHeaders);
   const abort = new AbortController();
   stream.onReset((error) => abort.abort(error));
   if (options.timeout > 0) {
@@ -130,6 +141,7 @@ export async function forwardStream(
   }
   // A small body already complete in the tunnel goes out in the same write as the head.
   const buffered = stream.takeBufferedBody();
+  result.delivery = deliveryIdFrom(senderHeaders, buffered);
   if (buffered) recording?.requestChunk(buffered);
   if (buffered && check) {
     check.update(buffered);
@@ -146,6 +158,7 @@ export async function forwardStream(
         return done();
       }
     }
+    const sent = performance.now();
     answer = await options.http.request(target, {
       method: head.method,
       path,
@@ -153,6 +166,7 @@ export async function forwardStream(
       body,
       signal: abort.signal,
     });
+    result.appSeconds = (performance.now() - sent) / 1000;
     if (buffered) result.requestBytes = buffered.length;
   } catch (error) {
     const code = resetCode(error);

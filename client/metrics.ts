@@ -31,13 +31,27 @@ import {
 import { RESET_CODES, type ResetCode } from "../protocol/mod.ts";
 
 /**
- * How a delivery ended: `answered` (the app answered, whatever its status), or the reset code the
- * client sent instead (`target_unreachable`, `target_timeout`, `target_error`, `cancelled`, …).
+ * How a delivery ended: `answered` (the app answered, whatever its status), `rejected` (the
+ * signature check failed in `--verify-mode reject`: 401 without calling the app), or the reset
+ * code the client sent instead (`target_unreachable`, `target_timeout`, `target_error`,
+ * `cancelled`, …).
  */
-export type DeliveryOutcome = "answered" | ResetCode;
+export type DeliveryOutcome = "answered" | "rejected" | ResetCode;
 
 /** Every {@linkcode DeliveryOutcome}. */
-export const DELIVERY_OUTCOMES: readonly DeliveryOutcome[] = ["answered", ...RESET_CODES];
+export const DELIVERY_OUTCOMES: readonly DeliveryOutcome[] = [
+  "answered",
+  "rejected",
+  ...RESET_CODES,
+];
+
+/** What {@linkcode ClientMetrics.forwarded} reads of a forwarded delivery (`ForwardResult`). */
+export interface ForwardedDelivery {
+  /** The status sent back, or the reset code sent instead. */
+  status: number | ResetCode;
+  /** Seconds until the app's response head; absent when the app was not called or not reached. */
+  appSeconds?: number;
+}
 
 /** The `code` label of a delivery the app did not answer. */
 export const NO_STATUS = "none";
@@ -90,7 +104,7 @@ export const CLIENT_METRICS = {
   appDuration: {
     name: "wow_client_app_duration_seconds",
     type: "histogram",
-    help: "Time from sending a webhook to the local app to the end of its answer",
+    help: "Time from handing a webhook to the local app until its response head arrived",
     labelNames: [],
     buckets: APP_DURATION_BUCKETS,
   },
@@ -210,6 +224,18 @@ export class ClientMetrics {
     }
     child.inc();
     if (outcome === "answered") this.#appDuration.observe(seconds);
+  }
+
+  /**
+   * Records a forwarded delivery through {@linkcode delivered}: `answered` when the app answered,
+   * `rejected` when a status was sent without calling the app, else the reset code.
+   * @param result The forward's result.
+   */
+  forwarded(result: ForwardedDelivery): void {
+    const { status, appSeconds } = result;
+    if (typeof status !== "number") this.delivered(status, undefined, 0);
+    else if (appSeconds === undefined) this.delivered("rejected", status, 0);
+    else this.delivered("answered", status, appSeconds);
   }
 
   /** The tunnel reconnected after a drop: `wow_client_reconnects_total`. */

@@ -19,6 +19,7 @@ export { CLIENT_DEFAULTS, ECHO_DEFAULTS } from "./options.ts";
 export type { ClientOptions } from "./options.ts";
 export { defaultStateFile } from "./state.ts";
 export { startEcho } from "./echo.ts";
+export { createClientMetrics } from "./metrics.ts";
 export type { EchoHandle, EchoOptions } from "./echo.ts";
 export {
   checkInspectAddr,

@@ -97,7 +97,7 @@ function start(options: ClusterOptions): ClusterHandle {
   const signal = options.signal;
   signal?.throwIfAborted();
 
-  const counters = new Counters();
+  const counters = new Counters(options.observer);
   const transport = NetTransport.listen({
     bindAddr: options.bindAddr ?? DEFAULT_BIND_ADDR,
     port,

@@ -607,6 +607,7 @@ export class Engine {
           node: st.name,
           confirmations: suspicion.confirmations,
         });
+        this.#o.counters.inc("deadVerdicts");
         this.#deadNode({
           type: "dead",
           incarnation: st.incarnation,

@@ -226,8 +226,10 @@ export class NetTransport implements Transport {
       while (this.#queue.length > 0 && !this.#closed) {
         const { bytes, to } = this.#queue.shift()!;
         try {
-          await this.#udp.send(await bytes, to);
+          const packet = await bytes;
+          await this.#udp.send(packet, to);
           this.#counters.inc("udpSent");
+          this.#counters.inc("udpSentBytes", packet.length);
         } catch (error) {
           if (this.#closed) return;
           this.#counters.inc("udpSendErrors");
@@ -263,6 +265,7 @@ export class NetTransport implements Transport {
 
   async #ingest(bytes: Uint8Array, from: Deno.NetAddr): Promise<void> {
     this.#counters.inc("udpReceived");
+    this.#counters.inc("udpReceivedBytes", bytes.length);
     let messages: Message[];
     try {
       messages = await decodeUdpPacket(bytes, {
@@ -318,7 +321,10 @@ export class NetTransport implements Transport {
     try {
       let request: StreamMessage;
       try {
-        ({ message: request } = await readStreamMessage(conn, { keys: this.#keys }));
+        ({ message: request } = await readStreamMessage(this.#counted(conn), {
+          keys: this.#keys,
+        }));
+        this.#counters.inc("tcpReceived");
       } catch (error) {
         if (this.#closed) return;
         if (error instanceof WireDecodeError && error.code === "eof") return;
@@ -346,7 +352,10 @@ export class NetTransport implements Transport {
 
   async #reply(conn: Deno.Conn, message: StreamMessage): Promise<void> {
     try {
-      await writeAll(conn, await encodeStreamMessage(message, { reply: true, keys: this.#keys }));
+      await this.#write(
+        conn,
+        await encodeStreamMessage(message, { reply: true, keys: this.#keys }),
+      );
     } catch (error) {
       this.#counters.inc("tcpErrors");
       log.debug("Cannot write TCP reply: {error}", { error: errorText(error) });
@@ -371,8 +380,12 @@ export class NetTransport implements Transport {
       if (abort.signal.aborted) throw new Error("Timed out");
       this.#conns.add(conn);
       conn.setNoDelay(true);
-      await writeAll(conn, await encodeStreamMessage(request, { keys: this.#keys }));
-      const { message } = await readStreamMessage(conn, { keys: this.#keys, reply: true });
+      await this.#write(conn, await encodeStreamMessage(request, { keys: this.#keys }));
+      const { message } = await readStreamMessage(this.#counted(conn), {
+        keys: this.#keys,
+        reply: true,
+      });
+      this.#counters.inc("tcpReceived");
       return message;
     } catch (error) {
       this.#counters.inc("tcpDialFailures");
@@ -385,6 +398,25 @@ export class NetTransport implements Transport {
         closeQuietly(conn);
       }
     }
+  }
+
+  /** Writes one stream message, counted as `tcpSent`/`tcpSentBytes`. */
+  async #write(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+    await writeAll(conn, bytes);
+    this.#counters.inc("tcpSent");
+    this.#counters.inc("tcpSentBytes", bytes.length);
+  }
+
+  /** The connection as a reader whose reads count `tcpReceivedBytes`. */
+  #counted(conn: Deno.Conn): { read(p: Uint8Array): Promise<number | null> } {
+    const counters = this.#counters;
+    return {
+      async read(p: Uint8Array): Promise<number | null> {
+        const n = await conn.read(p);
+        if (n) counters.inc("tcpReceivedBytes", n);
+        return n;
+      },
+    };
   }
 
   #track(task: Promise<unknown>): void {

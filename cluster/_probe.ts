@@ -121,7 +121,9 @@ export class Probe {
     ctx.acks.set(seq, {
       onAck: () => {
         const wasDirect = this.#direct;
-        if (this.#finish() && wasDirect) ctx.awareness.apply(-1);
+        if (!this.#finish()) return;
+        ctx.counters.inc("probeAcks");
+        if (wasDirect) ctx.awareness.apply(-1);
       },
       onNack: () => this.#nacks++,
     });

@@ -7,6 +7,7 @@
  */
 
 import type { Message, PingMessage, PushPullMessage } from "./wire/mod.ts";
+import type { ClusterObserver } from "./types.ts";
 
 /** An IP address (text) and port. */
 export interface HostPort {
@@ -77,13 +78,20 @@ export const silentLogger: EngineLogger = {
   warn() {},
 };
 
-/** Named counters for `stats()`. */
+/** Named counters for `stats()`, each change also told to an optional observer. */
 export class Counters {
   readonly #values = new Map<string, number>();
+  readonly #observer?: ClusterObserver;
+
+  /** @param observer Told of every increment (see {@linkcode ClusterObserver}). */
+  constructor(observer?: ClusterObserver) {
+    this.#observer = observer;
+  }
 
   /** Adds `by` (default 1) to counter `name`. */
   inc(name: string, by = 1): void {
     this.#values.set(name, (this.#values.get(name) ?? 0) + by);
+    this.#observer?.counted(name, by);
   }
 
   /** Current value of `name` (0 when never counted). */

@@ -190,3 +190,59 @@ Deno.test("startCluster with LAN default timings: kill seen dead by all, new mem
   assert.ok(f.detection.max <= 20_000, `detection ${f.detection.max}`);
   assert.ok(f.joinSeen.max <= 35_000, `join ${f.joinSeen.max}`);
 });
+
+Deno.test("startCluster's observer is told of every counter: probes, gossip bytes, verdicts, bad packets", async () => {
+  const seen = [new Map<string, number>(), new Map<string, number>(), new Map<string, number>()];
+  const nodes: ClusterHandle[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const ip = `127.0.0.${171 + i}`;
+      nodes.push(
+        await startCluster({
+          nodeName: `observed-${i}`,
+          bindAddr: ip,
+          advertiseAddr: ip,
+          port: 0,
+          timings: TEST_TIMINGS,
+          observer: { counted: (name, by) => seen[i].set(name, (seen[i].get(name) ?? 0) + by) },
+        }),
+      );
+    }
+    const [first, second, third] = nodes;
+    for (const n of [second, third]) assert.equal(await n.join([first.address]), 1);
+    await waitFor(
+      "all alive",
+      () => nodes.every((n) => n.members().filter((m) => m.state === "alive").length === 3),
+      5000,
+    );
+    await waitFor("acknowledged probes", () => (seen[0].get("probeAcks") ?? 0) >= 3, 5000);
+    const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.171", port: 0 });
+    const [host, gossipPort] = first.address.split(":");
+    await udp.send(new Uint8Array([255, 1, 2, 3]), {
+      transport: "udp",
+      hostname: host,
+      port: Number(gossipPort),
+    });
+    udp.close();
+    await waitFor("a bad packet", () => (seen[0].get("udpDecodeErrors") ?? 0) >= 1, 5000);
+    // A node that dies without leaving: the others probe it in vain, suspect it, declare it dead.
+    await third.shutdown();
+    // Whichever survivor's suspicion times out first declares it dead (the other one hears it).
+    const survivors = (name: string) => (seen[0].get(name) ?? 0) + (seen[1].get(name) ?? 0);
+    await waitFor("a dead verdict", () => survivors("deadVerdicts") >= 1, 10_000);
+    for (const name of ["probeFailures", "suspicions"]) assert.ok(survivors(name) >= 1, name);
+    for (const name of ["udpSent", "udpSentBytes", "udpReceived", "udpReceivedBytes"]) {
+      assert.ok((seen[0].get(name) ?? 0) > 0, name);
+    }
+    // Joining is a TCP push/pull: the joiner sent one stream and read the reply.
+    for (const name of ["tcpSent", "tcpSentBytes", "tcpReceived", "tcpReceivedBytes"]) {
+      assert.ok((seen[1].get(name) ?? 0) > 0, name);
+      assert.ok((seen[0].get(name) ?? 0) > 0, name);
+    }
+    // Every increment reached the observer: its totals are the node's own stats.
+    const stats = first.stats();
+    for (const [name, value] of seen[0]) assert.equal(stats[name], value, name);
+  } finally {
+    await Promise.all(nodes.map((n) => n.shutdown()));
+  }
+});

@@ -43,6 +43,7 @@ export {
 } from "./defaults.ts";
 export type {
   ClusterHandle,
+  ClusterObserver,
   ClusterOptions,
   Member,
   MemberEvent,

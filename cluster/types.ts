@@ -33,6 +33,32 @@ export interface MemberEvent {
   member: Member;
 }
 
+/**
+ * Told of every increment of a {@linkcode ClusterHandle.stats} counter as it happens, so a user
+ * (the server's Prometheus metrics) can keep its own counters without `cluster/` knowing about
+ * them. Called on the hot path of every packet: keep it cheap; it must not throw.
+ *
+ * Counters a metrics user is likely to want (all named as in `stats()`):
+ * - `probes` started, `probeAcks` (acknowledged directly or through another member),
+ *   `tcpFallbackSuccesses` (acknowledged over the TCP fallback), `probeFailures` (no ack: the
+ *   member is suspected), `probesInconclusive` (our own loop stalled: no verdict);
+ * - `suspicions` (a member marked suspect here), `refutations` (we refuted a suspicion of
+ *   ourselves), `deadVerdicts` (a suspicion of a member timed out here: declared dead);
+ * - `udpSent`/`udpSentBytes`, `udpReceived`/`udpReceivedBytes` (datagrams),
+ *   `tcpSent`/`tcpSentBytes`, `tcpReceived`/`tcpReceivedBytes` (stream messages: push/pull,
+ *   TCP pings and their replies);
+ * - `udpDecodeErrors`, `udpDecryptErrors`, `udpPartsDropped`, `tcpDecodeErrors`,
+ *   `tcpDecryptErrors` (input dropped because it did not decode or authenticate).
+ */
+export interface ClusterObserver {
+  /**
+   * A counter moved.
+   * @param name The counter's `stats()` name.
+   * @param by How much it grew.
+   */
+  counted(name: string, by: number): void;
+}
+
 /** Options for {@linkcode startCluster}. */
 export interface ClusterOptions {
   /** Node name. @default `HOSTNAME`, else `node-<8 hex>` */
@@ -59,6 +85,8 @@ export interface ClusterOptions {
   timings?: Partial<SwimTimings>;
   /** Aborting this signal leaves gracefully and closes the listeners. */
   signal?: AbortSignal;
+  /** Told of every counter increment (metrics). @default none */
+  observer?: ClusterObserver;
 }
 
 /** SWIM timing knobs, in milliseconds (memberlist LAN defaults noted). */

@@ -90,6 +90,90 @@ export function providerOf(headers: HeaderLookup): ProviderName {
   return "";
 }
 
+/** A provider's own id of one delivery, for log lines an operator can grep. */
+export interface ProviderDelivery {
+  /** Which provider sent it. */
+  provider: Exclude<ProviderName, "">;
+  /** The provider's delivery id (or, for Slack, the request timestamp as a fallback key). */
+  id: string;
+}
+
+/**
+ * Headers carrying a provider's delivery id, checked in this order. Slack sends no delivery id;
+ * its request timestamp is the best key a log line can have for it. Stripe's event id is in the
+ * body only: see {@linkcode deliveryIdFrom}.
+ */
+const DELIVERY_ID_HEADERS: readonly (readonly [string, Exclude<ProviderName, "">])[] = [
+  ["x-github-delivery", "github"],
+  ["x-gitlab-event-uuid", "gitlab"],
+  ["x-shopify-webhook-id", "shopify"],
+  ["webhook-id", "standard"],
+  ["svix-id", "standard"],
+  ["x-slack-request-timestamp", "slack"],
+];
+
+/** Longest delivery id logged; ids are UUIDs or short tokens, anything longer is not one. */
+export const MAX_DELIVERY_ID_LENGTH = 128;
+
+/** Characters a logged delivery id may contain (UUIDs, `msg_…`, digits): nothing to escape. */
+const DELIVERY_ID = /^[A-Za-z0-9._:-]+$/;
+
+/**
+ * The provider's own id of a delivery, from its headers alone (cheap: a few lookups), so each
+ * delivery log line can carry it. Values that do not look like an id (too long, odd characters)
+ * are ignored rather than logged.
+ *
+ * @param headers The request's headers.
+ * @returns Provider and id, or undefined when the webhook carries none.
+ * @example
+ * ```ts
+ * import { deliveryIdOf } from "./providers.ts";
+ * deliveryIdOf(new Headers({ "x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958" }));
+ * // { provider: "github", id: "72d3162e-cc78-11e3-81ab-4c9367dc0958" }
+ * ```
+ */
+export function deliveryIdOf(headers: HeaderLookup): ProviderDelivery | undefined {
+  for (const [name, provider] of DELIVERY_ID_HEADERS) {
+    const id = headers.get(name);
+    if (id === null) continue;
+    if (id.length <= MAX_DELIVERY_ID_LENGTH && DELIVERY_ID.test(id)) return { provider, id };
+  }
+  return undefined;
+}
+
+/** How much of a body {@linkcode deliveryIdFrom} looks at: Stripe's `id` is its first field. */
+export const DELIVERY_ID_BODY_BYTES = 256;
+
+const STRIPE_EVENT_ID = /^\s*\{\s*"id"\s*:\s*"(evt_[A-Za-z0-9]{1,100})"/;
+const latin1 = new TextDecoder("latin1");
+
+/**
+ * {@linkcode deliveryIdOf}, and for a Stripe webhook (`Stripe-Signature`) whose body is at hand
+ * the event id, read from the body's first {@linkcode DELIVERY_ID_BODY_BYTES} bytes only (Stripe
+ * sends `{"id": "evt_…"` first). Callers pass the body only when they hold it whole anyway (a
+ * small body), so this never costs a read.
+ *
+ * @param headers The request's headers.
+ * @param body The request body, when already in memory.
+ * @returns Provider and id, or undefined.
+ * @example
+ * ```ts
+ * import { deliveryIdFrom } from "./providers.ts";
+ * const body = new TextEncoder().encode('{\n  "id": "evt_1NG8Du2eZvKYlo2CUI79vXWy", "object": "event"}');
+ * deliveryIdFrom(new Headers({ "stripe-signature": "t=1,v1=x" }), body);
+ * // { provider: "stripe", id: "evt_1NG8Du2eZvKYlo2CUI79vXWy" }
+ * ```
+ */
+export function deliveryIdFrom(
+  headers: HeaderLookup,
+  body?: Uint8Array,
+): ProviderDelivery | undefined {
+  const fromHeaders = deliveryIdOf(headers);
+  if (fromHeaders || !body || headers.get("stripe-signature") === null) return fromHeaders;
+  const id = STRIPE_EVENT_ID.exec(latin1.decode(body.subarray(0, DELIVERY_ID_BODY_BYTES)))?.[1];
+  return id ? { provider: "stripe", id } : undefined;
+}
+
 /**
  * True for providers whose signatures carry a timestamp that receivers reject after a few minutes
  * and whose senders retry on 5xx (Stripe, Slack, Standard Webhooks / Svix). A queued copy of such

@@ -1,5 +1,12 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { detectProvider, headersFromPairs, signatureExpires } from "./providers.ts";
+import {
+  deliveryIdFrom,
+  deliveryIdOf,
+  detectProvider,
+  headersFromPairs,
+  MAX_DELIVERY_ID_LENGTH,
+  signatureExpires,
+} from "./providers.ts";
 
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 
@@ -81,4 +88,64 @@ Deno.test("headersFromPairs looks names up case-insensitively, first value first
   assertEquals(lookup.get("x-github-event"), "push");
   assertEquals(lookup.get("missing"), null);
   assertEquals(detectProvider(lookup).provider, "github");
+});
+
+Deno.test("deliveryIdOf reads each provider's delivery id header, Slack's timestamp as a fallback", () => {
+  const cases: [Record<string, string>, string, string][] = [
+    [
+      { "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958" },
+      "github",
+      "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    ],
+    [
+      { "X-Gitlab-Event-UUID": "13792a34-cac6-4fda-95a8-c58e00a3954e" },
+      "gitlab",
+      "13792a34-cac6-4fda-95a8-c58e00a3954e",
+    ],
+    [
+      { "X-Shopify-Webhook-Id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043" },
+      "shopify",
+      "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+    ],
+    [
+      { "webhook-id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W" },
+      "standard",
+      "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+    ],
+    [{ "svix-id": "msg_p5jXN8AQM9LWM0D4loKWxJek" }, "standard", "msg_p5jXN8AQM9LWM0D4loKWxJek"],
+    [{ "X-Slack-Request-Timestamp": "1531420618" }, "slack", "1531420618"],
+  ];
+  for (const [headers, provider, id] of cases) {
+    assertEquals(deliveryIdOf(new Headers(headers)), { provider, id });
+  }
+  assertEquals(deliveryIdOf(headersFromPairs([["x-github-delivery", "abc"]])), {
+    provider: "github",
+    id: "abc",
+  });
+});
+
+Deno.test("deliveryIdOf ignores absent ids and values that are not ids", () => {
+  assertEquals(deliveryIdOf(new Headers({ "stripe-signature": "t=1,v1=ab" })), undefined);
+  assertEquals(deliveryIdOf(new Headers({ "x-github-delivery": "a b\u0007" })), undefined);
+  assertEquals(
+    deliveryIdOf(new Headers({ "x-github-delivery": "a".repeat(MAX_DELIVERY_ID_LENGTH + 1) })),
+    undefined,
+  );
+});
+
+Deno.test("deliveryIdFrom reads Stripe's event id from the body's first bytes, only for Stripe", () => {
+  const body = new TextEncoder().encode(
+    '{\n  "id": "evt_1NG8Du2eZvKYlo2CUI79vXWy",\n  "object": "event",\n  "type": "charge.succeeded"\n}',
+  );
+  const stripe = new Headers({ "stripe-signature": "t=1,v1=ab" });
+  assertEquals(deliveryIdFrom(stripe, body), {
+    provider: "stripe",
+    id: "evt_1NG8Du2eZvKYlo2CUI79vXWy",
+  });
+  assertEquals(deliveryIdFrom(stripe), undefined, "no body at hand: nothing read");
+  assertEquals(deliveryIdFrom(new Headers(), body), undefined, "not a Stripe webhook");
+  const late = new TextEncoder().encode(`{"pad": "${"x".repeat(300)}", "id": "evt_1"}`);
+  assertEquals(deliveryIdFrom(stripe, late), undefined, "only the first bytes are looked at");
+  const github = new Headers({ "x-github-delivery": "abc", "stripe-signature": "t=1" });
+  assertEquals(deliveryIdFrom(github, body), { provider: "github", id: "abc" });
 });

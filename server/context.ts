@@ -82,6 +82,11 @@ export interface ContextOptions {
   relayHttp?: Http1Client;
   /** Start time. @default performance.now() */
   startedAt?: number;
+  /**
+   * The server's metrics, when the caller made them first (the cluster node reports into them);
+   * the context's scrape-time providers are set on them. @default new metrics
+   */
+  metrics?: ServerMetrics;
 }
 
 /**
@@ -116,13 +121,21 @@ export function createContext(init: ContextOptions): ServerContext {
     startedAt: init.startedAt ?? performance.now(),
     draining: false,
     inFlight: 0,
-    metrics: createServerMetrics({
-      providers: {
-        channels: () => channels.stateCounts(),
-        clusterMembers: () => memberCounts(init.replicas),
-      },
-    }),
+    metrics: withProviders(init.metrics ?? createServerMetrics(), channels, init.replicas),
   };
+}
+
+/** Sets the scrape-time providers that read this server's channels and cluster view. */
+function withProviders(
+  metrics: ServerMetrics,
+  channels: ChannelRegistry,
+  replicas: Replicas,
+): ServerMetrics {
+  metrics.provide({
+    channels: () => channels.stateCounts(),
+    clusterMembers: () => memberCounts(replicas),
+  });
+  return metrics;
 }
 
 /** Cluster members (this replica included) by state, for `wow_cluster_members`. */

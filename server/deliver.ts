@@ -38,6 +38,13 @@ export interface DeliverOptions {
   retryAfterSeconds: number;
   /** The request was relayed by a replica: its `X-Forwarded-*` are final, keep them as sent. */
   trustForwarded?: boolean;
+  /** When the request arrived (`performance.now()`), for `addedSeconds`. @default now */
+  arrivedAt?: number;
+  /**
+   * Called with a small body (≤ 64 KiB with a `Content-Length`, read whole before it is sent)
+   * before it is sent; larger bodies stream and are never shown. @default none
+   */
+  onWholeBody?: (bytes: Uint8Array) => void;
 }
 
 /** What happened to a delivery, for the log line. */
@@ -48,6 +55,12 @@ export interface DeliveryOutcome {
   requestBytes: Promise<number>;
   /** Resolves with the response body bytes once the response body is complete (or failed). */
   responseBytes: Promise<number>;
+  /**
+   * The server's own share of the wait when the client answered, in seconds: from arrival until
+   * the request head was queued on the tunnel, plus from the client's response head arriving
+   * until the response was ready to send (`wow_tunnel_added_seconds`). Absent when it did not.
+   */
+  addedSeconds?: number;
 }
 
 /** Request bodies up to this size are read whole before sending (one DATA frame). */
@@ -108,6 +121,7 @@ export async function deliverWebhook(
   session: TunnelSession,
   options: DeliverOptions,
 ): Promise<{ response: Response; outcome: DeliveryOutcome }> {
+  const arrivedAt = options.arrivedAt ?? performance.now();
   const lengthHeader = request.headers.get("content-length");
   const declared = Number(lengthHeader ?? 0);
   if (declared > options.maxBodySize) {
@@ -136,6 +150,7 @@ export async function deliverWebhook(
     });
   }
   stream.sendHead(headBytes);
+  const headSentAt = performance.now();
 
   // Every way the exchange can fail before the response head ends in a reset of the stream, which
   // rejects `stream.head`: the client's RESET, the tunnel closing, the body limit (sendBody resets),
@@ -151,7 +166,10 @@ export async function deliverWebhook(
   // waiting on the sender ends too; the delivery holds its in-flight slot until the upload stops.
   const uploadOver = small || !request.body ? undefined : new AbortController();
   const sending = small
-    ? request.bytes().then((bytes) => stream.sendBody([bytes], { maxBytes: options.maxBodySize }))
+    ? request.bytes().then((bytes) => {
+      options.onWholeBody?.(bytes);
+      return stream.sendBody([bytes], { maxBytes: options.maxBodySize });
+    })
     : stream.sendBody(request.body && readChunks(request.body, uploadOver!.signal), {
       maxBytes: options.maxBodySize,
     });
@@ -178,7 +196,9 @@ export async function deliverWebhook(
     stream.reset("cancelled", "The server's request timeout expired");
   });
   try {
-    const head = decodeResponseHead(await stream.head);
+    const answer = await stream.head;
+    const answeredAt = performance.now();
+    const head = decodeResponseHead(answer);
     const hasBody = responseHasBody(request.method, head.status);
     const buffered = hasBody ? stream.takeBufferedBody() : undefined;
     const response = new Response(
@@ -201,9 +221,10 @@ export async function deliverWebhook(
         uploadOver?.abort();
       }
     });
+    const addedSeconds = (headSentAt - arrivedAt + performance.now() - answeredAt) / 1000;
     return {
       response,
-      outcome: { status: head.status, requestBytes: requestBytesDone, responseBytes },
+      outcome: { status: head.status, requestBytes: requestBytesDone, responseBytes, addedSeconds },
     };
   } catch (error) {
     request.signal.removeEventListener("abort", abortOnSenderGone);

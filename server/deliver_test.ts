@@ -98,3 +98,45 @@ Deno.test("deliverWebhook strips hop-by-hop headers from the client's answer (is
   server.close();
   client.close();
 });
+
+Deno.test("deliverWebhook reports the server's own share of the wait, not the client's answer time", async () => {
+  const toClient = {
+    send: (m: Uint8Array) => queueMicrotask(() => client.receive(m)),
+    bufferedAmount: 0,
+  };
+  const toServer = {
+    send: (m: Uint8Array) => queueMicrotask(() => server.receive(m)),
+    bufferedAmount: 0,
+  };
+  const server = new TunnelSession(toClient, { role: "server" });
+  const appTime = 300;
+  const client: TunnelSession = new TunnelSession(toServer, {
+    role: "client",
+    onStream: (stream: TunnelStream) => {
+      setTimeout(() => {
+        stream.sendHead(encodeResponseHead({ status: 200, headers: [] }));
+        stream.sendEnd();
+      }, appTime);
+    },
+  });
+  // Arrived 50 ms before delivery began (routing, a busy loop): counted; the app's 300 ms: not.
+  const arrivedAt = performance.now() - 50;
+  const request = new Request("http://server/webhook/x", { method: "POST", body: "x" });
+  const { response, outcome } = await deliverWebhook(request, server, { ...OPTIONS, arrivedAt });
+  await response.body?.cancel();
+  assert.equal(response.status, 200);
+  assert.ok(outcome.addedSeconds !== undefined);
+  assert.ok(
+    outcome.addedSeconds >= 0.05 && outcome.addedSeconds < 0.05 + appTime / 2000,
+    `added ${outcome.addedSeconds}`,
+  );
+  const refused = await deliverWebhook(
+    new Request("http://server/webhook/x", { method: "POST", body: "x".repeat(10) }),
+    server,
+    { ...OPTIONS, maxBodySize: 1 },
+  );
+  await refused.response.body?.cancel();
+  assert.equal(refused.outcome.addedSeconds, undefined, "no answer from the client: no sample");
+  server.close();
+  client.close();
+});

@@ -10,6 +10,7 @@ import type { ServerContext } from "./context.ts";
 import { HttpError, shuttingDown, tokenRequired } from "./http_error.ts";
 import { clientIp } from "./rate_limit.ts";
 import { guard, type Handler, type Middleware, renderError } from "./router.ts";
+import { deliveryIdOf } from "../protocol/providers.ts";
 
 const log = getLogger(["wow", "server"]);
 
@@ -89,7 +90,9 @@ function adminRequired(replicaCredential: boolean): HttpError {
 
 /**
  * Logs each webhook once its bytes are counted (`{method} {path} {status} {durationMs}ms
- * req={requestBytes}B resp={responseBytes}B`), refusals included.
+ * req={requestBytes}B resp={responseBytes}B`), refusals included, with
+ * `provider={provider} provider_delivery={id}` when the sender named its delivery (see
+ * `deliveryIdOf`), so an operator can find the delivery a user asks about.
  */
 export const logWebhook: Middleware<ServerContext> =
   (next: Handler<ServerContext>) => async (request, ctx, info) => {
@@ -101,10 +104,14 @@ export const logWebhook: Middleware<ServerContext> =
       response = renderError(error, request, info);
     }
     const status = response.status;
-    Promise.all([info.requestBytes, info.responseBytes]).then(([requestBytes, responseBytes]) =>
+    Promise.all([info.requestBytes, info.responseBytes]).then(([requestBytes, responseBytes]) => {
+      const delivery = info.providerDelivery ?? deliveryIdOf(request.headers);
       log.info(
-        "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B",
+        "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B" +
+          (delivery ? " provider={provider} provider_delivery={provider_delivery}" : ""),
         {
+          provider: delivery?.provider,
+          provider_delivery: delivery?.id,
           method: request.method,
           path: info.path,
           status,
@@ -113,7 +120,7 @@ export const logWebhook: Middleware<ServerContext> =
           responseBytes,
           channelId: info.id,
         },
-      )
-    );
+      );
+    });
     return response;
   };

@@ -23,3 +23,4 @@ export type { AttachResult, Channel, ChannelRegistry } from "./channels.ts";
 export type { ReplicaInfo, Replicas } from "./replicas.ts";
 export type { TunnelSession } from "../protocol/mod.ts";
 export type { ClusterHandle, Member } from "../cluster/mod.ts";
+export { createServerMetrics, SERVER_METRICS } from "./metrics/mod.ts";

@@ -71,6 +71,12 @@ export interface ServerOptions {
    * unset or `off`: only on the main port.
    */
   metricsAddr?: string;
+  /**
+   * Add a `channel` label to `wow_webhooks_total` and the webhook byte counters: one series per
+   * channel (removed when the channel is swept), so only for small servers.
+   * @default false
+   */
+  metricsPerChannel?: boolean;
   /** Serve HTTPS/WSS with this PEM certificate chain and key. */
   tls?: { cert: string; key: string };
   /** Aborting stops the server like SIGTERM. */

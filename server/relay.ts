@@ -18,6 +18,8 @@ export interface RelayOptions {
   http: Http1Client;
   /** Give up when the owner's response head takes longer, ms. */
   timeout: number;
+  /** Called when the owner could not be reached or did not answer in time (the 502/504). */
+  onFailure?: () => void;
 }
 
 /**
@@ -62,6 +64,7 @@ export async function relayWebhook(
       headers,
     });
   } catch (error) {
+    options.onFailure?.();
     const timedOut = error instanceof Http1Error && error.code === "timeout" ||
       (error as Error)?.name === "TimeoutError";
     return timedOut

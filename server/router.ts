@@ -21,6 +21,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { HttpError } from "./http_error.ts";
+import type { ProviderDelivery } from "../protocol/providers.ts";
 
 const log = getLogger(["wow", "server"]);
 
@@ -47,6 +48,11 @@ export class RequestInfo {
   requestBytes: Promise<number> = NO_BYTES;
   /** Response body bytes sent (for access logs), once known. */
   responseBytes: Promise<number> = NO_BYTES;
+  /**
+   * The provider's delivery id a handler found in the body (Stripe's event id), for the access
+   * log; ids in headers are read by the log itself. Set before `requestBytes` resolves.
+   */
+  providerDelivery?: ProviderDelivery;
 
   /**
    * @param url The request URL.

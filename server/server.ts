@@ -19,6 +19,7 @@ import { createContext, resolveConfig, type ServerContext } from "./context.ts";
 import { createApp } from "./routes.ts";
 import type { Router } from "./router.ts";
 import { Http1Client } from "../http1/mod.ts";
+import { clusterObserver, createServerMetrics } from "./metrics/mod.ts";
 
 const log = getLogger(["wow", "server"]);
 
@@ -118,6 +119,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     advertise.includes(":") ? `[${advertise}]` : advertise
   }:${addr.port}`;
 
+  const metrics = createServerMetrics({ perChannel: options.metricsPerChannel ?? false });
   let cluster;
   try {
     cluster = await startCluster({
@@ -131,6 +133,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       peerDomain: options.peerDomain,
       dnsServer: options.dnsServer,
       syncInterval: config.memberlistSyncDuration,
+      observer: clusterObserver(metrics),
     });
   } catch (error) {
     await server.shutdown();
@@ -151,7 +154,15 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       : undefined,
     standalone: !options.peerDomain && !(options.join?.length),
   });
-  const ctx = createContext({ replicas, serverUrl, options, config, relayHttp, startedAt });
+  const ctx = createContext({
+    replicas,
+    serverUrl,
+    options,
+    config,
+    relayHttp,
+    startedAt,
+    metrics,
+  });
   started.app = createApp(ctx);
   if (!options.gossipKey && !replicas.synced) {
     log.warn(
@@ -178,6 +189,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   const { channels, sockets } = ctx;
   const sweeper = setInterval(() => {
     const removed = channels.sweep(config.cleanupDuration, config.channelTtl);
+    for (const id of removed) metrics.forgetChannel(id);
     if (removed.length > 0) log.debug("Removed {count} idle channels", { count: removed.length });
   }, Math.min(config.cleanupDuration, config.channelTtl));
 

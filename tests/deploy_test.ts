@@ -16,6 +16,7 @@ import {
   validateTraefikDynamicConfig,
 } from "./_traefik_schema.ts";
 import { CidrSet, parseCidr } from "../server/mod.ts";
+import { freePorts, startServerProc } from "./_harness.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -26,6 +27,8 @@ const WORKFLOWS = join(REPO_ROOT, ".github", "workflows");
 const HTTP_PORT = 8080;
 const GOSSIP_PORT = 7946;
 const BINARY_PATH = "/webhook-over-websocket";
+/** The compose files' readiness check: the image's binary asks the replica's /readyz. */
+const READINESS_CHECK = [BINARY_PATH, "healthcheck", "--url", "http://127.0.0.1:8080/readyz"];
 
 /** Environment variables the server reads (flag `--x-y` ↔ `WOW_X_Y`, plus `POD_IP`). */
 const SERVER_ENV = new Set(
@@ -156,7 +159,7 @@ Deno.test("kustomization lists every manifest, and every manifest is a named res
   assert.equal(secret.metadata.namespace, namespace);
 });
 
-Deno.test("Deployment runs 3 server replicas with POD_IP, probes on /healthz and http+gossip ports", async () => {
+Deno.test("Deployment runs 3 server replicas with POD_IP, readiness on /readyz, liveness on /healthz, http+gossip ports", async () => {
   const resources = await k8sResources();
   const deployment = only(resources, "Deployment");
   assert.equal(deployment.spec.replicas, 3);
@@ -192,8 +195,13 @@ Deno.test("Deployment runs 3 server replicas with POD_IP, probes on /healthz and
     assert.ok(ref.key in secret.stringData, `${name} key "${ref.key}" in the example Secret`);
   }
 
-  for (const probe of [container.readinessProbe, container.livenessProbe]) {
-    assert.equal(probe.httpGet.path, "/healthz");
+  for (
+    const [probe, path] of [[container.readinessProbe, "/readyz"], [
+      container.livenessProbe,
+      "/healthz",
+    ]]
+  ) {
+    assert.equal(probe.httpGet.path, path);
     assert.ok(["http", HTTP_PORT].includes(probe.httpGet.port));
   }
   assert.equal(pod.spec.securityContext.runAsNonRoot, true);
@@ -332,6 +340,8 @@ async function checkReplicaService(compose: Compose): Promise<Any> {
     new Set([`${HTTP_PORT}`, `${GOSSIP_PORT}`, `${GOSSIP_PORT}/udp`]),
   );
   assert.equal(wow.ports, undefined, "replicas publish no host ports (they would clash)");
+  // Healthy means ready (depends_on waits for it; Traefik's catch-all checks /readyz too).
+  assert.deepEqual(wow.healthcheck.test, ["CMD", ...READINESS_CHECK]);
   const context = join(DEPLOY, wow.build.context);
   await Deno.stat(join(context, "Dockerfile"));
   for (const envFile of wow.env_file ?? []) {
@@ -418,7 +428,7 @@ Deno.test("compose catch-all route has the lowest priority and hides the interna
   assert.match(routers[0].rule, /!PathPrefix\(`\/internal\/`\)/);
   assert.match(routers[0].rule, /!Path\(`\/traefik-config`\)/);
   const service = Object.values<Any>(dynamic.http.services)[0];
-  assert.equal(service.loadBalancer.healthCheck.path, "/healthz");
+  assert.equal(service.loadBalancer.healthCheck.path, "/readyz");
 });
 
 Deno.test("every Traefik dynamic config file passes the Traefik v3 schema", async () => {
@@ -716,4 +726,30 @@ Deno.test("release.yml: tests, the five-target compile matrix, SHA256SUMS and a 
   assert.deepEqual(build.with.platforms.split(","), ["linux/amd64", "linux/arm64"]);
   const login = steps(image).find((s) => String(s.uses).startsWith("docker/login-action@"));
   assert.equal(login.with.registry, "ghcr.io");
+});
+
+Deno.test("the compose readiness check passes on a synced replica and fails before the first sync", async () => {
+  const run = async (url: string) => {
+    const args = READINESS_CHECK.slice(1).map((arg) =>
+      arg.startsWith("http://127.0.0.1:8080") ? url : arg
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", join(REPO_ROOT, "main.ts"), ...args],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.code;
+  };
+  await using ready = await startServerProc(["--log-level", "WARN"], { host: "127.0.0.178" });
+  assert.equal(await run(`${ready.url}/readyz`), 0);
+  // Told to join a peer that is not there: never synced, so not ready (but alive).
+  const [deadGossip] = freePorts(1, "127.0.0.179");
+  await using joining = await startServerProc([
+    "--join",
+    `127.0.0.179:${deadGossip}`,
+    "--log-level",
+    "ERROR",
+  ], { host: "127.0.0.179" });
+  assert.notEqual(await run(`${joining.url}/readyz`), 0);
+  assert.equal(await run(`${joining.url}/healthz`), 0);
 });

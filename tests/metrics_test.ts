@@ -4,43 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { freePorts, startApp, startClientProc, startServerProc, waitUntil } from "./_harness.ts";
+import { promtoolCheckMetrics as promtoolCheck, scrape, sumOf } from "./_metrics.ts";
 
 const ADMIN_TOKEN = "metrics-admin-token";
-const PROMTOOL = "/usr/bin/promtool";
-
-/** Sums every sample of `name` (any labels) whose labels include `match`. */
-function sumOf(text: string, name: string, match = ""): number {
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#")) continue;
-    const series = line.slice(0, line.lastIndexOf(" "));
-    const bare = series.split("{")[0];
-    if (bare !== name || !series.includes(match)) continue;
-    sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return sum;
-}
-
-async function scrape(url: string, token?: string): Promise<Response> {
-  return await fetch(`${url}/metrics`, {
-    headers: token ? { authorization: `Bearer ${token}` } : {},
-  });
-}
-
-async function promtoolCheck(text: string): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command(PROMTOOL, {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
-}
 
 Deno.test("server /metrics and /readyz", async (t) => {
   await using app = startApp(async (request) =>
@@ -89,6 +55,11 @@ Deno.test("server /metrics and /readyz", async (t) => {
     assert.equal(sumOf(text, "wow_webhooks_total", 'code="200"'), delivered);
     assert.equal(sumOf(text, "wow_webhooks_total", 'code="404"'), 1);
     assert.equal(sumOf(text, "wow_webhook_duration_seconds_count"), sent);
+    // One sample per webhook the client answered through this replica's tunnel.
+    assert.equal(sumOf(text, "wow_tunnel_added_seconds_count"), delivered);
+    assert.ok(
+      sumOf(text, "wow_tunnel_added_seconds_sum") < sumOf(text, "wow_webhook_duration_seconds_sum"),
+    );
     assert.equal(sumOf(text, "wow_webhook_request_bytes_total"), delivered * body.length);
     assert.ok(sumOf(text, "wow_webhook_response_bytes_total") >= delivered * 7);
     assert.equal(sumOf(text, "wow_in_flight"), 0);
@@ -168,4 +139,29 @@ Deno.test("server /metrics and /readyz", async (t) => {
         sumOf(text, "wow_channels", 'state="attached"') === 0;
     }, "one tunnel disconnect");
   });
+});
+
+Deno.test("--metrics-per-channel labels the webhook counters with channels this replica holds", async () => {
+  await using app = startApp(() => new Response("ok"));
+  await using server = await startServerProc(["--metrics-per-channel", "--log-level", "WARN"]);
+  await using client = await startClientProc(server.url, app.url);
+  for (let i = 0; i < 3; i++) {
+    const response = await fetch(client.webhookUrl, { method: "POST", body: "abc" });
+    await response.body?.cancel();
+    assert.equal(response.status, 200);
+  }
+  const stranger = await fetch(`${server.url}/webhook/${crypto.randomUUID()}`, { method: "POST" });
+  await stranger.body?.cancel();
+  assert.equal(stranger.status, 404);
+  const text = await waitUntil(async () => {
+    const text = await (await scrape(server.url)).text();
+    return sumOf(text, "wow_webhooks_total") === 4 ? text : "";
+  }, "4 webhooks counted");
+  const channel = `channel="${client.channelId}"`;
+  assert.equal(sumOf(text, "wow_webhooks_total", channel), 3);
+  assert.equal(sumOf(text, "wow_webhook_request_bytes_total", channel), 9);
+  // A channel nobody holds gets no series of its own.
+  assert.equal(sumOf(text, "wow_webhooks_total", 'code="404",channel=""'), 1);
+  const { code, output } = await promtoolCheck(text);
+  assert.equal(code, 0, output);
 });

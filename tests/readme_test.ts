@@ -1,9 +1,11 @@
 /**
- * README.md stays true: its flag tables match each subcommand's `--help`.
+ * README.md stays true: its flag tables match each subcommand's `--help`, its metric tables the
+ * server's and client's registries.
  */
 import assert from "node:assert/strict";
 import { DOCUMENTED_COMMANDS, helpOf } from "../cli/docs.ts";
 import { flagsTable, parseHelpFlags, replaceFlagsTable } from "../cli/help_markdown.ts";
+import { METRIC_TABLES } from "../cli/metrics_docs.ts";
 
 /** Collapses Markdown table padding so formatting differences do not matter. */
 function normalize(text: string): string {
@@ -12,12 +14,25 @@ function normalize(text: string): string {
   ).filter(Boolean).join("\n");
 }
 
-function tableIn(readme: string, name: string): string {
-  const start = readme.indexOf(`<!-- flags:${name} -->`);
-  const end = readme.indexOf(`<!-- /flags:${name} -->`);
-  assert.ok(start >= 0 && end > start, `README has the ${name} flag table markers`);
-  return readme.slice(start + `<!-- flags:${name} -->`.length, end);
+function tableIn(readme: string, name: string, kind = "flags"): string {
+  const start = readme.indexOf(`<!-- ${kind}:${name} -->`);
+  const end = readme.indexOf(`<!-- /${kind}:${name} -->`);
+  assert.ok(start >= 0 && end > start, `README has the ${name} ${kind} table markers`);
+  return readme.slice(start + `<!-- ${kind}:${name} -->`.length, end);
 }
+
+Deno.test("README metric tables list exactly what the server's and client's registries export", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  for (const [name, table] of Object.entries(METRIC_TABLES)) {
+    const expected = await table();
+    assert.ok(expected.includes("`wow_"), `${name} metrics table lists wow_* metrics`);
+    assert.equal(
+      normalize(tableIn(readme, name, "metrics")),
+      normalize(expected),
+      `README's ${name} metric table differs from the registry: run deno task docs`,
+    );
+  }
+});
 
 Deno.test("README flag tables match --help of every subcommand", async () => {
   const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));

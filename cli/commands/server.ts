@@ -141,6 +141,12 @@ export const SERVER_FLAGS: FlagSpec<ServerFlagOptions>[] = [
     arg: value.inspectAddr,
   },
   {
+    key: "metricsPerChannel",
+    flags: "--metrics-per-channel",
+    description:
+      "add a channel label to the webhook counters (one series per channel: small servers only)",
+  },
+  {
     key: "newRateLimit",
     flags: "--new-rate-limit <count>",
     description: "GET /new allowed per client IP per minute (0: unlimited)",

@@ -13,6 +13,7 @@
  * | `POST /api/deliveries/{id}/replay` | `201` and the new record; body `{headers?, body_b64?, target_url?}` |
  * | `GET /api/events` | Server-Sent Events: `delivery` (a summary) per new or updated record, `clear` |
  * | `DELETE /api/deliveries` | `204`, history cleared |
+ * | `GET /metrics` | the client's Prometheus metrics (when the client gave `metrics`) |
  *
  * @module
  */
@@ -55,6 +56,8 @@ export interface InspectorHandlerOptions {
   allowedHosts?: ReadonlySet<string>;
   /** Required on every request (Bearer, cookie or `?token=`) when set. */
   token?: string;
+  /** Renders `GET /metrics` (Prometheus text); absent: 404. @default none */
+  metrics?: () => Promise<Response>;
 }
 
 /** The handler, plus closing its live event streams (so the server can shut down). */
@@ -145,6 +148,8 @@ async function route(
         });
       case "/api/events":
         return events(recorder, streams, request.signal);
+      case "/metrics":
+        if (options.metrics) return options.metrics();
     }
   }
   if (path === "/api/deliveries" && method === "DELETE") {

@@ -49,6 +49,8 @@ export interface OpenInspectorOptions {
   timeout: number;
   /** The client's signature verifier: replays are re-verified as sent. */
   verifier?: Verifier;
+  /** Serves `GET /metrics` (the client's Prometheus metrics), when given. */
+  metrics?: () => Promise<Response>;
   /** Receives the one warning line when no port is free. */
   warn(line: string): void;
 }
@@ -68,6 +70,7 @@ export function openInspector(options: OpenInspectorOptions): InspectorHandle | 
       recorder,
       targetUrl: target,
       token: options.token,
+      metrics: options.metrics,
       replay: (original, edits) =>
         replayDelivery(original, edits, { recorder, http, target, timeout, verifier }),
     });

@@ -12,6 +12,7 @@ import { relayWebhook } from "../relay.ts";
 import type { RequestInfo } from "../router.ts";
 import type { WebhookRoute } from "../metrics/mod.ts";
 import { FORWARDED_HEADER, isChannelId } from "../../protocol/wire.ts";
+import { deliveryIdFrom } from "../../protocol/providers.ts";
 
 /** Extra time a relayed webhook gets over the owner's own request timeout, ms. */
 export const RELAY_TIMEOUT_MARGIN = 2_000;
@@ -116,21 +117,24 @@ export async function webhook(
   ctx.metrics.webhookStarted();
   let route: WebhookRoute = "local";
   let status = 500;
+  let relayed = false;
   try {
     refuseUnreadableBody(request);
-    const relayed = isRelayed(request, ctx, info.peer);
+    relayed = isRelayed(request, ctx, info.peer);
     const target = await routeWebhook(ctx, info, relayed);
     if (typeof target === "string") route = "relay";
     const response = await (typeof target === "string"
       ? relay(request, ctx, info, target)
-      : deliver(request, ctx, info, target, relayed));
+      : deliver(request, ctx, info, target, relayed, started));
     status = response.status;
     return response;
   } catch (error) {
     if (error instanceof HttpError) status = error.status;
     throw error;
   } finally {
-    recordWebhook(ctx, info, route, started, () => status);
+    // Counted once, by the replica the sender reached.
+    if (relayed) ctx.metrics.relayedWebhookDone();
+    else recordWebhook(ctx, info, route, started, () => status);
   }
 }
 
@@ -151,7 +155,8 @@ function recordWebhook(
       (performance.now() - started) / 1000,
       requestBytes,
       responseBytes,
-      info.id,
+      // Only ids some replica holds become a label (a sender's random ids must not mint series).
+      ctx.metrics.perChannel && (route === "relay" || ctx.channels.get(info.id)) ? info.id : "",
     );
   };
   Promise.all([info.requestBytes, info.responseBytes]).then(done, () => done([0, 0]));
@@ -173,6 +178,7 @@ async function relay(
       ],
       http: ctx.relayHttp,
       timeout: ctx.config.requestTimeout + RELAY_TIMEOUT_MARGIN,
+      onFailure: () => ctx.metrics.relayFailed(),
     });
     // The owner no longer holds the channel: ask again next time.
     if (response.status === 404 || response.status === 503) ctx.owners.forget(info.id);
@@ -188,6 +194,7 @@ async function deliver(
   info: RequestInfo,
   channel: Channel,
   relayed: boolean,
+  arrivedAt: number,
 ): Promise<Response> {
   const { config } = ctx;
   ctx.inFlight++;
@@ -201,7 +208,15 @@ async function deliver(
     maxBodySize: config.maxBodySize,
     requestTimeout: config.requestTimeout,
     retryAfterSeconds: config.retryAfterSeconds,
+    arrivedAt,
+    // Stripe names its delivery only in the body: read it when the body is in memory anyway.
+    onWholeBody: request.headers.has("stripe-signature")
+      ? (bytes) => (info.providerDelivery = deliveryIdFrom(request.headers, bytes))
+      : undefined,
   });
+  if (result.outcome.addedSeconds !== undefined) {
+    ctx.metrics.tunnelAdded(result.outcome.addedSeconds);
+  }
   info.requestBytes = result.outcome.requestBytes;
   info.responseBytes = result.outcome.responseBytes;
   // The slot is held until the answer is sent and the upload has really stopped (a client that

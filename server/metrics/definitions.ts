@@ -2,7 +2,7 @@
  * Every metric the server exports: name, type, help text, labels and histogram buckets, as data.
  *
  * {@linkcode createServerMetrics} builds its registry from this table, the README's metric table
- * is generated from it ({@linkcode metricsMarkdownTable}), and tests check the alert rules and the
+ * is generated from the registry built from it (`cli/metrics_docs.ts`), and tests check the alert rules and the
  * Grafana dashboard against it, so a renamed metric fails a test instead of a dashboard.
  *
  * Names follow Prometheus conventions: `wow_` prefix, base units (seconds, bytes), `_total` on
@@ -130,8 +130,11 @@ export const WEBHOOK_DURATION_BUCKETS: readonly number[] = [
 ];
 
 /**
- * Buckets for the time the tunnel adds beyond the app's own answer, in seconds: the prototype
- * measured ≈ 0.3 ms p50 on loopback; a laptop on Wi-Fi adds tens of milliseconds.
+ * Buckets for the server's own time on a tunnelled webhook, in seconds (`wow_tunnel_added_seconds`):
+ * tens of microseconds on an idle replica, milliseconds when its event loop is busy.
+ *
+ * Protocol v1's response head carries no app time, so the server cannot tell the link to the
+ * client and the client's work apart from the app's answer; it measures the part it can see.
  */
 export const TUNNEL_ADDED_BUCKETS: readonly number[] = [
   0.0001,
@@ -204,7 +207,8 @@ export const SERVER_METRICS = {
   tunnelAdded: {
     name: "wow_tunnel_added_seconds",
     type: "histogram",
-    help: "Time a locally delivered webhook spent beyond the app's own answer (tunnel overhead)",
+    help:
+      "Server time of a webhook answered through this replica's tunnel, beyond the wait for the client: arrival to request head queued, plus response head to response ready",
     labelNames: [],
     buckets: TUNNEL_ADDED_BUCKETS,
   },

@@ -1,36 +1,10 @@
 /**
- * The metric table for the README, and the set of series names a registry exposes (for checking
- * dashboards and alert rules against it).
+ * The set of series names a registry exposes (for checking dashboards and alert rules against
+ * it). The README's metric tables come from the registries too: `cli/metrics_docs.ts`.
  *
  * @module
  */
 import type { Registry } from "prom-client";
-import { type MetricDefinition, SERVER_METRICS } from "./definitions.ts";
-
-/**
- * Renders metric definitions as a Markdown table: name, type, labels, help.
- * @param definitions The metrics to list. @default every server metric
- * @param options `perChannel: true` lists the `channel` label where `--metrics-per-channel` adds it.
- * @returns The table, one line per metric, ending with a newline.
- * @example
- * ```ts
- * import { metricsMarkdownTable } from "./docs.ts";
- * console.log(metricsMarkdownTable());
- * ```
- */
-export function metricsMarkdownTable(
-  definitions: Iterable<MetricDefinition> = Object.values(SERVER_METRICS),
-  options: { perChannel?: boolean } = {},
-): string {
-  const lines = ["| Metric | Type | Labels | Meaning |", "|---|---|---|---|"];
-  for (const d of definitions) {
-    const labels = [...d.labelNames];
-    if (d.perChannel) labels.push(options.perChannel ? "channel" : "(channel)");
-    const labelText = labels.length ? labels.map((l) => `\`${l}\``).join(", ") : "";
-    lines.push(`| \`${d.name}\` | ${d.type} | ${labelText} | ${d.help.replaceAll("|", "\\|")} |`);
-  }
-  return lines.join("\n") + "\n";
-}
 
 /**
  * The series names a registry can expose: each metric's name, plus `_bucket`, `_sum` and `_count`

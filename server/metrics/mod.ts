@@ -19,6 +19,7 @@
  * @module
  */
 export { createServerMetrics, ServerMetrics } from "./server_metrics.ts";
+export { clusterObserver } from "./cluster_observer.ts";
 export type {
   GatherResult,
   MetricsProviders,
@@ -47,5 +48,5 @@ export type {
   RefusalReason,
   WebhookRoute,
 } from "./definitions.ts";
-export { exposedNames, metricsMarkdownTable } from "./docs.ts";
+export { exposedNames } from "./docs.ts";
 export { UNSUPPORTED_PROCESS_METRICS } from "./_process.ts";

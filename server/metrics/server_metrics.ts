@@ -280,9 +280,18 @@ export class ServerMetrics {
   }
 
   /**
-   * Time a locally delivered webhook spent beyond the app's own answer:
-   * `wow_tunnel_added_seconds`.
-   * @param seconds Sender-side duration minus the client-reported app duration.
+   * A webhook another replica relayed here was answered: `wow_in_flight` − 1 only. The replica
+   * the sender reached counts it (`wow_webhooks_total{route="relay"}`), so sums over replicas
+   * count every webhook once; this one counted `wow_cluster_relays_received_total`.
+   */
+  relayedWebhookDone(): void {
+    this.#inFlight.dec();
+  }
+
+  /**
+   * The server's own time on a webhook its tunnel's client answered: `wow_tunnel_added_seconds`.
+   * @param seconds From arrival until the request head was queued on the tunnel, plus from the
+   * client's response head until the response was ready (`DeliveryOutcome.addedSeconds`).
    */
   tunnelAdded(seconds: number): void {
     this.#tunnelAdded.observe(Math.max(0, seconds));
@@ -327,6 +336,23 @@ export class ServerMetrics {
    */
   gossip(direction: GossipDirection, bytes: number): void {
     this.#gossipMessages[direction].inc();
+    this.#gossipBytes[direction].inc(bytes);
+  }
+
+  /**
+   * One gossip message (UDP packet or TCP stream message): `wow_cluster_gossip_messages_total`.
+   * @param direction `"in"` or `"out"`.
+   */
+  gossipMessage(direction: GossipDirection): void {
+    this.#gossipMessages[direction].inc();
+  }
+
+  /**
+   * Gossip bytes: `wow_cluster_gossip_bytes_total{direction}` + `bytes`.
+   * @param direction `"in"` or `"out"`.
+   * @param bytes How many.
+   */
+  gossipBytes(direction: GossipDirection, bytes: number): void {
     this.#gossipBytes[direction].inc(bytes);
   }
 

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import type { Registry } from "prom-client";
 import {
   CHANNEL_STATES,
+  clusterObserver,
   createServerMetrics,
   DISCONNECT_REASONS,
   exposedNames,
-  metricsMarkdownTable,
   QUEUE_DROP_REASONS,
   REFUSAL_REASONS,
   SERVER_METRICS,
@@ -305,19 +305,58 @@ Deno.test("process metrics: those Deno supports report real values, unsupported 
   assert.ok(lag >= 0.035, `lag ${lag}`);
 });
 
-Deno.test("metricsMarkdownTable lists every server metric once, with labels", () => {
-  const table = metricsMarkdownTable();
-  const rows = table.trimEnd().split("\n").slice(2);
-  assert.equal(rows.length, Object.keys(SERVER_METRICS).length);
-  assert.ok(rows.includes(
-    "| `wow_webhooks_total` | counter | `route`, `code`, `(channel)` | Webhooks answered, by route (local tunnel or relay to the owning replica) and status code |",
-  ));
-});
-
 Deno.test("exposedNames adds the histogram series suffixes", async () => {
   const names = await exposedNames(createServerMetrics({ processMetrics: false }).registry);
   assert.ok(names.has("wow_webhook_duration_seconds_bucket"));
   assert.ok(names.has("wow_webhook_duration_seconds_count"));
   assert.ok(names.has("wow_webhooks_total"));
   assert.ok(!names.has("wow_webhooks_total_count"));
+});
+
+Deno.test("clusterObserver maps the cluster's counters onto the cluster metrics", async () => {
+  const m = createServerMetrics({ processMetrics: false });
+  const r = m.registry;
+  const observer = clusterObserver(m);
+  const counts: [string, number][] = [
+    ["probes", 5],
+    ["probeAcks", 1],
+    ["probeAcks", 1],
+    ["tcpFallbackSuccesses", 1],
+    ["probeFailures", 1],
+    ["probesInconclusive", 1],
+    ["suspicions", 1],
+    ["refutations", 1],
+    ["deadVerdicts", 1],
+    ["udpSent", 1],
+    ["udpSentBytes", 100],
+    ["tcpSent", 1],
+    ["tcpSentBytes", 900],
+    ["udpReceived", 1],
+    ["udpReceivedBytes", 60],
+    ["tcpReceived", 1],
+    ["tcpReceivedBytes", 400],
+    ["tcpReceivedBytes", 100],
+    ["udpDecodeErrors", 1],
+    ["udpDecryptErrors", 1],
+    ["tcpDecodeErrors", 1],
+    ["tcpDecryptErrors", 1],
+    ["udpPartsDropped", 1],
+    ["somethingElse", 7],
+  ];
+  for (const [name, by] of counts) observer.counted(name, by);
+  const expected: [string, Record<string, string>, number][] = [
+    ["wow_cluster_probes_total", { result: "ok" }, 3],
+    ["wow_cluster_probes_total", { result: "failed" }, 1],
+    ["wow_cluster_suspicions_total", {}, 1],
+    ["wow_cluster_refutations_total", {}, 1],
+    ["wow_cluster_dead_verdicts_total", {}, 1],
+    ["wow_cluster_gossip_messages_total", { direction: "out" }, 2],
+    ["wow_cluster_gossip_messages_total", { direction: "in" }, 2],
+    ["wow_cluster_gossip_bytes_total", { direction: "out" }, 1000],
+    ["wow_cluster_gossip_bytes_total", { direction: "in" }, 560],
+    ["wow_cluster_bad_packets_total", {}, 4],
+  ];
+  for (const [name, labels, want] of expected) {
+    assert.equal(await value(r, name, labels), want, `${name} ${JSON.stringify(labels)}`);
+  }
 });
