@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { promtoolCheckMetrics } from "../tests/_metrics.ts";
 import {
   CLIENT_METRICS,
   createClientMetrics,
@@ -6,21 +7,6 @@ import {
   NO_STATUS,
   UNSUPPORTED_CLIENT_PROCESS_METRICS,
 } from "./metrics.ts";
-
-async function promtoolCheckMetrics(text: string): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
-}
 
 Deno.test("CLIENT_METRICS names use wow_client_, base units and _total only on counters", () => {
   for (const d of Object.values(CLIENT_METRICS)) {

@@ -8,6 +8,24 @@ function recordingTransport() {
   return { sent, transport: { send: (m: Uint8Array) => sent.push(m), bufferedAmount: 0 } };
 }
 
+/**
+ * A server session linked to a client session in memory; the client answers each stream with
+ * `answer`.
+ */
+function linkedPair(answer: (stream: TunnelStream) => void) {
+  const toClient = {
+    send: (m: Uint8Array) => queueMicrotask(() => client.receive(m)),
+    bufferedAmount: 0,
+  };
+  const toServer = {
+    send: (m: Uint8Array) => queueMicrotask(() => server.receive(m)),
+    bufferedAmount: 0,
+  };
+  const server = new TunnelSession(toClient, { role: "server" });
+  const client: TunnelSession = new TunnelSession(toServer, { role: "client", onStream: answer });
+  return { server, client };
+}
+
 const OPTIONS = {
   target: "/",
   remoteIp: "127.0.0.1",
@@ -47,35 +65,23 @@ Deno.test("deliverWebhook answers 503 with Retry-After when the tunnel cannot op
 });
 
 Deno.test("deliverWebhook strips hop-by-hop headers from the client's answer (issue 13 #15)", async () => {
-  // A linked pair: the "client" end answers with hop-by-hop headers, as a rogue or older client
-  // might; the sender must get only the end-to-end ones.
-  const toClient = {
-    send: (m: Uint8Array) => queueMicrotask(() => client.receive(m)),
-    bufferedAmount: 0,
-  };
-  const toServer = {
-    send: (m: Uint8Array) => queueMicrotask(() => server.receive(m)),
-    bufferedAmount: 0,
-  };
-  const server = new TunnelSession(toClient, { role: "server" });
-  const client: TunnelSession = new TunnelSession(toServer, {
-    role: "client",
-    onStream: (stream: TunnelStream) => {
-      stream.sendHead(encodeResponseHead({
-        status: 200,
-        headers: [
-          ["connection", "close, x-named-by-connection"],
-          ["upgrade", "h2c"],
-          ["keep-alive", "timeout=5"],
-          ["proxy-connection", "keep-alive"],
-          ["x-named-by-connection", "1"],
-          ["x-end-to-end", "kept"],
-          ["set-cookie", "a=1"],
-          ["set-cookie", "b=2"],
-        ],
-      }));
-      stream.sendEnd();
-    },
+  // The "client" end answers with hop-by-hop headers, as a rogue or older client might; the
+  // sender must get only the end-to-end ones.
+  const { server, client } = linkedPair((stream) => {
+    stream.sendHead(encodeResponseHead({
+      status: 200,
+      headers: [
+        ["connection", "close, x-named-by-connection"],
+        ["upgrade", "h2c"],
+        ["keep-alive", "timeout=5"],
+        ["proxy-connection", "keep-alive"],
+        ["x-named-by-connection", "1"],
+        ["x-end-to-end", "kept"],
+        ["set-cookie", "a=1"],
+        ["set-cookie", "b=2"],
+      ],
+    }));
+    stream.sendEnd();
   });
   const request = new Request("http://server/webhook/x", { method: "POST", body: "x" });
   const { response } = await deliverWebhook(request, server, OPTIONS);
@@ -100,24 +106,12 @@ Deno.test("deliverWebhook strips hop-by-hop headers from the client's answer (is
 });
 
 Deno.test("deliverWebhook reports the server's own share of the wait, not the client's answer time", async () => {
-  const toClient = {
-    send: (m: Uint8Array) => queueMicrotask(() => client.receive(m)),
-    bufferedAmount: 0,
-  };
-  const toServer = {
-    send: (m: Uint8Array) => queueMicrotask(() => server.receive(m)),
-    bufferedAmount: 0,
-  };
-  const server = new TunnelSession(toClient, { role: "server" });
   const appTime = 300;
-  const client: TunnelSession = new TunnelSession(toServer, {
-    role: "client",
-    onStream: (stream: TunnelStream) => {
-      setTimeout(() => {
-        stream.sendHead(encodeResponseHead({ status: 200, headers: [] }));
-        stream.sendEnd();
-      }, appTime);
-    },
+  const { server, client } = linkedPair((stream) => {
+    setTimeout(() => {
+      stream.sendHead(encodeResponseHead({ status: 200, headers: [] }));
+      stream.sendEnd();
+    }, appTime);
   });
   // Arrived 50 ms before delivery began (routing, a busy loop): counted; the app's 300 ms: not.
   const arrivedAt = performance.now() - 50;

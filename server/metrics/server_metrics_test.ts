@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { promtoolCheckMetrics } from "../../tests/_metrics.ts";
 import type { Registry } from "prom-client";
 import {
   CHANNEL_STATES,
@@ -28,22 +29,6 @@ async function value(
     Object.keys(v.labels).filter((k) => k !== "le").length === Object.keys(labels).length
   );
   return found?.value;
-}
-
-/** Runs `promtool check metrics` on an exposition text. */
-async function promtoolCheckMetrics(text: string): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
 }
 
 Deno.test("SERVER_METRICS names use wow_, base units, _total only on counters, and help text", () => {
