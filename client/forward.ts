@@ -39,6 +39,11 @@ export interface ForwardOptions {
    * @default "flag"
    */
   verifyMode?: "flag" | "reject";
+  /**
+   * Called for a delivery from the server's queue before the app is called: returning true
+   * skips it (already acked, a redelivery); the callee has told the server.
+   */
+  skipQueued?: (head: RequestHead, stream: TunnelStream) => boolean;
 }
 
 /** What happened, for the client's log line. */
@@ -53,6 +58,8 @@ export interface ForwardResult {
   responseBytes: number;
   /** The signature check's verdict, when a verifier is configured. */
   verification?: Verdict;
+  /** A queued delivery skipped as already acked (the app was not called). */
+  skipped?: boolean;
 }
 
 /**
@@ -104,6 +111,11 @@ export async function forwardStream(
     throw error;
   }
   const result: ForwardResult = { head, status: "cancelled", requestBytes: 0, responseBytes: 0 };
+  if (head.delivery && options.skipQueued?.(head, stream)) {
+    stream.reset("cancelled", "Already delivered to the app (a redelivery)");
+    result.skipped = true;
+    return result;
+  }
   const { target } = options;
   const headers: HeaderList = head.headers.filter(([name]) => name !== "host");
   headers.push(["host", target.host]);

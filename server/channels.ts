@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { TunnelSession } from "../protocol/mod.ts";
+import type { OfflineMode, TunnelSession } from "../protocol/mod.ts";
 
 /** One channel's state. */
 export interface Channel {
@@ -22,6 +22,18 @@ export interface Channel {
   detachedAt?: number;
   /** Webhook deliveries in flight. */
   inFlight: number;
+  /**
+   * The offline mode of the attached (or last) client that asked for queueing (`X-Wow-Offline`);
+   * unset for clients that did not. Kept in the queue store too (`offline.ts`).
+   */
+  offline?: OfflineMode;
+  /**
+   * True while the channel's queue may hold deliveries the attached client has not had yet:
+   * new webhooks then join the end of the queue instead of overtaking it (`drain.ts`).
+   */
+  draining?: boolean;
+  /** Webhooks being written to the queue right now (the drain waits for them before passthrough resumes). */
+  enqueuing?: number;
 }
 
 /** Result of {@linkcode ChannelRegistry.attach}. */

@@ -19,6 +19,7 @@ import { createContext, resolveConfig, type ServerContext } from "./context.ts";
 import { createApp } from "./routes.ts";
 import type { Router } from "./router.ts";
 import { Http1Client } from "../http1/mod.ts";
+import { openConfiguredQueue, QUEUE_SWEEP_INTERVAL } from "./offline.ts";
 
 const log = getLogger(["wow", "server"]);
 
@@ -66,6 +67,11 @@ export interface ServerHandle {
 export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
   const config = resolveConfig(options);
   assertServerOptions(options);
+  // Opened first: a store that cannot be opened (a corrupt database) stops start-up.
+  const queue = await openConfiguredQueue(
+    config,
+    Boolean(options.peerDomain || options.join?.length),
+  );
   const proto = options.tls ? "https" : "http";
   const startedAt = performance.now();
   const relayHttp = new Http1Client();
@@ -134,6 +140,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     });
   } catch (error) {
     await server.shutdown();
+    await queue?.close();
     const message = error instanceof Deno.errors.AddrInUse
       ? `the gossip port ${config.memberlistPort} is in use: pick another with --memberlist-port`
       : (error as Error).message;
@@ -151,7 +158,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       : undefined,
     standalone: !options.peerDomain && !(options.join?.length),
   });
-  const ctx = createContext({ replicas, serverUrl, options, config, relayHttp, startedAt });
+  const ctx = createContext({ replicas, serverUrl, options, config, relayHttp, startedAt, queue });
   started.app = createApp(ctx);
   if (!options.gossipKey && !replicas.synced) {
     log.warn(
@@ -172,6 +179,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     await server.shutdown();
     await replicas.cluster.leave(CLUSTER_LEAVE_TIMEOUT);
     await guard?.close();
+    await queue?.close();
     throw error;
   }
 
@@ -180,6 +188,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     const removed = channels.sweep(config.cleanupDuration, config.channelTtl);
     if (removed.length > 0) log.debug("Removed {count} idle channels", { count: removed.length });
   }, Math.min(config.cleanupDuration, config.channelTtl));
+  const queueSweeper = queue && setInterval(() => {
+    queue.sweep().then((count) => {
+      if (count > 0) log.warn("Retention dropped {count} expired queued webhooks", { count });
+    }, (error) => log.warn("Sweeping the queue failed: {error}", { error: String(error) }));
+  }, QUEUE_SWEEP_INTERVAL);
 
   let stopping: Promise<void> | undefined;
   const stopped = Promise.withResolvers<void>();
@@ -187,6 +200,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     stopping ??= (async () => {
       ctx.draining = true;
       clearInterval(sweeper);
+      clearInterval(queueSweeper);
       const deadline = Date.now() + SERVER_DEFAULTS.shutdownGrace;
       while (ctx.inFlight > 0 && Date.now() < deadline) {
         await sleep(SHUTDOWN_POLL_INTERVAL);
@@ -210,6 +224,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       );
       await guard?.close();
       await metricsServer?.shutdown();
+      await queue?.close();
       stopped.resolve();
     })();
   options.signal?.addEventListener("abort", () => shutdown(), { once: true });

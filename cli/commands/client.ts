@@ -18,6 +18,7 @@ import type { Arg, FlagSpec } from "../flags.ts";
 import { LOG_DEFAULTS, type LogOptions, setupLogging } from "../logging.ts";
 import { defineSubcommand, runUntilSignal } from "../subcommand.ts";
 import * as value from "../values.ts";
+import { OFFLINE_MODES } from "../../protocol/wire.ts";
 import { LOG_FLAGS } from "./_log_flags.ts";
 
 /**
@@ -166,6 +167,13 @@ export const CLIENT_FLAGS: FlagSpec<ClientFlagOptions>[] = [
     flags: "--verify-max-body <size>",
     description: "bodies larger than this are not checked (unchecked)",
     arg: value.size,
+  },
+  {
+    key: "offline",
+    flags: "--offline <mode>",
+    description:
+      "while the client or app is away, a server with --queue stores webhooks (queue), refuses them 503 (reject), or queues all but expiring signatures (auto)",
+    arg: value.choice(OFFLINE_MODES),
   },
   ...LOG_FLAGS,
 ];
