@@ -112,8 +112,9 @@ export class ChannelDrain {
   async #run(): Promise<void> {
     const channelId = this.#channel.id;
     const signal = this.#stop.signal;
-    const dropped = await this.#queue.takeDropped(channelId);
+    // Depth first: it drops expired deliveries, which the dropped count then includes.
     const { count } = await this.#queue.depth(channelId);
+    const dropped = await this.#queue.takeDropped(channelId);
     this.#session!.sendControl(FrameType.Notice, 0, encodeNotice({ dropped, queued: count }));
     if (dropped > 0 || count > 0) {
       log.info(

@@ -178,3 +178,284 @@ Deno.test("queue redis: the server SIGKILLed and restarted while the client is a
   await using redis = await startRedis({ hostname: "127.0.0.200" });
   await awayAndBack(redis.url, true);
 });
+
+/** A server with `--queue memory:` and a client attached to `targetUrl`. */
+async function attached(targetUrl: string, serverArgs: string[] = [], clientArgs: string[] = []) {
+  const server = await startServerProc(["--queue", "memory:", "--channel-key", KEY, ...serverArgs]);
+  const stateFile = await tempStateFile();
+  const client = await startClientProc(server.url, targetUrl, [
+    "--state-file",
+    stateFile,
+    ...clientArgs,
+  ]);
+  return { server, client, stateFile };
+}
+
+/** Stops the client and waits until the server queues (or refuses) for the away channel. */
+async function goAway(client: Proc, webhookUrl: string, expect = 202) {
+  await client.stop("SIGKILL");
+  await waitUntil(async () => {
+    const response = await fetch(`${webhookUrl}/probe-away`, { method: "GET" });
+    await response.body?.cancel();
+    return response.status === expect;
+  }, `the server to answer ${expect} for the away client`);
+}
+
+Deno.test("queue: the app down (connection refused) while attached gives 202; delivered in order once the app is up", async () => {
+  const port = freePort();
+  const target = `http://127.0.0.1:${port}`;
+  const { server, client } = await attached(target);
+  await using _s = server;
+  await using _c = client;
+  const first = await post(`${client.webhookUrl}/n0`, pseudoRandomBytes(300_000, 7));
+  assert.equal(first.status, 202, first.text);
+  const firstId = JSON.parse(first.text).delivery_id;
+  // Queued behind the first, so order holds.
+  const second = await post(`${client.webhookUrl}/n1`, pseudoRandomBytes(10, 8));
+  assert.equal(second.status, 202, second.text);
+  const received: Received[] = [];
+  const app = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (request) => {
+    const body = new Uint8Array(await request.arrayBuffer());
+    received.push({ path: new URL(request.url).pathname, body, headers: request.headers });
+    return new Response("ok");
+  });
+  try {
+    await waitUntil(() => received.length >= 2, "both queued webhooks", 30_000);
+    await assertDeliveredInOrder(received, [
+      pseudoRandomBytes(300_000, 7),
+      pseudoRandomBytes(10, 8),
+    ]);
+    await server.waitFor(
+      new RegExp(`Queued webhook ${firstId} .* not delivered \\(target_unreachable`),
+    );
+    await waitUntil(
+      () => countLines(server, /Delivered queued webhook/) >= 2,
+      "the server to log both deliveries",
+    );
+    // Passthrough again: the app's answer reaches the sender.
+    await waitUntil(
+      async () => (await post(`${client.webhookUrl}/live`, new Uint8Array(1))).status === 200,
+      "passthrough",
+    );
+    assert.equal(received.length, 3);
+  } finally {
+    await app.shutdown();
+  }
+});
+
+Deno.test("queue: --offline reject keeps today's answers: 502 for an unreachable app, 503 while away", async () => {
+  const target = `http://127.0.0.1:${freePort()}`;
+  const { server, client } = await attached(target, [], ["--offline", "reject"]);
+  await using _s = server;
+  const unreachable = await post(client.webhookUrl, new Uint8Array(5));
+  assert.equal(unreachable.status, 502, unreachable.text);
+  await goAway(client, client.webhookUrl, 503);
+  const away = await post(client.webhookUrl, new Uint8Array(5));
+  assert.equal(away.status, 503);
+  assert.ok(away.headers.get("retry-after"));
+});
+
+Deno.test("queue: auto mode answers 503 + Retry-After to expiring signatures (Stripe, Slack, Svix) and queues GitHub's", async () => {
+  const { app } = recordingApp();
+  await using _app = app;
+  const { server, client } = await attached(app.url);
+  await using _s = server;
+  await goAway(client, client.webhookUrl);
+  for (
+    const header of [
+      "stripe-signature",
+      "x-slack-request-timestamp",
+      "webhook-timestamp",
+      "svix-timestamp",
+    ]
+  ) {
+    const answer = await post(client.webhookUrl, new Uint8Array(3), { [header]: "t=1,v1=00" });
+    assert.equal(answer.status, 503, header);
+    assert.ok(answer.headers.get("retry-after"), header);
+  }
+  const github = await post(client.webhookUrl, new Uint8Array(3), {
+    "x-github-event": "push",
+    "x-hub-signature-256": "sha256=00",
+  });
+  assert.equal(github.status, 202);
+});
+
+Deno.test("queue: --queue-status 200 answers queued webhooks 200", async () => {
+  const { app } = recordingApp();
+  await using _app = app;
+  const { server, client } = await attached(app.url, ["--queue-status", "200"]);
+  await using _s = server;
+  await goAway(client, client.webhookUrl, 200);
+  const answer = await post(client.webhookUrl, new Uint8Array(3));
+  assert.equal(answer.status, 200);
+  assert.equal(JSON.parse(answer.text).queued, true);
+});
+
+Deno.test("queue: a mode the server's --offline-modes refuses stops the client with a clear error", async () => {
+  const { app } = recordingApp();
+  await using _app = app;
+  await using server = await startServerProc(["--queue", "memory:", "--offline-modes", "reject"]);
+  const { spawnMain } = await import("./_harness.ts");
+  await using client = spawnMain([
+    "client",
+    "--server-url",
+    server.url,
+    "--target-url",
+    app.url,
+    "--state-file",
+    await tempStateFile(),
+    "--inspect-addr",
+    "off",
+    "--offline",
+    "queue",
+  ]);
+  const status = await client.status;
+  assert.notEqual(status.code, 0);
+  await client.waitFor(/does not allow --offline \\"queue\\": choose one of reject/);
+});
+
+Deno.test("queue sqlite: a channel's offline mode is kept with its queue, so a restarted server applies it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wow-queue-" });
+  const { app } = recordingApp();
+  await using _app = app;
+  const port = freePort();
+  const args = ["--queue", `sqlite:${dir}/q.db`, "--channel-key", KEY];
+  let server = await startServerProc(args, { port });
+  try {
+    const client = await startClientProc(server.url, app.url, ["--offline", "reject"]);
+    await client.stop("SIGKILL");
+    await server.stop("SIGKILL");
+    server = await startServerProc(args, { port });
+    // Without the stored mode this restarted server would queue (its default is auto).
+    const answer = await post(client.webhookUrl, new Uint8Array(3));
+    assert.equal(answer.status, 503, answer.text);
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Adds `ids` to the acked list the client keeps for its channel in `stateFile`. */
+async function seedAcked(stateFile: string, ids: string[] | undefined) {
+  const state = JSON.parse(await Deno.readTextFile(stateFile));
+  for (const entry of Object.values(state.channels) as { acked_ids?: string[] }[]) {
+    if (ids) entry.acked_ids = [...(entry.acked_ids ?? []), ...ids];
+    else delete entry.acked_ids;
+  }
+  await Deno.writeTextFile(stateFile, JSON.stringify(state));
+}
+
+Deno.test("queue: a crash between the app's answer and the ACK: redelivered with the same id; skipped when the state file has it acked", async () => {
+  const { app, received, state } = recordingApp();
+  await using _app = app;
+  const { server, client, stateFile } = await attached(app.url);
+  await using _s = server;
+  await goAway(client, client.webhookUrl);
+  const body = pseudoRandomBytes(70_000, 3);
+  const queued = await post(`${client.webhookUrl}/n0`, body);
+  const id = JSON.parse(queued.text).delivery_id;
+  // The app holds its answer; the client is killed meanwhile (it never ACKs).
+  const hold = Promise.withResolvers<Response>();
+  // The probe from goAway was queued first: it is answered, the second is held.
+  let calls = 0;
+  state.answer = () => ++calls === 1 ? new Response("ok") : hold.promise;
+  const crashing = await startClientProc(server.url, app.url, ["--state-file", stateFile]);
+  await waitUntil(() => received.length >= 2, "the delivery to reach the app");
+  await crashing.stop("SIGKILL");
+  hold.resolve(new Response("late"));
+  state.answer = () => new Response("ok");
+  // Restarted with its state: the id was never acked, so it comes again, with the same id.
+  const again = await startClientProc(server.url, app.url, ["--state-file", stateFile]);
+  await again.waitFor(new RegExp(`queued=${id} attempt=2`));
+  assert.equal(received.length, 3);
+  assert.deepEqual(received[2].body, body);
+  await again.stop("SIGTERM");
+  // Now acked and remembered: were it handed out again, it would be skipped.
+  const saved = JSON.parse(await Deno.readTextFile(stateFile));
+  const entry = Object.values(saved.channels)[0] as { acked_ids: string[] };
+  assert.ok(entry.acked_ids.includes(id));
+
+  // A delivery whose id the state file already has (acked, the ACK lost) is skipped.
+  await goAway(again, client.webhookUrl);
+  const skipped = await post(`${client.webhookUrl}/skip`, new Uint8Array(4));
+  const skippedId = JSON.parse(skipped.text).delivery_id;
+  await seedAcked(stateFile, [skippedId]);
+  const before = received.length;
+  const third = await startClientProc(server.url, app.url, ["--state-file", stateFile]);
+  await using _t = third;
+  await third.waitFor(new RegExp(`Skipped queued webhook ${skippedId}`));
+  await server.waitFor(new RegExp(`Delivered queued webhook ${skippedId} .*answered 0`));
+  // Only the probe of goAway reached the app, not the skipped one.
+  assert.deepEqual(received.slice(before).map((r) => r.path), ["/probe-away"]);
+});
+
+Deno.test("queue: without its acked ids (state lost) a redelivery reaches the app twice, with the same delivery id", async () => {
+  const { app, received, state } = recordingApp();
+  await using _app = app;
+  const { server, client, stateFile } = await attached(app.url);
+  await using _s = server;
+  await goAway(client, client.webhookUrl);
+  const queued = await post(`${client.webhookUrl}/n0`, new Uint8Array([9, 9]));
+  const id = JSON.parse(queued.text).delivery_id;
+  const hold = Promise.withResolvers<Response>();
+  let calls = 0;
+  state.answer = () => ++calls === 2 ? hold.promise : new Response("ok");
+  const crashing = await startClientProc(server.url, app.url, ["--state-file", stateFile]);
+  await waitUntil(() => received.length >= 2, "the delivery to reach the app");
+  await crashing.stop("SIGKILL");
+  hold.resolve(new Response("late"));
+  await seedAcked(stateFile, undefined);
+  const again = await startClientProc(server.url, app.url, ["--state-file", stateFile]);
+  await using _a = again;
+  await again.waitFor(new RegExp(`queued=${id} attempt=2`));
+  assert.deepEqual(received.map((r) => r.path), ["/probe-away", "/n0", "/n0"]);
+});
+
+Deno.test("queue: retention drops the oldest (count, bytes, age), the client prints the dropped count; a webhook that cannot fit gets 503", async () => {
+  const { app, received } = recordingApp();
+  await using _app = app;
+  const { server, client, stateFile } = await attached(app.url, [
+    "--queue-max-count",
+    "3",
+    "--queue-max-bytes",
+    "200KiB",
+  ]);
+  await using _s = server;
+  await goAway(client, client.webhookUrl);
+  // Count: 1 probe + 4 → the 2 oldest go.
+  for (let i = 0; i < 4; i++) {
+    assert.equal((await post(`${client.webhookUrl}/c${i}`, new Uint8Array(10))).status, 202);
+  }
+  await server.waitFor(/Retention dropped 1 queued webhooks/);
+  // Bytes: a 150 KiB body leaves room for only the newest small ones.
+  assert.equal((await post(`${client.webhookUrl}/big`, new Uint8Array(150 * 1024))).status, 202);
+  // Never fits: 503 + Retry-After, never a 202.
+  const tooBig = await post(`${client.webhookUrl}/huge`, new Uint8Array(300 * 1024));
+  assert.equal(tooBig.status, 503, tooBig.text);
+  assert.ok(tooBig.headers.get("retry-after"));
+  const back = await startClientProc(server.url, app.url, ["--state-file", stateFile]);
+  await using _b = back;
+  const dropped = Number((await back.waitFor(/^Dropped (\d+) queued webhooks \(retention\)$/))[1]);
+  await waitUntil(() => received.at(-1)?.path === "/big", "the newest webhook");
+  const paths = received.map((r) => r.path);
+  assert.equal(paths.length + dropped, 6, paths.join(","));
+  assert.deepEqual(paths.slice(-1), ["/big"]);
+  assert.ok(!paths.includes("/c0") && !paths.includes("/probe-away"), paths.join(","));
+});
+
+Deno.test("queue: the age bound drops webhooks older than --queue-max-age", async () => {
+  const { app, received } = recordingApp();
+  await using _app = app;
+  const { server, client, stateFile } = await attached(app.url, ["--queue-max-age", "1s"]);
+  await using _s = server;
+  await goAway(client, client.webhookUrl);
+  const old = await post(`${client.webhookUrl}/old`, new Uint8Array(1));
+  assert.equal(old.status, 202);
+  const queuedAt = Date.now();
+  await waitUntil(() => Date.now() - queuedAt > 1_500, "the webhooks to age");
+  const back = await startClientProc(server.url, app.url, ["--state-file", stateFile]);
+  await using _b = back;
+  await back.waitFor(/^Dropped 2 queued webhooks \(retention\)$/);
+  assert.equal((await post(`${client.webhookUrl}/live`, new Uint8Array(1))).status, 200);
+  assert.deepEqual(received.map((r) => r.path), ["/live"]);
+});
