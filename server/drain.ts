@@ -140,6 +140,7 @@ export class ChannelDrain {
         }
       } catch (error) {
         if (signal.aborted) return;
+        this.#ctx.metrics.queueStoreError();
         log.warn("The queue of channel {channelId} cannot be read: {error}", {
           channelId,
           error: String(error),
@@ -148,11 +149,13 @@ export class ChannelDrain {
         continue;
       }
       this.#channel.draining = true;
+      if (delivery.attempts > 1) this.#ctx.metrics.queueRetried();
       const verdict = await this.#deliver(delivery);
       if (verdict.kind === "closed") return;
       try {
         if (verdict.kind === "ack") {
           await this.#queue.ack(channelId, delivery.id);
+          this.#ctx.metrics.queueDelivered();
           log.info(
             "Delivered queued webhook {deliveryId} of channel {channelId}: the app answered {status} (attempt {attempt})",
             {
@@ -175,6 +178,7 @@ export class ChannelDrain {
           );
         }
       } catch (error) {
+        this.#ctx.metrics.queueStoreError();
         log.warn("Cannot record the outcome of queued webhook {deliveryId}: {error}", {
           deliveryId: delivery.id,
           error: String(error),

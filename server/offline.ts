@@ -101,6 +101,7 @@ export async function awayMode(
   try {
     stored = await ctx.queue!.getSettings(channelId);
   } catch (error) {
+    ctx.metrics.queueStoreError();
     log.warn("Cannot read the settings of channel {channelId}: {error}", {
       channelId,
       error: String(error),
@@ -212,6 +213,7 @@ export async function enqueueWebhook(
     }
     if (request.signal.aborted) throw new HttpError(400, "The sender went away mid-body");
     const full = error instanceof QueueFullError;
+    if (!full) ctx.metrics.queueStoreError();
     log.warn("Cannot queue a webhook for channel {channelId}: {error}", {
       channelId: info.id,
       error: String(error),
@@ -220,10 +222,17 @@ export async function enqueueWebhook(
   } finally {
     if (channel) channel.enqueuing!--;
   }
+  ctx.metrics.queueEnqueued();
   if (result.dropped > 0) {
     log.warn(
       "Retention dropped {count} queued webhooks of channel {channelId} to make room",
       { count: result.dropped, channelId: info.id },
+    );
+    // Which bound: the count one when the channel is at it, else the byte one.
+    const depth = await ctx.queue!.depth(info.id).catch(() => undefined);
+    ctx.metrics.queueDropped(
+      depth && depth.count >= config.queueMaxCount ? "max_count" : "max_bytes",
+      result.dropped,
     );
   }
   log.info("Queued webhook {deliveryId} for channel {channelId}", {

@@ -20,6 +20,7 @@ import { createApp } from "./routes.ts";
 import type { Router } from "./router.ts";
 import { Http1Client } from "../http1/mod.ts";
 import { openConfiguredQueue, QUEUE_SWEEP_INTERVAL } from "./offline.ts";
+import { provideQueueGauges } from "./queue_metrics.ts";
 
 const log = getLogger(["wow", "server"]);
 
@@ -190,9 +191,16 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   }, Math.min(config.cleanupDuration, config.channelTtl));
   const queueSweeper = queue && setInterval(() => {
     queue.sweep().then((count) => {
-      if (count > 0) log.warn("Retention dropped {count} expired queued webhooks", { count });
-    }, (error) => log.warn("Sweeping the queue failed: {error}", { error: String(error) }));
+      if (count === 0) return;
+      log.warn("Retention dropped {count} expired queued webhooks", { count });
+      ctx.metrics.queueDropped("max_age", count);
+    }, (error) => {
+      ctx.metrics.queueStoreError();
+      log.warn("Sweeping the queue failed: {error}", { error: String(error) });
+    });
   }, QUEUE_SWEEP_INTERVAL);
+  const queueGauges = new AbortController();
+  if (queue) provideQueueGauges(queue, ctx.metrics, queueGauges.signal);
 
   let stopping: Promise<void> | undefined;
   const stopped = Promise.withResolvers<void>();
@@ -201,6 +209,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       ctx.draining = true;
       clearInterval(sweeper);
       clearInterval(queueSweeper);
+      queueGauges.abort();
       const deadline = Date.now() + SERVER_DEFAULTS.shutdownGrace;
       while (ctx.inFlight > 0 && Date.now() < deadline) {
         await sleep(SHUTDOWN_POLL_INTERVAL);

@@ -156,6 +156,12 @@ async function awayAndBack(queueUrl: string, restartServer: boolean) {
     assert.equal(live.text, "ok");
     assert.equal(received.length, bodies.length + 2);
     assert.equal(countLines(server, /not delivered/), 0);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, new RegExp(`^wow_queue_delivered_total ${bodies.length + 1}$`, "m"));
+    if (!restartServer) {
+      assert.match(metrics, new RegExp(`^wow_queue_enqueued_total ${bodies.length + 1}$`, "m"));
+    }
+    assert.match(metrics, /^wow_queue_retried_total 0$/m);
   } finally {
     await server.stop();
   }
@@ -441,6 +447,8 @@ Deno.test("queue: retention drops the oldest (count, bytes, age), the client pri
   assert.equal(paths.length + dropped, 6, paths.join(","));
   assert.deepEqual(paths.slice(-1), ["/big"]);
   assert.ok(!paths.includes("/c0") && !paths.includes("/probe-away"), paths.join(","));
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  assert.match(metrics, /^wow_queue_dropped_total\{reason="max_count"\} [1-9]/m);
 });
 
 Deno.test("queue: the age bound drops webhooks older than --queue-max-age", async () => {
