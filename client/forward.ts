@@ -120,7 +120,12 @@ export async function forwardStream(
   const headers: HeaderList = head.headers.filter(([name]) => name !== "host");
   headers.push(["host", target.host]);
   const path = localPath(target, head.target);
-  const recording = options.recorder?.begin({ method: head.method, path, headers });
+  const recording = options.recorder?.begin({
+    method: head.method,
+    path,
+    headers,
+    ...(head.delivery ? { queued: head.delivery } : {}),
+  });
   const done = () => {
     const failure = stream.failure;
     if (result.verification) recording?.verified(result.verification);

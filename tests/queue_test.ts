@@ -467,3 +467,22 @@ Deno.test("queue: the age bound drops webhooks older than --queue-max-age", asyn
   assert.equal((await post(`${client.webhookUrl}/live`, new Uint8Array(1))).status, 200);
   assert.deepEqual(received.map((r) => r.path), ["/live"]);
 });
+
+Deno.test("queue: a queued delivery shows in the inspector's records with its delivery id (--json)", async () => {
+  const { app } = recordingApp();
+  await using _app = app;
+  const { server, client, stateFile } = await attached(app.url);
+  await using _s = server;
+  await goAway(client, client.webhookUrl);
+  const queued = await post(`${client.webhookUrl}/inspected`, new Uint8Array([1]));
+  const id = JSON.parse(queued.text).delivery_id;
+  await using back = await startClientProc(server.url, app.url, [
+    "--state-file",
+    stateFile,
+    "--json",
+  ]);
+  const [line] = await back.waitFor(/^\{.*"\/inspected".*\}$/, { stream: "stdout" });
+  const record = JSON.parse(line);
+  assert.deepEqual(record.queued, { delivery_id: id, attempt: 1 });
+  assert.equal(record.status, 200);
+});
