@@ -1,33 +1,32 @@
 import assert from "node:assert/strict";
 import { AckedIds } from "./acked.ts";
-import { loadChannel, saveChannel } from "./state.ts";
 
-const SERVER = "http://s/";
-const TARGET = "http://t/";
-
-Deno.test("AckedIds saves acked ids beside the channel in the state file and forgets the oldest", async () => {
+Deno.test("AckedIds appends acked ids beside the state file, reloads them, and compacts to the newest", async () => {
   const dir = await Deno.makeTempDir();
-  const path = `${dir}/state.json`;
+  const state = `${dir}/state.json`;
   try {
-    await saveChannel(path, SERVER, TARGET, { channel_id: "c1", channel_secret: "s" });
-    const acked = new AckedIds("c1", undefined, { path, serverUrl: SERVER, targetUrl: TARGET }, 2);
+    const acked = await AckedIds.open(state, "c1", 2);
     await Promise.all([acked.add("a"), acked.add("b")]);
     await acked.add("c");
     assert.equal(acked.has("a"), false);
     assert.equal(acked.has("c"), true);
-    const saved = await loadChannel(path, SERVER, TARGET);
-    assert.deepEqual(saved?.acked_ids, ["b", "c"]);
-    assert.equal(saved?.channel_secret, "s");
-    // A restart loads them again.
-    const reloaded = new AckedIds("c1", saved?.acked_ids, {
-      path,
-      serverUrl: SERVER,
-      targetUrl: TARGET,
-    }, 2);
-    assert.equal(reloaded.has("b"), true);
-    // Ids of another channel never land on this entry.
-    await new AckedIds("c2", [], { path, serverUrl: SERVER, targetUrl: TARGET }, 2).add("x");
-    assert.deepEqual((await loadChannel(path, SERVER, TARGET))?.acked_ids, ["b", "c"]);
+    const path = AckedIds.pathOf(state, "c1");
+    assert.equal(await Deno.readTextFile(path), "a\nb\nc\n");
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    // Past twice the kept count the file is rewritten with the newest only.
+    await acked.add("d");
+    assert.equal(await Deno.readTextFile(path), "a\nb\nc\nd\n");
+    await acked.add("e");
+    assert.equal(await Deno.readTextFile(path), "d\ne\n");
+    // A restart loads them again; another channel has its own file.
+    const reloaded = await AckedIds.open(state, "c1", 2);
+    assert.equal(reloaded.has("e"), true);
+    assert.equal(reloaded.has("c"), false);
+    assert.equal((await AckedIds.open(state, "c2", 2)).has("d"), false);
+    // Without a state file they live in memory only.
+    const memory = await AckedIds.open(undefined, "c1", 2);
+    await memory.add("x");
+    assert.equal(memory.has("x"), true);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

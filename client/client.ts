@@ -87,16 +87,17 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
 
   const offline = options.offline ?? CLIENT_DEFAULTS.offline;
   const ackedIdsFor = () =>
-    new AckedIds(channel.channel_id, channel.acked_ids, {
-      path: options.stateFile,
-      serverUrl: serverUrl.href,
-      targetUrl: targetUrl.href,
-    }, CLIENT_DEFAULTS.ackedIdsKept);
-  let acked = ackedIdsFor();
+    AckedIds.open(options.stateFile, channel.channel_id, CLIENT_DEFAULTS.ackedIdsKept);
+  let acked = await ackedIdsFor();
+  /** The acked ids of the current channel (a stale channel is replaced by a new one). */
+  const ackedNow = async () => {
+    if (acked.channelId !== channel.channel_id) acked = await ackedIdsFor();
+    return acked;
+  };
   const skipQueued = (head: RequestHead, stream: TunnelStream, tunnel: TunnelSession) => {
     const id = head.delivery!.id;
-    if (acked.channelId !== channel.channel_id) acked = ackedIdsFor();
-    if (!acked.has(id)) return false;
+    // A new channel has no acked ids yet: nothing to skip.
+    if (acked.channelId !== channel.channel_id || !acked.has(id)) return false;
     log.info("Skipped queued webhook {deliveryId}: already delivered (a redelivery)", {
       deliveryId: id,
     });
@@ -111,8 +112,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   ) => {
     const id = result.head.delivery!.id;
     if (typeof result.status === "number") {
-      if (acked.channelId !== channel.channel_id) acked = ackedIdsFor();
-      await acked.add(id).catch((error) =>
+      await (await ackedNow()).add(id).catch((error) =>
         log.warn("Cannot save acked delivery {deliveryId} to the state file: {error}", {
           deliveryId: id,
           error: String(error),

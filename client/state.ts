@@ -3,7 +3,7 @@
  * start reuses the same channel and the webhook URL stays the same.
  *
  * Format (JSON, mode 0600, written atomically by rename):
- * `{"version":1,"channels":{"<server-url> <target-url>":{"channel_id":"…","channel_secret":"…","acked_ids":["…"]}}}`
+ * `{"version":1,"channels":{"<server-url> <target-url>":{"channel_id":"…","channel_secret":"…"}}}`
  *
  * @module
  */
@@ -14,8 +14,6 @@ export interface SavedChannel {
   channel_id: string;
   /** Its secret, sent as `X-Channel-Secret`. */
   channel_secret: string;
-  /** Queued-delivery ids recently acked on it, oldest first (redeliveries are skipped). */
-  acked_ids?: string[];
 }
 
 interface StateFile {
@@ -97,34 +95,6 @@ export async function saveChannel(
 ): Promise<void> {
   const state = await readState(path);
   state.channels[stateKey(serverUrl, targetUrl)] = channel;
-  await writeState(path, state);
-}
-
-/**
- * Records queued-delivery ids the app answered for the saved channel of this server and target
- * (nothing when no channel with `channelId` is saved there), replacing the list kept before.
- *
- * @param path State file path.
- * @param serverUrl The `--server-url`.
- * @param targetUrl The `--target-url`.
- * @param channelId The channel the deliveries came on.
- * @param ids The acked ids, oldest first (the whole recent list).
- */
-export async function saveAckedIds(
-  path: string,
-  serverUrl: string,
-  targetUrl: string,
-  channelId: string,
-  ids: string[],
-): Promise<void> {
-  const state = await readState(path);
-  const saved = state.channels[stateKey(serverUrl, targetUrl)];
-  if (saved?.channel_id !== channelId) return;
-  saved.acked_ids = ids;
-  await writeState(path, state);
-}
-
-async function writeState(path: string, state: StateFile): Promise<void> {
   const dir = path.replace(/[/\\][^/\\]*$/, "");
   if (dir && dir !== path) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const temp = `${path}.${crypto.randomUUID()}.tmp`;

@@ -19,6 +19,7 @@ import {
   encodeRequestHead,
   type Frame,
   FrameType,
+  MAX_CHUNK_SIZE,
   type TunnelSession,
   type TunnelStream,
 } from "../protocol/mod.ts";
@@ -40,6 +41,9 @@ const IDLE_WAIT = { local: 30_000, shared: 1_000 } as const;
 
 /** While a retry delay holds the queue back, the drain looks again this often, ms. */
 const RETRY_POLL = 250;
+
+/** Queued bodies up to this size are read whole before sending (one DATA frame). */
+const SMALL_BODY = MAX_CHUNK_SIZE;
 
 /** A store call that failed is retried after this long, ms. */
 const STORE_ERROR_PAUSE = 1_000;
@@ -203,12 +207,22 @@ export class ChannelDrain {
       resolve(verdict);
     };
     this.#pending.set(stream.id, settle);
-    stream.sendHead(encodeRequestHead({
+    const head = encodeRequestHead({
       ...delivery.head,
       delivery: { id: delivery.id, attempt: delivery.attempts },
-    }));
+    });
     const body = delivery.bodySize > 0 ? this.#queue.readBody(this.#channel.id, delivery.id) : null;
-    stream.sendBody(body).catch(() => {});
+    if (body && delivery.bodySize <= SMALL_BODY) {
+      // A small body is read whole first, so HEAD, DATA and END leave in one message and the
+      // client hands the app the request in one write (as live small webhooks are).
+      new Response(body).bytes().then((bytes) => {
+        stream.sendHead(head);
+        return stream.sendBody([bytes]);
+      }).catch((error) => stream.reset("cancelled", `Cannot read the queued body: ${error}`));
+    } else {
+      stream.sendHead(head);
+      stream.sendBody(body).catch(() => {});
+    }
     // The answer goes nowhere (the sender had its 202 long ago) but is read, so the client's
     // credit keeps flowing; its status is logged with the ACK.
     stream.head.then((head) => {
