@@ -128,67 +128,94 @@ export class ChannelDrain {
     }
     const idle = this.#queue.kind === "redis" ? IDLE_WAIT.shared : IDLE_WAIT.local;
     const leaseMs = 2 * this.#ctx.config.requestTimeout;
-    while (!signal.aborted) {
-      let delivery: Delivery | undefined;
-      try {
-        [delivery] = await this.#queue.lease(channelId, {
-          consumer: this.#consumer,
-          limit: 1,
-          leaseMs,
-        });
-        if (!delivery) {
-          const { count } = await this.#queue.depth(channelId);
-          if (count === 0 && !this.#channel.enqueuing) this.#channel.draining = false;
-          await this.#queue.wait(channelId, { timeoutMs: count > 0 ? RETRY_POLL : idle, signal });
+    const lease = () =>
+      this.#queue.lease(channelId, { consumer: this.#consumer, limit: 1, leaseMs })
+        .then(([delivery]) => delivery);
+    // The outcome of the previous delivery being written while the next one is out.
+    let recording: Promise<void> = Promise.resolve();
+    try {
+      while (!signal.aborted) {
+        let delivery: Delivery | undefined;
+        try {
+          delivery = await lease();
+          if (!delivery) {
+            const { count } = await this.#queue.depth(channelId);
+            if (count === 0 && !this.#channel.enqueuing) this.#channel.draining = false;
+            await this.#queue.wait(channelId, {
+              timeoutMs: count > 0 ? RETRY_POLL : idle,
+              signal,
+            });
+            continue;
+          }
+        } catch (error) {
+          if (signal.aborted) return;
+          this.#storeFailed("The queue of channel {channelId} cannot be read: {error}", error);
+          await this.#queue.wait(channelId, { timeoutMs: STORE_ERROR_PAUSE, signal });
           continue;
         }
-      } catch (error) {
-        if (signal.aborted) return;
-        this.#ctx.metrics.queueStoreError();
-        log.warn("The queue of channel {channelId} cannot be read: {error}", {
-          channelId,
-          error: String(error),
-        });
-        await this.#queue.wait(channelId, { timeoutMs: STORE_ERROR_PAUSE, signal });
-        continue;
-      }
-      this.#channel.draining = true;
-      if (delivery.attempts > 1) this.#ctx.metrics.queueRetried();
-      const verdict = await this.#deliver(delivery);
-      if (verdict.kind === "closed") return;
-      try {
-        if (verdict.kind === "ack") {
-          await this.#queue.ack(channelId, delivery.id);
-          this.#ctx.metrics.queueDelivered();
-          log.info(
-            "Delivered queued webhook {deliveryId} of channel {channelId}: the app answered {status} (attempt {attempt})",
-            {
-              deliveryId: delivery.id,
-              channelId,
-              status: verdict.status,
-              attempt: delivery.attempts,
-            },
-          );
-        } else {
-          await this.#queue.nack(channelId, delivery.id);
-          log.info(
-            "Queued webhook {deliveryId} of channel {channelId} not delivered ({reason}, attempt {attempt}); retrying with backoff",
-            {
-              deliveryId: delivery.id,
-              channelId,
-              reason: verdict.reason,
-              attempt: delivery.attempts,
-            },
-          );
+        this.#channel.draining = true;
+        // Deliveries go out one at a time; the next is leased (and the last outcome written)
+        // while one is at the app, so store round trips stay off the drain's critical path.
+        while (delivery && !signal.aborted) {
+          if (delivery.attempts > 1) this.#ctx.metrics.queueRetried();
+          const next = lease().catch(() => undefined);
+          const verdict = await this.#deliver(delivery);
+          if (verdict.kind === "closed") return;
+          await recording;
+          if (verdict.kind === "nack") {
+            // The nack gives back the prefetched next one too: lease again after the backoff.
+            await next;
+            await this.#record(delivery, verdict);
+            break;
+          }
+          recording = this.#record(delivery, verdict);
+          delivery = await next;
         }
-      } catch (error) {
-        this.#ctx.metrics.queueStoreError();
-        log.warn("Cannot record the outcome of queued webhook {deliveryId}: {error}", {
-          deliveryId: delivery.id,
-          error: String(error),
-        });
       }
+    } finally {
+      await recording;
     }
+  }
+
+  /** Writes a delivery's outcome to the store and logs it. */
+  async #record(delivery: Delivery, verdict: Verdict): Promise<void> {
+    const channelId = this.#channel.id;
+    try {
+      if (verdict.kind === "ack") {
+        await this.#queue.ack(channelId, delivery.id);
+        this.#ctx.metrics.queueDelivered();
+        log.info(
+          "Delivered queued webhook {deliveryId} of channel {channelId}: the app answered {status} (attempt {attempt})",
+          {
+            deliveryId: delivery.id,
+            channelId,
+            status: verdict.status,
+            attempt: delivery.attempts,
+          },
+        );
+      } else if (verdict.kind === "nack") {
+        await this.#queue.nack(channelId, delivery.id);
+        log.info(
+          "Queued webhook {deliveryId} of channel {channelId} not delivered ({reason}, attempt {attempt}); retrying with backoff",
+          {
+            deliveryId: delivery.id,
+            channelId,
+            reason: verdict.reason,
+            attempt: delivery.attempts,
+          },
+        );
+      }
+    } catch (error) {
+      this.#storeFailed(
+        `Cannot record the outcome of queued webhook ${delivery.id}: {error}`,
+        error,
+      );
+    }
+  }
+
+  #storeFailed(message: string, error: unknown): void {
+    this.#ctx.metrics.queueStoreError();
+    log.warn(message, { channelId: this.#channel.id, error: String(error) });
   }
 
   /** Sends one delivery and waits for the client's verdict. */
