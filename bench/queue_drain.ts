@@ -8,7 +8,8 @@
  * - passthrough req/s while the client is attached, `--queue sqlite:` against `memory:` and off
  *   (target: ≤ 10 % lower).
  *
- * Usage: `deno run -A bench/queue_drain.ts [--count 10000] [--big 1000] [--seconds 5] [--json]`
+ * Part of `deno task bench` (`--skip-queue` leaves it out); alone:
+ * `deno run -A bench/queue_drain.ts [--count 10000] [--big 1000] [--seconds 5] [--json]`
  *
  * @module
  */
@@ -70,7 +71,7 @@ function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
-async function startServer(queue: string, port: number): Promise<Proc> {
+async function startServer(queue: string, port: number, maxCount = 10_000): Promise<Proc> {
   const proc = spawn([
     "server",
     "--port",
@@ -83,6 +84,11 @@ async function startServer(queue: string, port: number): Promise<Proc> {
     KEY,
     "--queue",
     queue,
+    // Room for the probe too: the count bound would drop the oldest.
+    "--queue-max-count",
+    String(maxCount + 10),
+    "--queue-max-bytes",
+    "2GiB",
     "--log-level",
     "WARN",
   ]);
@@ -148,7 +154,7 @@ async function drainRate(queue: string, count: number, size: number, sampleRss =
     return new Response("ok");
   });
   const port = freePort();
-  const server = await startServer(queue, port);
+  const server = await startServer(queue, port, count);
   const stateFile = `${await Deno.makeTempDir()}/state.json`;
   const target = `http://127.0.0.1:${app.addr.port}`;
   try {
@@ -187,7 +193,7 @@ async function drainRate(queue: string, count: number, size: number, sampleRss =
 }
 
 /** Passthrough req/s of 1 KiB POSTs while attached, for `SECONDS`. */
-async function passthrough(queue: string) {
+async function passthrough(queue: string, seconds: number, senders = SENDERS) {
   const app = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     await req.arrayBuffer();
     return new Response("ok");
@@ -204,8 +210,8 @@ async function passthrough(queue: string) {
     const body = new Uint8Array(1024).fill(97);
     await send(client.url, 500, body); // warm-up
     let done = 0;
-    const until = performance.now() + SECONDS * 1000;
-    await Promise.all(Array.from({ length: SENDERS }, async () => {
+    const until = performance.now() + seconds * 1000;
+    await Promise.all(Array.from({ length: senders }, async () => {
       while (performance.now() < until) {
         const response = await fetch(client.url, { method: "POST", body });
         await response.body?.cancel();
@@ -214,36 +220,86 @@ async function passthrough(queue: string) {
       }
     }));
     await stop(client.proc);
-    return Math.round(done / SECONDS);
+    return Math.round(done / seconds);
   } finally {
     await stop(server);
     await app.shutdown();
   }
 }
 
-const dir = await Deno.makeTempDir({ prefix: "wow-bench-queue-" });
-const results: Record<string, unknown> = {};
-try {
-  results.drainSqlite = await drainRate(`sqlite:${dir}/drain.db`, COUNT, 1024);
-  console.log(`drain sqlite: ${JSON.stringify(results.drainSqlite)} (target ≥ 2000/s)`);
-  {
-    await using redis = await startRedis();
-    results.drainRedis = await drainRate(redis.url, COUNT, 1024);
-  }
-  console.log(`drain redis: ${JSON.stringify(results.drainRedis)} (target ≥ 1000/s)`);
-  if (BIG > 0) {
-    results.drainBig = await drainRate(`sqlite:${dir}/big.db`, BIG, 1024 * 1024, true);
+/** Options for {@linkcode runQueueBench}. */
+export interface QueueBenchOptions {
+  /** Queued 1 KiB webhooks per drain. @default 10000 */
+  count?: number;
+  /** 1 MiB webhooks in the memory phase (0 skips it). @default 1000 */
+  big?: number;
+  /** Seconds of each passthrough measurement. @default 5 */
+  seconds?: number;
+}
+
+/** What {@linkcode runQueueBench} measured. */
+export interface QueueBenchResults {
+  drainSqlite: { rate: number; seconds: number; rssGrowthMiB: number };
+  drainRedis: { rate: number; seconds: number; rssGrowthMiB: number };
+  drainBig?: { rate: number; seconds: number; rssGrowthMiB: number };
+  passthroughOff: number;
+  passthroughMemory: number;
+  passthroughSqlite: number;
+  /** One request at a time, no queue: the ceiling of a drain, which delivers one at a time. */
+  serialOff: number;
+}
+
+/**
+ * Runs the three measurements, printing each line as it completes.
+ * @param options Counts and durations.
+ * @returns The figures.
+ */
+export async function runQueueBench(options: QueueBenchOptions = {}): Promise<QueueBenchResults> {
+  const count = options.count ?? COUNT;
+  const big = options.big ?? BIG;
+  const seconds = options.seconds ?? SECONDS;
+  const dir = await Deno.makeTempDir({ prefix: "wow-bench-queue-" });
+  try {
+    const drainSqlite = await drainRate(`sqlite:${dir}/drain.db`, count, 1024);
+    console.log(`queue drain sqlite: ${JSON.stringify(drainSqlite)} (target ≥ 2000/s)`);
+    let drainRedis;
+    {
+      await using redis = await startRedis();
+      drainRedis = await drainRate(redis.url, count, 1024);
+    }
+    console.log(`queue drain redis: ${JSON.stringify(drainRedis)} (target ≥ 1000/s)`);
+    let drainBig;
+    if (big > 0) {
+      drainBig = await drainRate(`sqlite:${dir}/big.db`, big, 1024 * 1024, true);
+      console.log(
+        `queue drain ${big} x 1 MiB sqlite: ${JSON.stringify(drainBig)} (target: growth ≤ 64 MiB)`,
+      );
+    }
+    const passthroughOff = await passthrough("off", seconds);
+    const passthroughMemory = await passthrough("memory:", seconds);
+    const passthroughSqlite = await passthrough(`sqlite:${dir}/pass.db`, seconds);
+    const serialOff = await passthrough("off", seconds, 1);
     console.log(
-      `drain ${BIG} x 1 MiB sqlite: ${JSON.stringify(results.drainBig)} (target: growth ≤ 64 MiB)`,
+      `queue passthrough req/s (1 KiB, c=${SENDERS}): off ${passthroughOff}, memory: ${passthroughMemory}, sqlite: ${passthroughSqlite} (target: sqlite ≥ 0.9 × memory)`,
     );
+    console.log(
+      `queue: live webhooks one at a time (c=1, no queue): ${serialOff}/s, the ceiling of a drain`,
+    );
+    return {
+      drainSqlite,
+      drainRedis,
+      drainBig,
+      passthroughOff,
+      passthroughMemory,
+      passthroughSqlite,
+      serialOff,
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
-  results.passthroughOff = await passthrough("off");
-  results.passthroughMemory = await passthrough("memory:");
-  results.passthroughSqlite = await passthrough(`sqlite:${dir}/pass.db`);
-  console.log(
-    `passthrough req/s (1 KiB, c=${SENDERS}): off ${results.passthroughOff}, memory: ${results.passthroughMemory}, sqlite: ${results.passthroughSqlite} (target: sqlite ≥ 0.9 × memory)`,
-  );
+}
+
+if (import.meta.main) {
+  const results = await runQueueBench();
   if (Deno.args.includes("--json")) console.log(JSON.stringify(results));
-} finally {
-  await Deno.remove(dir, { recursive: true });
 }

@@ -116,9 +116,16 @@ export class ChannelDrain {
   async #run(): Promise<void> {
     const channelId = this.#channel.id;
     const signal = this.#stop.signal;
-    // Depth first: it drops expired deliveries, which the dropped count then includes.
-    const { count } = await this.#queue.depth(channelId);
-    const dropped = await this.#queue.takeDropped(channelId);
+    // Depth first: it drops expired deliveries, which the dropped count then includes. A store
+    // that fails here does not stop the drain (it retries below); the notice says 0 then.
+    let count = 0;
+    let dropped = 0;
+    try {
+      count = (await this.#queue.depth(channelId)).count;
+      dropped = await this.#queue.takeDropped(channelId);
+    } catch (error) {
+      this.#storeFailed("The queue of channel {channelId} cannot be read: {error}", error);
+    }
     this.#session!.sendControl(FrameType.Notice, 0, encodeNotice({ dropped, queued: count }));
     if (dropped > 0 || count > 0) {
       log.info(

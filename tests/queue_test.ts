@@ -482,3 +482,41 @@ Deno.test("queue: a queued delivery shows in the inspector's records with its de
   assert.deepEqual(record.queued, { delivery_id: id, attempt: 1 });
   assert.equal(record.status, 200);
 });
+
+Deno.test("queue sqlite: a database that cannot be opened stops start-up with an error naming the path", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wow-queue-" });
+  try {
+    const path = `${dir}/corrupt.db`;
+    await Deno.writeTextFile(path, "this is not a sqlite database, just text ".repeat(200));
+    const { spawnMain } = await import("./_harness.ts");
+    await using server = spawnMain([
+      "server",
+      "--port",
+      String(freePort()),
+      "--bind-addr",
+      "127.0.0.1",
+      "--memberlist-port",
+      String(freePort()),
+      "--queue",
+      `sqlite:${path}`,
+    ]);
+    const status = await server.status;
+    assert.notEqual(status.code, 0);
+    await server.waitFor(new RegExp(path.replaceAll("/", "\\/")));
+    // Never silently reset.
+    assert.match(await Deno.readTextFile(path), /^this is not a sqlite database/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("queue memory: logs at start that the queue is lost on restart, and a cluster warns that it is per replica", async () => {
+  await using server = await startServerProc([
+    "--queue",
+    "memory:",
+    "--join",
+    `127.0.0.209:${freePort("127.0.0.209")}`,
+  ], { host: "127.0.0.208" });
+  await server.waitFor(/queued webhooks are lost when this server stops/);
+  await server.waitFor(/queue \(memory\) is its own: .*use --queue redis:\/\/ in a cluster/);
+});
