@@ -147,7 +147,12 @@ export class ChannelDrain {
           delivery = await lease();
           if (!delivery) {
             const { count } = await this.#queue.depth(channelId);
-            if (count === 0 && !this.#channel.enqueuing) this.#channel.draining = false;
+            if (count === 0 && !this.#channel.enqueuing && this.#channel.draining) {
+              this.#channel.draining = false;
+              log.info("The queue of channel {channelId} is empty: webhooks pass through live", {
+                channelId,
+              });
+            }
             await this.#queue.wait(channelId, {
               timeoutMs: count > 0 ? RETRY_POLL : idle,
               signal,

@@ -79,6 +79,10 @@ Deno.test("queue redis cluster: replica A accepts while the client is away, A is
     assert.deepEqual(received.map((r) => r.path), ["/probe", ...bodies.map((_, i) => `/n${i}`)]);
     for (const [i, body] of bodies.entries()) assert.deepEqual(received[i + 1].body, body);
     // Once each: B logged exactly 21 deliveries, and the next webhook passes through live.
+    await waitUntil(
+      () => b.stderr.some((line) => /is empty: webhooks pass through live/.test(line)),
+      "B's drain to finish",
+    );
     const live = await fetch(`${b.url}/webhook/${channelId}/live`, { method: "POST", body: "x" });
     assert.equal(live.status, 200, await live.text());
     assert.equal(received.length, 22);

@@ -105,6 +105,13 @@ function countLines(proc: Proc, pattern: RegExp): number {
   return proc.stderr.concat(proc.stdout).filter((line) => pattern.test(line)).length;
 }
 
+const DRAINED = /is empty: webhooks pass through live/;
+
+/** Waits until the server has logged `count` drained queues (passthrough resumed) in all. */
+async function waitDrained(server: Proc, count: number): Promise<void> {
+  await waitUntil(() => countLines(server, DRAINED) >= count, `${count} drained queues`);
+}
+
 /**
  * The main scenario: client stopped → 20 webhooks (up to 8 MiB) get 202 → optionally the server
  * is SIGKILLed and restarted → client started → the app gets all 20 in order, once each.
@@ -151,6 +158,7 @@ async function awayAndBack(queueUrl: string, restartServer: boolean) {
     assert.equal(received[0].headers.get("x-probe"), "1");
     await assertDeliveredInOrder(received.slice(1), bodies);
     // Passthrough is back once the queue is empty: the app's own answer reaches the sender.
+    await waitDrained(server, restartServer ? 1 : 2);
     const live = await post(`${webhookUrl}/live`, new Uint8Array([1, 2, 3]));
     assert.equal(live.status, 200);
     assert.equal(live.text, "ok");
@@ -219,6 +227,10 @@ Deno.test("queue: the app down (connection refused) while attached gives 202; de
   // Queued behind the first, so order holds.
   const second = await post(`${client.webhookUrl}/n1`, pseudoRandomBytes(10, 8));
   assert.equal(second.status, 202, second.text);
+  // The drain tries while the app is still down: not delivered, retried with backoff.
+  await server.waitFor(
+    new RegExp(`Queued webhook ${firstId} .* not delivered \\(target_unreachable`),
+  );
   const received: Received[] = [];
   const app = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (request) => {
     const body = new Uint8Array(await request.arrayBuffer());
@@ -231,18 +243,13 @@ Deno.test("queue: the app down (connection refused) while attached gives 202; de
       pseudoRandomBytes(300_000, 7),
       pseudoRandomBytes(10, 8),
     ]);
-    await server.waitFor(
-      new RegExp(`Queued webhook ${firstId} .* not delivered \\(target_unreachable`),
-    );
     await waitUntil(
       () => countLines(server, /Delivered queued webhook/) >= 2,
       "the server to log both deliveries",
     );
     // Passthrough again: the app's answer reaches the sender.
-    await waitUntil(
-      async () => (await post(`${client.webhookUrl}/live`, new Uint8Array(1))).status === 200,
-      "passthrough",
-    );
+    await waitDrained(server, 2);
+    assert.equal((await post(`${client.webhookUrl}/live`, new Uint8Array(1))).status, 200);
     assert.equal(received.length, 3);
   } finally {
     await app.shutdown();
@@ -460,6 +467,7 @@ Deno.test("queue: the age bound drops webhooks older than --queue-max-age", asyn
   const back = await startClientProc(server.url, app.url, ["--state-file", stateFile]);
   await using _b = back;
   await back.waitFor(/^Dropped 2 queued webhooks \(retention\)$/);
+  await waitDrained(server, 2);
   assert.equal((await post(`${client.webhookUrl}/live`, new Uint8Array(1))).status, 200);
   assert.deepEqual(received.map((r) => r.path), ["/live"]);
 });
