@@ -171,8 +171,7 @@ export const CLIENT_FLAGS: FlagSpec<ClientFlagOptions>[] = [
   {
     key: "offline",
     flags: "--offline <mode>",
-    description:
-      "while the client or app is away, a server with --queue stores webhooks (queue), refuses them 503 (reject), or queues all but expiring signatures (auto)",
+    description: "while away, a --queue server stores webhooks or answers 503",
     arg: value.choice(OFFLINE_MODES),
   },
   ...LOG_FLAGS,

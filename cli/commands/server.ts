@@ -182,7 +182,7 @@ export const SERVER_FLAGS: FlagSpec<ServerFlagOptions>[] = [
     key: "queue",
     flags: "--queue <url>",
     description:
-      "keep webhooks while the client is away: off, memory:, sqlite:<path>, redis://host:port (README: When the client is away)",
+      "store webhooks while the client is away: off, memory:, sqlite:<path>, redis://host:port",
     arg: value.queueUrl,
   },
   {
