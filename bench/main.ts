@@ -16,12 +16,14 @@
  * default), `--loadgen deno` (force the fallback load generator), `--root <dir>` (benchmark the
  * checkout in `<dir>`, e.g. an experimental copy; the bench scripts stay these), and for quick
  * experiments `--sizes 1024,65536`, `--conc 1,64`, `--skip-stream`; `--skip-cluster` leaves out
- * the cluster figures (bench/cluster.ts: 5 real replicas and the gossip simulation).
+ * the cluster figures (bench/cluster.ts: 5 real replicas and the gossip simulation), `--skip-queue`
+ * the queue's (bench/queue_drain.ts: drain rates, memory while draining, passthrough with a store).
  *
  * @module
  */
 import { cpuMicros, freePort, waitUntil } from "./_util.ts";
 import { type ClusterBenchResults, formatClusterBench, runClusterBench } from "./cluster.ts";
+import { type QueueBenchResults, runQueueBench } from "./queue_drain.ts";
 
 /** The checkout under test: `--root <dir>` benchmarks another copy (e.g. an experiment). */
 const ROOT = (() => {
@@ -53,6 +55,7 @@ interface BenchOptions {
   channels: number;
   skipChannels: boolean;
   skipCluster: boolean;
+  skipQueue: boolean;
   skipStream: boolean;
   serverLogLevel: string;
   loadgen: "wrk" | "deno";
@@ -79,6 +82,7 @@ function parseArgs(args: string[]): BenchOptions {
     channels: Number(get("--channels") ?? 2000),
     skipChannels: args.includes("--skip-channels"),
     skipCluster: args.includes("--skip-cluster"),
+    skipQueue: args.includes("--skip-queue"),
     serverLogLevel: get("--server-log-level") ?? "INFO",
     loadgen: get("--loadgen") === "deno" ? "deno" : "wrk",
   };
@@ -782,9 +786,19 @@ inspector at 1 KiB c=64: off ${off.toFixed(0)}/s, on ${on.toFixed(0)}/s (cost ${
       console.log(formatClusterBench(cluster));
     }
 
+    // The queue (issue #10): drain rates, memory while draining, passthrough with a store.
+    let queue: QueueBenchResults | undefined;
+    if (!options.skipQueue) {
+      console.log("");
+      queue = await runQueueBench(
+        options.quick ? { count: 2_000, big: 200, seconds: 2 } : {},
+      );
+    }
+
     await Deno.mkdir(OUT_DIR, { recursive: true });
     const results = {
       cluster,
+      queue,
       date: new Date().toISOString(),
       deno: Deno.version.deno,
       cores: navigator.hardwareConcurrency,

@@ -159,3 +159,35 @@ export function choiceArg<T extends string>(
     return value as T;
   });
 }
+
+/**
+ * Parses a comma-separated set of allowed values (`auto,queue`), each one of `choices`, at least
+ * one, without repeats.
+ * @param choices The allowed values.
+ * @returns The parser.
+ */
+export function choiceListArg<T extends string>(choices: readonly T[]): (text: string) => T[] {
+  return wrap((text) => {
+    const values = text.split(",").map((part) => part.trim()).filter(Boolean);
+    if (values.length === 0) throw new RangeError(`Expected one or more of ${choices.join(", ")}`);
+    for (const value of values) {
+      if (!choices.includes(value as T)) {
+        throw new RangeError(`Unknown value "${value}": allowed are ${choices.join(", ")}`);
+      }
+    }
+    return [...new Set(values)] as T[];
+  });
+}
+
+/** Parses a `--queue` store URL: `off`, `memory:`, `sqlite:<path>`, `redis://…`, `rediss://…`. */
+export const queueUrlArg: (text: string) => string = wrap((text) => {
+  const url = text.trim();
+  if (url === "off" || url === "memory:" || /^sqlite:.+/.test(url) || /^rediss?:\/\/./.test(url)) {
+    return url;
+  }
+  throw new RangeError(
+    `Expected off, memory:, sqlite:<path> or redis://[user:pass@]host:port[/db], got "${
+      url.replace(/\/\/[^@/]*@/, "//***@")
+    }"`,
+  );
+});

@@ -3,12 +3,14 @@ import { InvalidArgumentError } from "commander";
 import { formatDuration, formatSize, parseDuration, parseSize } from "./parse.ts";
 import {
   addressArg,
+  choiceListArg,
   collectList,
   durationArg,
   envName,
   httpUrlArg,
   portArg,
   positiveIntArg,
+  queueUrlArg,
   sizeArg,
 } from "./options.ts";
 
@@ -182,4 +184,25 @@ Deno.test("collectList splits commas, trims and appends to earlier values", () =
 Deno.test("envName maps a flag to its WOW_ variable", () => {
   assert.equal(envName("server-url"), "WOW_SERVER_URL");
   assert.equal(envName("port"), "WOW_PORT");
+});
+
+Deno.test("choiceListArg takes a comma-separated subset and names an unknown value", () => {
+  const parse = choiceListArg(["auto", "queue", "reject"] as const);
+  assert.deepEqual(parse("auto, queue"), ["auto", "queue"]);
+  assert.deepEqual(parse("reject,reject"), ["reject"]);
+  assertInvalidArgument(() => parse("auto,later"), "later", /allowed are auto, queue, reject/);
+  assert.throws(() => parse(" , "), InvalidArgumentError);
+});
+
+Deno.test("queueUrlArg takes off, memory:, sqlite:<path>, redis:// and rediss://; hides a password", () => {
+  for (
+    const url of ["off", "memory:", "sqlite:/tmp/q.db", "redis://h:6379/1", "rediss://u:p@h:1"]
+  ) {
+    assert.equal(queueUrlArg(url), url);
+  }
+  assertInvalidArgument(() => queueUrlArg("sqlite:"), "sqlite:", /sqlite:<path>/);
+  assert.throws(() => queueUrlArg("mysql://user:secret@h/db"), (error: Error) => {
+    assert.ok(!error.message.includes("secret"), error.message);
+    return error instanceof InvalidArgumentError;
+  });
 });

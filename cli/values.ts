@@ -9,6 +9,7 @@ import type { Arg } from "./flags.ts";
 import {
   addressArg,
   choiceArg,
+  choiceListArg,
   cidrListArg,
   collectList,
   countArg,
@@ -18,6 +19,7 @@ import {
   inspectAddrArg,
   portArg,
   positiveIntArg,
+  queueUrlArg,
   sizeArg,
 } from "./options.ts";
 import { formatDuration, formatSize } from "./parse.ts";
@@ -92,5 +94,39 @@ export function choice<T extends string>(
     choices: values,
     parse: normalize ? choiceArg(values, normalize) : undefined,
     samples: values,
+  };
+}
+
+/**
+ * A comma-separated subset of `values` (at least one).
+ * @param values Allowed values.
+ * @returns The kind.
+ */
+export function choiceList<T extends string>(values: readonly T[]): Arg<T[]> {
+  return {
+    parse: choiceListArg(values),
+    show: (list) => list.join(","),
+    samples: [values.slice(0, 2).join(","), values[values.length - 1]],
+  };
+}
+
+/** A `--queue` store URL (`off`, `memory:`, `sqlite:<path>`, `redis://…`). */
+export const queueUrl: Arg<string> = {
+  parse: queueUrlArg,
+  samples: ["memory:", "sqlite:/tmp/wow-sample.db"],
+};
+
+/**
+ * One of the numbers `values` (e.g. HTTP statuses), given as text.
+ * @param values Allowed numbers.
+ * @returns The kind.
+ */
+export function numberChoice<T extends number>(values: readonly T[]): Arg<T> {
+  const texts = values.map(String);
+  const parse = choiceArg(texts);
+  return {
+    parse: (text) => Number(parse(text.trim())) as T,
+    show: String,
+    samples: texts.reverse(),
   };
 }

@@ -9,16 +9,23 @@ import {
   CLOSE_NORMAL,
   CLOSE_POLICY_VIOLATION,
   CLOSE_TAKEN_OVER,
+  decodeNotice,
+  encodeAck,
+  encodeNack,
+  FrameType,
   KEEPALIVE_INTERVAL,
+  OFFLINE_HEADER,
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
   ProtocolError,
+  type RequestHead,
   StreamResetError,
   TunnelSession,
   type TunnelStream,
 } from "../protocol/mod.ts";
+import { AckedIds } from "./acked.ts";
 import { connectWebSocket, type WsClient, WsHandshakeError } from "./_ws_client.ts";
-import { forwardStream } from "./forward.ts";
+import { type ForwardResult, forwardStream } from "./forward.ts";
 import { Http1Client } from "../http1/mod.ts";
 import { baseUrl, ClientError, issueChannel, obtainChannel } from "./channel.ts";
 import { CLIENT_DEFAULTS, type ClientOptions } from "./options.ts";
@@ -82,7 +89,51 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     print(`Please set the webhook destination as follows: ${webhookUrlOf(channel.channel_id)}`);
   };
 
-  const onStream = (stream: TunnelStream) => {
+  const offline = options.offline ?? CLIENT_DEFAULTS.offline;
+  const ackedIdsFor = () =>
+    AckedIds.open(options.stateFile, channel.channel_id, CLIENT_DEFAULTS.ackedIdsKept);
+  let acked = await ackedIdsFor();
+  /** The acked ids of the current channel (a stale channel is replaced by a new one). */
+  const ackedNow = async () => {
+    if (acked.channelId !== channel.channel_id) acked = await ackedIdsFor();
+    return acked;
+  };
+  const skipQueued = (head: RequestHead, stream: TunnelStream, tunnel: TunnelSession) => {
+    const id = head.delivery!.id;
+    // A new channel has no acked ids yet: nothing to skip.
+    if (acked.channelId !== channel.channel_id || !acked.has(id)) return false;
+    log.info("Skipped queued webhook {deliveryId}: already delivered (a redelivery)", {
+      deliveryId: id,
+    });
+    tunnel.sendControl(FrameType.Ack, stream.id, encodeAck({ id, status: 0 }));
+    return true;
+  };
+  /** Tells the server how a queued delivery went: ACK once the app answered (and it is saved). */
+  const settleQueued = async (
+    result: ForwardResult,
+    stream: TunnelStream,
+    tunnel: TunnelSession,
+  ) => {
+    const id = result.head.delivery!.id;
+    if (typeof result.status === "number") {
+      await (await ackedNow()).add(id).catch((error) =>
+        log.warn("Cannot save acked delivery {deliveryId} to the state file: {error}", {
+          deliveryId: id,
+          error: String(error),
+        })
+      );
+      tunnel.sendControl(FrameType.Ack, stream.id, encodeAck({ id, status: result.status }));
+    } else {
+      const reason = result.status === "target_unreachable"
+        ? "unreachable"
+        : result.status === "target_timeout"
+        ? "timeout"
+        : "error";
+      tunnel.sendControl(FrameType.Nack, stream.id, encodeNack({ id, reason }));
+    }
+  };
+
+  const onStream = (stream: TunnelStream, tunnel: TunnelSession) => {
     if (stop.signal.aborted) {
       stream.reset("shutting_down", "The client is shutting down");
       return;
@@ -95,8 +146,11 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       recorder,
       verifier,
       verifyMode,
+      skipQueued: (head, stream) => skipQueued(head, stream, tunnel),
     })
-      .then((result) => {
+      .then(async (result) => {
+        if (result.skipped) return;
+        if (result.head.delivery) await settleQueued(result, stream, tunnel);
         metrics?.forwarded(result);
         const verdict = result.verification;
         if (options.json) {
@@ -111,13 +165,17 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
           return;
         }
         const delivery = result.delivery;
+        const queued = result.head.delivery;
         log.info(
           "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B" +
             (delivery ? " provider={provider} provider_delivery={provider_delivery}" : "") +
-            (verdict ? " verify={verify}" : ""),
+            (verdict ? " verify={verify}" : "") +
+            (queued ? " queued={deliveryId} attempt={attempt}" : ""),
           {
             provider: delivery?.provider,
             provider_delivery: delivery?.id,
+            deliveryId: queued?.id,
+            attempt: queued?.attempt,
             verify: verdict && formatVerdict(verdict),
             method: result.head.method,
             path: result.head.target || "/",
@@ -142,6 +200,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     const headers: Record<string, string> = {
       [PROTOCOL_HEADER]: String(PROTOCOL_VERSION),
       "x-channel-secret": channel.channel_secret,
+      [OFFLINE_HEADER]: offline,
     };
     if (options.authToken) headers.authorization = `Bearer ${options.authToken}`;
     // No abort signal: aborting one closes an established socket, and shutdown must first let
@@ -153,7 +212,18 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       // Silence for this long → ping; as long again → the server is gone: ≤ 24 s < 30 s.
       idleTimeout: KEEPALIVE_INTERVAL,
     });
-    const tunnel = new TunnelSession(ws, { role: "client", onStream });
+    const tunnel: TunnelSession = new TunnelSession(ws, {
+      role: "client",
+      onStream: (stream) => onStream(stream, tunnel),
+      onControl: (frame) => {
+        if (frame.type !== FrameType.Notice) {
+          throw new ProtocolError("Unexpected ACK/NACK from the server");
+        }
+        const { dropped, queued } = decodeNotice(frame.payload);
+        if (dropped > 0) print(`Dropped ${dropped} queued webhooks (retention)`);
+        if (queued > 0) log.info("{queued} queued webhooks to deliver", { queued });
+      },
+    });
     session = tunnel;
     ws.onMessage = (data) => {
       try {
@@ -350,7 +420,7 @@ function refusalReason(error: unknown): "stale_channel" | "fatal" | "retry" {
     reason = undefined;
   }
   if (reason === "channel_secret" || reason === "unknown_channel") return "stale_channel";
-  if (reason === "auth_token" || error.status === 426) return "fatal";
+  if (reason === "auth_token" || reason === "offline_mode" || error.status === 426) return "fatal";
   return "retry";
 }
 

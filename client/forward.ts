@@ -39,6 +39,11 @@ export interface ForwardOptions {
    * @default "flag"
    */
   verifyMode?: "flag" | "reject";
+  /**
+   * Called for a delivery from the server's queue before the app is called: returning true
+   * skips it (already acked, a redelivery); the callee has told the server.
+   */
+  skipQueued?: (head: RequestHead, stream: TunnelStream) => boolean;
 }
 
 /** What happened, for the client's log line. */
@@ -63,6 +68,8 @@ export interface ForwardResult {
    * whole with the head), for the log line.
    */
   delivery?: ProviderDelivery;
+  /** A queued delivery skipped as already acked (the app was not called). */
+  skipped?: boolean;
 }
 
 /**
@@ -114,11 +121,21 @@ export async function forwardStream(
     throw error;
   }
   const result: ForwardResult = { head, status: "cancelled", requestBytes: 0, responseBytes: 0 };
+  if (head.delivery && options.skipQueued?.(head, stream)) {
+    stream.reset("cancelled", "Already delivered to the app (a redelivery)");
+    result.skipped = true;
+    return result;
+  }
   const { target } = options;
   const headers: HeaderList = head.headers.filter(([name]) => name !== "host");
   headers.push(["host", target.host]);
   const path = localPath(target, head.target);
-  const recording = options.recorder?.begin({ method: head.method, path, headers });
+  const recording = options.recorder?.begin({
+    method: head.method,
+    path,
+    headers,
+    ...(head.delivery ? { queued: head.delivery } : {}),
+  });
   const done = () => {
     const failure = stream.failure;
     if (result.verification) recording?.verified(result.verification);

@@ -4,6 +4,7 @@
  * @module
  */
 import { VERIFY_DEFAULTS } from "./verify/mod.ts";
+import type { OfflineMode } from "../protocol/wire.ts";
 
 /** Options for `startClient`. */
 export interface ClientOptions {
@@ -52,6 +53,11 @@ export interface ClientOptions {
   verifyTolerance?: number;
   /** Bodies larger than this many bytes are not checked (`unchecked`). @default 33554432 */
   verifyMaxBody?: number;
+  /**
+   * What a server with `--queue` does with webhooks while this client or its app is away:
+   * `queue`, `reject` (503), or `auto` (queue all but expiring signatures). @default "auto"
+   */
+  offline?: OfflineMode;
 }
 
 /** Defaults of {@linkcode ClientOptions} and the reconnect policy, one place. */
@@ -77,6 +83,10 @@ export const CLIENT_DEFAULTS = {
   inspectHistory: 500,
   /** Hundreds of typical webhooks, whole. */
   inspectMaxBytes: 64 * 1024 * 1024,
+  /** The server decides per sender: queue what can wait, refuse what its sender re-signs. */
+  offline: "auto" as OfflineMode,
+  /** Acked queued-delivery ids remembered in the state file, to skip redeliveries. */
+  ackedIdsKept: 1000,
   /** Signature checks: 5 min tolerance, 32 MiB body limit, `flag` mode (reasons beside them). */
   ...VERIFY_DEFAULTS,
 } as const;

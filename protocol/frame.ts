@@ -4,7 +4,7 @@
  * ```
  * offset 0  u8   type      (FrameType)
  * offset 1  u8   flags     (reserved, must be 0)
- * offset 2  u32  streamId  (big-endian, > 0)
+ * offset 2  u32  streamId  (big-endian, > 0; 0 only for NOTICE)
  * offset 6  u32  length    (big-endian, payload bytes)
  * offset 10 ...  payload
  * ```
@@ -26,6 +26,21 @@ export const FrameType = {
   Reset: 4,
   /** Grants the peer more credit; payload u32 byte count. */
   Window: 5,
+  /**
+   * Client → server, on a queued delivery's stream id: the app answered; JSON
+   * `[deliveryId, status]`. Only sent for queued deliveries (see `protocol/queued.ts`).
+   */
+  Ack: 6,
+  /**
+   * Client → server, on a queued delivery's stream id: the app was not reached (`unreachable`)
+   * or did not answer in time (`timeout`); JSON `[deliveryId, reason]`. The server retries later.
+   */
+  Nack: 7,
+  /**
+   * Server → client, connection-level (stream id 0, the only frame type allowed it): JSON
+   * `{"dropped": n, "queued": m}`, sent once after attach to a client that asked for queueing.
+   */
+  Notice: 8,
 } as const;
 
 /** One of the values of {@linkcode FrameType}. */
@@ -53,6 +68,9 @@ const MAX_PAYLOAD: Record<FrameType, number> = {
   [FrameType.End]: 0,
   [FrameType.Reset]: 4096,
   [FrameType.Window]: 4,
+  [FrameType.Ack]: 4096,
+  [FrameType.Nack]: 4096,
+  [FrameType.Notice]: 4096,
 };
 
 /**
@@ -116,7 +134,7 @@ export function decodeFrames(message: Uint8Array): Frame[] {
       throw new ProtocolError(`Cannot decode frame at offset ${offset}: flags must be 0`);
     }
     const streamId = view.getUint32(offset + 2);
-    if (streamId === 0) {
+    if (streamId === 0 && type !== FrameType.Notice) {
       throw new ProtocolError(`Cannot decode frame at offset ${offset}: stream id 0`);
     }
     const length = view.getUint32(offset + 6);

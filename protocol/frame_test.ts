@@ -9,6 +9,9 @@ const ALL_TYPES = [
   FrameType.End,
   FrameType.Reset,
   FrameType.Window,
+  FrameType.Ack,
+  FrameType.Nack,
+  FrameType.Notice,
 ] as const;
 
 /** Builds a raw frame header by hand, bypassing the encoder's trust in its input. */
@@ -44,6 +47,12 @@ function samplePayload(type: FrameType): Uint8Array {
       return new TextEncoder().encode('["cancelled","bye"]');
     case FrameType.Window:
       return Uint8Array.of(0, 1, 0, 0);
+    case FrameType.Ack:
+      return new TextEncoder().encode('["d1",200]');
+    case FrameType.Nack:
+      return new TextEncoder().encode('["d1","unreachable"]');
+    case FrameType.Notice:
+      return new TextEncoder().encode('{"dropped":0,"queued":1}');
   }
 }
 
@@ -130,7 +139,7 @@ Deno.test("decodeFrames rejects a truncated payload", () => {
 });
 
 Deno.test("decodeFrames rejects an unknown frame type", () => {
-  for (const type of [0, 6, 7, 0x80, 255]) {
+  for (const type of [0, 9, 10, 0x80, 255]) {
     assertProtocolError(rawHeader(type, 0, 1, 0), new RegExp(`unknown type ${type}`));
   }
 });
@@ -143,6 +152,13 @@ Deno.test("decodeFrames rejects non-zero flags", () => {
 
 Deno.test("decodeFrames rejects stream id 0", () => {
   assertProtocolError(rawHeader(FrameType.End, 0, 0, 0), /stream id 0/);
+  assertProtocolError(rawHeader(FrameType.Ack, 0, 0, 0), /stream id 0/);
+});
+
+Deno.test("decodeFrames accepts stream id 0 for NOTICE only", () => {
+  const [frame] = decodeFrames(rawHeader(FrameType.Notice, 0, 0, 0));
+  assert.equal(frame.type, FrameType.Notice);
+  assert.equal(frame.streamId, 0);
 });
 
 Deno.test("decodeFrames rejects a payload over the limit of its type", () => {
@@ -152,6 +168,9 @@ Deno.test("decodeFrames rejects a payload over the limit of its type", () => {
     [FrameType.End, 0],
     [FrameType.Reset, 4096],
     [FrameType.Window, 4],
+    [FrameType.Ack, 4096],
+    [FrameType.Nack, 4096],
+    [FrameType.Notice, 4096],
   ];
   for (const [type, max] of limits) {
     // The length field alone is checked before the payload is looked at.

@@ -18,6 +18,20 @@ export interface RequestHead {
   target: string;
   /** End-to-end headers, including the added `X-Forwarded-*`. */
   headers: HeaderList;
+  /**
+   * Set on a delivery from the server's queue (sent only to clients that asked for queueing
+   * with `X-Wow-Offline`): its stable id and which hand-out this is (1 the first time). The
+   * client answers it with an ACK or NACK frame (`protocol/queued.ts`).
+   */
+  delivery?: QueuedDeliveryInfo;
+}
+
+/** The queue fields of a {@linkcode RequestHead}. */
+export interface QueuedDeliveryInfo {
+  /** Stable delivery id, the same on every redelivery. */
+  id: string;
+  /** Hand-out count, 1 on the first delivery. */
+  attempt: number;
 }
 
 /** What the client sends back once the local app answered. */
@@ -50,8 +64,15 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
  * @returns UTF-8 JSON.
  */
 export function encodeRequestHead(head: RequestHead): Uint8Array {
-  return encoder.encode(JSON.stringify([head.method, head.target, head.headers]));
+  return encoder.encode(JSON.stringify(
+    head.delivery
+      ? [head.method, head.target, head.headers, head.delivery.id, head.delivery.attempt]
+      : [head.method, head.target, head.headers],
+  ));
 }
+
+/** Delivery ids: short, URL- and key-safe (as the server's queue stores them). */
+const DELIVERY_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 
 /**
  * Decodes and validates a request head.
@@ -61,10 +82,12 @@ export function encodeRequestHead(head: RequestHead): Uint8Array {
  */
 export function decodeRequestHead(bytes: Uint8Array): RequestHead {
   const value = parseJson(bytes, "request head");
-  if (!Array.isArray(value) || value.length !== 3) {
-    throw new ProtocolError("Cannot decode request head: expected [method, target, headers]");
+  if (!Array.isArray(value) || (value.length !== 3 && value.length !== 5)) {
+    throw new ProtocolError(
+      "Cannot decode request head: expected [method, target, headers] or [method, target, headers, deliveryId, attempt]",
+    );
   }
-  const [method, target, headers] = value;
+  const [method, target, headers, id, attempt] = value;
   if (typeof method !== "string" || !TOKEN.test(method)) {
     throw new ProtocolError("Cannot decode request head: invalid method");
   }
@@ -74,7 +97,17 @@ export function decodeRequestHead(bytes: Uint8Array): RequestHead {
       "Cannot decode request head: target must be empty or start with / or ?",
     );
   }
-  return { method, target, headers: checkHeaders(headers, "request head") };
+  const head: RequestHead = { method, target, headers: checkHeaders(headers, "request head") };
+  if (value.length === 5) {
+    if (typeof id !== "string" || !DELIVERY_ID.test(id)) {
+      throw new ProtocolError("Cannot decode request head: invalid delivery id");
+    }
+    if (!Number.isInteger(attempt) || attempt < 1) {
+      throw new ProtocolError("Cannot decode request head: attempt must be an integer ≥ 1");
+    }
+    head.delivery = { id, attempt };
+  }
+  return head;
 }
 
 /**

@@ -22,5 +22,6 @@ export * from "./frame.ts";
 export * from "./head.ts";
 export * from "./headers.ts";
 export * from "./limits.ts";
+export * from "./queued.ts";
 export * from "./session.ts";
 export * from "./wire.ts";

@@ -57,7 +57,20 @@ export interface TunnelSessionOptions {
   onStalled?: () => void;
   /** How long the socket may stay unwritable before {@linkcode onStalled} runs, in ms. @default Infinity */
   stallTimeout?: number;
+  /**
+   * Receives the queue's frames (ACK, NACK, NOTICE), which belong to no open stream: an ACK may
+   * follow the stream's END. Without it such a frame breaks the protocol (a peer that did not
+   * ask for queueing never gets or sends them).
+   */
+  onControl?: (frame: Frame) => void;
 }
+
+/** Frame types handled by {@linkcode TunnelSessionOptions.onControl}. */
+const CONTROL_TYPES: ReadonlySet<number> = new Set([
+  FrameType.Ack,
+  FrameType.Nack,
+  FrameType.Notice,
+]);
 
 /** Largest stream id: ids are u32 on the wire. */
 const MAX_STREAM_ID = 0xffff_ffff;
@@ -175,6 +188,7 @@ export class TunnelSession {
   #onStalled?: () => void;
   #stallTimeout: number;
   #deadlines = new Map<number, DeadlineQueue>();
+  #onControl?: (frame: Frame) => void;
 
   /**
    * Creates a session over an open (or opening) WebSocket.
@@ -189,6 +203,7 @@ export class TunnelSession {
     this.#nextStreamId = options.firstStreamId ?? 1;
     this.#onStalled = options.onStalled;
     this.#stallTimeout = options.stallTimeout ?? Infinity;
+    this.#onControl = options.onControl;
   }
 
   /** Streams currently open. */
@@ -247,7 +262,28 @@ export class TunnelSession {
     this.#queuedBytes = 0;
   }
 
+  /**
+   * Sends a queue frame (ACK, NACK or NOTICE) with the next flush.
+   * @param type The frame type.
+   * @param streamId The delivery's stream id (0 for NOTICE).
+   * @param payload The encoded payload (`protocol/queued.ts`).
+   */
+  sendControl(type: FrameType, streamId: number, payload: Uint8Array): void {
+    this._enqueue({ type, streamId, payload });
+  }
+
   #dispatch(frame: Frame): void {
+    if (CONTROL_TYPES.has(frame.type)) {
+      if (!this.#onControl) {
+        throw new ProtocolError(`Unexpected frame type ${frame.type}: queueing was not negotiated`);
+      }
+      if ((frame.type === FrameType.Notice) !== (frame.streamId === 0)) {
+        throw new ProtocolError(`Frame type ${frame.type} on stream ${frame.streamId}`);
+      }
+      this.#onControl(frame);
+      return;
+    }
+    if (frame.streamId === 0) throw new ProtocolError("Frame on stream 0");
     let stream = this.#streams.get(frame.streamId);
     if (!stream) {
       if (this.#role === "client" && frame.type === FrameType.Head) {

@@ -19,6 +19,34 @@ export const CHANNEL_SECRET_HEADER = "x-channel-secret";
 /** Upgrade request header that carries the tunnel protocol version the client speaks. */
 export const PROTOCOL_HEADER = "x-wow-protocol";
 
+/**
+ * Upgrade request header with the client's offline mode (`--offline`): sending it also says the
+ * client understands queued deliveries (5-item request heads, ACK/NACK/NOTICE frames), so a
+ * server never sends those to a client without it. The server echoes the mode it applies on the
+ * 101 answer.
+ */
+export const OFFLINE_HEADER = "x-wow-offline";
+
+/**
+ * What happens to a channel's webhooks while its client is away or its app unreachable:
+ * `queue` stores them (sender gets 202), `reject` answers 503 + `Retry-After` (the sender
+ * retries), `auto` queues except signatures that expire and whose senders retry (Stripe, Slack,
+ * Standard Webhooks / Svix), which get 503.
+ */
+export const OFFLINE_MODES = ["auto", "queue", "reject"] as const;
+
+/** One of {@linkcode OFFLINE_MODES}. */
+export type OfflineMode = typeof OFFLINE_MODES[number];
+
+/**
+ * Whether `text` is an offline mode.
+ * @param text Candidate.
+ * @returns Whether it is one of {@linkcode OFFLINE_MODES}.
+ */
+export function isOfflineMode(text: unknown): text is OfflineMode {
+  return (OFFLINE_MODES as readonly unknown[]).includes(text);
+}
+
 /** Header carrying the replica-to-replica credential (derived from the gossip key). */
 export const CLUSTER_AUTH_HEADER = "x-wow-cluster-auth";
 

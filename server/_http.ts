@@ -19,9 +19,10 @@ export function jsonResponse(status: number, body: unknown, headers?: HeadersIni
 
 /**
  * Machine-readable reasons a client can act on, sent beside the message as `"reason"`:
- * `auth_token` (fix the token), `channel_secret` / `unknown_channel` (get a new channel).
+ * `auth_token` (fix the token), `channel_secret` / `unknown_channel` (get a new channel),
+ * `offline_mode` (the server refuses the client's `--offline` mode: pick another).
  */
-export type ErrorReason = "auth_token" | "channel_secret" | "unknown_channel";
+export type ErrorReason = "auth_token" | "channel_secret" | "unknown_channel" | "offline_mode";
 
 /**
  * An error response with body `{"error": message}` (plus `"reason"` when given).

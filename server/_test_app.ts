@@ -19,6 +19,7 @@ import { clusterCredential, encodeMeta, Replicas } from "./replicas.ts";
 import { createApp } from "./routes.ts";
 import type { Router } from "./router.ts";
 import type { ServerOptions } from "./options.ts";
+import type { QueueStore } from "./queue/mod.ts";
 
 /** This replica's URL in tests. */
 export const SELF_URL = "http://10.0.0.1:8080";
@@ -140,9 +141,10 @@ export function relayResponse(status: number, text = ""): Http1Response {
 /**
  * The app over a test context; see the module doc.
  * @param options Server options (`gossipKey` makes the replicas authenticated).
+ * @param queue The `--queue` store, if any.
  * @returns The app and its fakes.
  */
-export function testApp(options: ServerOptions = {}): TestApp {
+export function testApp(options: ServerOptions = {}, queue?: QueueStore): TestApp {
   const replicas = new FakeReplicas(fakeCluster(), {
     selfUrl: SELF_URL,
     httpPort: 8080,
@@ -166,7 +168,7 @@ export function testApp(options: ServerOptions = {}): TestApp {
     },
     close: () => Promise.resolve(),
   } as unknown as Http1Client;
-  test.ctx = createContext({ replicas, serverUrl: SELF_URL, options, relayHttp });
+  test.ctx = createContext({ replicas, serverUrl: SELF_URL, options, relayHttp, queue });
   test.app = createApp(test.ctx);
   test.call = async (request, peer = "203.0.113.9") => await test.app.handle(request, peer);
   return test;

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { TunnelSession } from "../protocol/mod.ts";
+import type { OfflineMode, TunnelSession } from "../protocol/mod.ts";
 
 /** One channel's state. */
 export interface Channel {
@@ -33,6 +33,18 @@ export interface Channel {
   inFlight: number;
   /** The client address `GET /new` issued it to (for `--max-channels-per-ip`), if issued here. */
   readonly issuedTo?: string;
+  /**
+   * The offline mode of the attached (or last) client that asked for queueing (`X-Wow-Offline`);
+   * unset for clients that did not. Kept in the queue store too (`offline.ts`).
+   */
+  offline?: OfflineMode;
+  /**
+   * True while the channel's queue may hold deliveries the attached client has not had yet:
+   * new webhooks then join the end of the queue instead of overtaking it (`drain.ts`).
+   */
+  draining?: boolean;
+  /** Webhooks being written to the queue right now (the drain waits for them before passthrough resumes). */
+  enqueuing?: number;
 }
 
 /** Result of {@linkcode ChannelRegistry.attach}. */

@@ -15,6 +15,7 @@ import type { SocketSet } from "./tunnel.ts";
 import { SERVER_DEFAULTS, type ServerOptions } from "./options.ts";
 import { Http1Client } from "../http1/mod.ts";
 import { createServerMetrics, type ServerMetrics } from "./metrics/mod.ts";
+import type { QueueStore } from "./queue/mod.ts";
 
 /**
  * The options with every default filled in.
@@ -66,6 +67,8 @@ export interface ServerContext {
   inFlight: number;
   /** This server's Prometheus metrics (`GET /metrics`), a registry of its own. */
   readonly metrics: ServerMetrics;
+  /** The store of webhooks whose client is away (`--queue`); undefined when it is off. */
+  readonly queue?: QueueStore;
 }
 
 /** Inputs of {@linkcode createContext}. */
@@ -87,6 +90,8 @@ export interface ContextOptions {
    * the context's scrape-time providers are set on them. @default new metrics
    */
   metrics?: ServerMetrics;
+  /** The open `--queue` store. @default none */
+  queue?: QueueStore;
 }
 
 /**
@@ -121,6 +126,7 @@ export function createContext(init: ContextOptions): ServerContext {
     startedAt: init.startedAt ?? performance.now(),
     draining: false,
     inFlight: 0,
+    queue: init.queue,
     metrics: withProviders(init.metrics ?? createServerMetrics(), channels, init.replicas),
   };
 }

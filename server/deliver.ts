@@ -16,6 +16,7 @@ import {
   MAX_HEAD_SIZE,
   RESETS,
   responseHasBody,
+  STREAM_WINDOW,
   StreamResetError,
   type TunnelSession,
   type TunnelStream,
@@ -45,6 +46,35 @@ export interface DeliverOptions {
    * before it is sent; larger bodies stream and are never shown. @default none
    */
   onWholeBody?: (bytes: Uint8Array) => void;
+  /**
+   * The webhook may be queued if the client reports its app unreachable: the body bytes sent are
+   * kept (at most one credit window, as a client without an app grants no more) so that
+   * {@linkcode DeliverResult.unreachable} can give the whole body back. @default false
+   */
+  keepForQueue?: boolean;
+}
+
+/** What {@linkcode deliverWebhook} returns. */
+export interface DeliverResult {
+  /** The response for the sender. */
+  response: Response;
+  /** Byte counts for the log. */
+  outcome: DeliveryOutcome;
+  /**
+   * Set instead of a 502 when `keepForQueue` was set and the client could not reach its app:
+   * the whole request body (the bytes already sent, then the rest), to be queued.
+   */
+  unreachable?: ReadableStream<Uint8Array>;
+}
+
+/** Body bytes kept for a possible queueing: the credit window plus one read ahead. */
+const KEEP_LIMIT = STREAM_WINDOW + MAX_CHUNK_SIZE;
+
+/** The body bytes read from the sender so far, while they fit {@linkcode KEEP_LIMIT}. */
+interface KeptBody {
+  chunks: Uint8Array[];
+  bytes: number;
+  overflow: boolean;
 }
 
 /** What happened to a delivery, for the log line. */
@@ -80,12 +110,16 @@ const READ_CHUNK = MAX_CHUNK_SIZE;
 async function* readChunks(
   body: ReadableStream<Uint8Array>,
   signal: AbortSignal,
+  keep?: KeptBody,
 ): AsyncGenerator<Uint8Array> {
   let reader: ReadableStreamBYOBReader;
   try {
     reader = body.getReader({ mode: "byob" });
   } catch {
-    yield* body;
+    for await (const chunk of body.values({ preventCancel: keep !== undefined })) {
+      if (keep) keepChunk(keep, chunk);
+      yield chunk;
+    }
     return;
   }
   let done = false;
@@ -99,13 +133,45 @@ async function* readChunks(
         done = true;
         return;
       }
-      if (result.value.length > 0) yield result.value;
+      if (result.value.length > 0) {
+        if (keep) keepChunk(keep, result.value);
+        yield result.value;
+      }
     }
   } finally {
     signal.removeEventListener("abort", cancel);
-    if (!done) reader.cancel().catch(() => {});
+    // Kept for queueing: the rest of the body stays readable for the store.
+    if (!done && !keep) reader.cancel().catch(() => {});
     reader.releaseLock();
   }
+}
+
+function keepChunk(keep: KeptBody, chunk: Uint8Array): void {
+  if (keep.overflow) return;
+  keep.bytes += chunk.length;
+  if (keep.bytes > KEEP_LIMIT) {
+    keep.overflow = true;
+    keep.chunks = [];
+  } else keep.chunks.push(chunk);
+}
+
+/** The kept bytes followed by whatever of `rest` is still unread. */
+function keptThenRest(
+  keep: KeptBody,
+  rest: ReadableStream<Uint8Array> | null,
+): ReadableStream<Uint8Array> {
+  const chunks = keep.chunks;
+  const reader = rest && !rest.locked ? rest.getReader() : undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = chunks.shift();
+      if (next) return controller.enqueue(next);
+      const result = await reader?.read();
+      if (!result || result.done) controller.close();
+      else controller.enqueue(result.value);
+    },
+    cancel: (reason) => reader?.cancel(reason),
+  });
 }
 
 /**
@@ -120,7 +186,7 @@ export async function deliverWebhook(
   request: Request,
   session: TunnelSession,
   options: DeliverOptions,
-): Promise<{ response: Response; outcome: DeliveryOutcome }> {
+): Promise<DeliverResult> {
   const arrivedAt = options.arrivedAt ?? performance.now();
   const lengthHeader = request.headers.get("content-length");
   const declared = Number(lengthHeader ?? 0);
@@ -165,12 +231,16 @@ export async function deliverWebhook(
   // Aborted when the stream is over before the upload (timeout, RESET, early answer), so a read
   // waiting on the sender ends too; the delivery holds its in-flight slot until the upload stops.
   const uploadOver = small || !request.body ? undefined : new AbortController();
+  const keep: KeptBody | undefined = options.keepForQueue
+    ? { chunks: [], bytes: 0, overflow: false }
+    : undefined;
   const sending = small
     ? request.bytes().then((bytes) => {
       options.onWholeBody?.(bytes);
+      if (keep) keepChunk(keep, bytes);
       return stream.sendBody([bytes], { maxBytes: options.maxBodySize });
     })
-    : stream.sendBody(request.body && readChunks(request.body, uploadOver!.signal), {
+    : stream.sendBody(request.body && readChunks(request.body, uploadOver!.signal, keep), {
       maxBytes: options.maxBodySize,
     });
   const requestBytesDone = sending.then(
@@ -231,6 +301,18 @@ export async function deliverWebhook(
     // The stream is reset by now: the upload stops at its next step; `requestBytesDone` settles
     // when it has.
     if (!(error instanceof StreamResetError)) stream.reset("cancelled", "Invalid response head");
+    if (
+      keep && error instanceof StreamResetError && error.code === "target_unreachable" && !timedOut
+    ) {
+      // The upload stops at its next step without cancelling the sender's body.
+      await requestBytesDone;
+      if (!keep.overflow && !request.signal.aborted) {
+        return {
+          ...fail(502, RESETS.target_unreachable.message, requestBytesDone),
+          unreachable: keptThenRest(keep, small ? null : request.body),
+        };
+      }
+    }
     uploadOver?.abort();
     if (timedOut) {
       return fail(

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { OfflineMode } from "../protocol/wire.ts";
+
 /** Options for `startServer`. */
 export interface ServerOptions {
   /** HTTP port; 0 picks a free one. @default 8080 */
@@ -77,6 +79,21 @@ export interface ServerOptions {
    * @default false
    */
   metricsPerChannel?: boolean;
+  /**
+   * Store for webhooks whose client is away (README: When the client is away): `off`,
+   * `memory:`, `sqlite:<path>`, `redis://…` or `rediss://…`. @default "off"
+   */
+  queue?: string;
+  /** Offline modes clients may ask for; another is refused at attach (400). @default ["auto","queue","reject"] */
+  offlineModes?: OfflineMode[];
+  /** Status a queued webhook's sender gets. @default 202 */
+  queueStatus?: 200 | 202;
+  /** Queued webhooks older than this are dropped, ms. @default 72 h */
+  queueMaxAge?: number;
+  /** Bytes queued per channel (memory: also in total); the oldest are dropped past it. @default 256 MiB */
+  queueMaxBytes?: number;
+  /** Webhooks queued per channel; the oldest are dropped past it. @default 10000 */
+  queueMaxCount?: number;
   /** Serve HTTPS/WSS with this PEM certificate chain and key. */
   tls?: { cert: string; key: string };
   /** Aborting stops the server like SIGTERM. */
@@ -125,6 +142,23 @@ export const SERVER_DEFAULTS = {
   ownerMissCacheTtl: 1_000,
   /** `Retry-After` seconds sent for a detached channel's webhooks. */
   retryAfterSeconds: 30,
+  /**
+   * Off: with a queue a detached channel's webhooks get 202 instead of 503, which changes what
+   * existing senders see and keeps their bodies in memory or on disk; operators opt in.
+   */
+  queue: "off",
+  /** Every mode: the client chooses. */
+  offlineModes: ["auto", "queue", "reject"] as OfflineMode[],
+  /** 202 Accepted says "stored, not yet processed", which is what happened. */
+  queueStatus: 202 as 200 | 202,
+  /** 72 h: a long weekend away from the laptop. */
+  queueMaxAge: 72 * 3_600_000,
+  /** 256 MiB: 32 of the largest (8 MiB) webhooks, or ~250,000 typical 1 KiB ones. */
+  queueMaxBytes: 256 * 1024 * 1024,
+  /** 10,000: bounds a drain after a long absence to a few seconds. */
+  queueMaxCount: 10_000,
+  /** `Retry-After` seconds when a webhook cannot be stored (store full or failing). */
+  queueRetryAfterSeconds: 60,
 } as const;
 
 /**

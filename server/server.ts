@@ -20,6 +20,8 @@ import { createApp } from "./routes.ts";
 import type { Router } from "./router.ts";
 import { Http1Client } from "../http1/mod.ts";
 import { clusterObserver, createServerMetrics } from "./metrics/mod.ts";
+import { openConfiguredQueue, QUEUE_SWEEP_INTERVAL } from "./offline.ts";
+import { provideQueueGauges } from "./queue_metrics.ts";
 
 const log = getLogger(["wow", "server"]);
 
@@ -67,6 +69,11 @@ export interface ServerHandle {
 export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
   const config = resolveConfig(options);
   assertServerOptions(options);
+  // Opened first: a store that cannot be opened (a corrupt database) stops start-up.
+  const queue = await openConfiguredQueue(
+    config,
+    Boolean(options.peerDomain || options.join?.length),
+  );
   const proto = options.tls ? "https" : "http";
   const startedAt = performance.now();
   const relayHttp = new Http1Client();
@@ -137,6 +144,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     });
   } catch (error) {
     await server.shutdown();
+    await queue?.close();
     const message = error instanceof Deno.errors.AddrInUse
       ? `the gossip port ${config.memberlistPort} is in use: pick another with --memberlist-port`
       : (error as Error).message;
@@ -162,6 +170,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     relayHttp,
     startedAt,
     metrics,
+    queue,
   });
   started.app = createApp(ctx);
   if (!options.gossipKey && !replicas.synced) {
@@ -183,6 +192,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     await server.shutdown();
     await replicas.cluster.leave(CLUSTER_LEAVE_TIMEOUT);
     await guard?.close();
+    await queue?.close();
     throw error;
   }
 
@@ -192,6 +202,18 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     for (const id of removed) metrics.forgetChannel(id);
     if (removed.length > 0) log.debug("Removed {count} idle channels", { count: removed.length });
   }, Math.min(config.cleanupDuration, config.channelTtl));
+  const queueSweeper = queue && setInterval(() => {
+    queue.sweep().then((count) => {
+      if (count === 0) return;
+      log.warn("Retention dropped {count} expired queued webhooks", { count });
+      ctx.metrics.queueDropped("max_age", count);
+    }, (error) => {
+      ctx.metrics.queueStoreError();
+      log.warn("Sweeping the queue failed: {error}", { error: String(error) });
+    });
+  }, QUEUE_SWEEP_INTERVAL);
+  const queueGauges = new AbortController();
+  if (queue) provideQueueGauges(queue, ctx.metrics, queueGauges.signal);
 
   let stopping: Promise<void> | undefined;
   const stopped = Promise.withResolvers<void>();
@@ -199,6 +221,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     stopping ??= (async () => {
       ctx.draining = true;
       clearInterval(sweeper);
+      clearInterval(queueSweeper);
+      queueGauges.abort();
       const deadline = Date.now() + SERVER_DEFAULTS.shutdownGrace;
       while (ctx.inFlight > 0 && Date.now() < deadline) {
         await sleep(SHUTDOWN_POLL_INTERVAL);
@@ -222,6 +246,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       );
       await guard?.close();
       await metricsServer?.shutdown();
+      await queue?.close();
       stopped.resolve();
     })();
   options.signal?.addEventListener("abort", () => shutdown(), { once: true });

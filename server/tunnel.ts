@@ -9,6 +9,7 @@ import {
   CLOSE_POLICY_VIOLATION,
   CLOSE_TAKEN_OVER,
   CLOSE_TOO_BIG,
+  type Frame,
   KEEPALIVE_INTERVAL,
   MAX_MESSAGE_SIZE,
   PROTOCOL_HEADER,
@@ -66,6 +67,12 @@ export interface AcceptTunnelOptions {
   takeOver?: string;
   /** Called once the session is attached (metrics). */
   onOpened?: () => void;
+  /** Called with the session once it is attached to the channel (the queue's drain starts). */
+  onAttached?: (session: TunnelSession) => void;
+  /** Receives ACK, NACK and NOTICE frames; unset for clients that did not ask for queueing. */
+  onControl?: (frame: Frame) => void;
+  /** Extra headers on the 101 answer (the offline mode applied). */
+  headers?: Record<string, string>;
   /** Called once when the session ends, with why (metrics). */
   onClosed?: (reason: DisconnectReason) => void;
 }
@@ -89,6 +96,9 @@ export function acceptTunnel(
   const { socket, response } = Deno.upgradeWebSocket(request, {
     idleTimeout: KEEPALIVE_INTERVAL / 1000,
   });
+  for (const [name, value] of Object.entries(options.headers ?? {})) {
+    response.headers.set(name, value);
+  }
   socket.binaryType = "arraybuffer";
   const session: TunnelSession = new TunnelSession(socket, {
     role: "server",
@@ -97,6 +107,7 @@ export function acceptTunnel(
       closeWhenIdle(socket, session);
     },
     stallTimeout: options.stallTimeout,
+    onControl: options.onControl,
     onStalled: () =>
       disconnect(
         "idle_timeout",
@@ -117,6 +128,7 @@ export function acceptTunnel(
   }
   sockets.add(socket);
   options.onOpened?.();
+  options.onAttached?.(session);
   let closeReason: DisconnectReason | undefined;
   let ended = false;
   /** Ends the session and frees the channel at once, without waiting for the close handshake. */

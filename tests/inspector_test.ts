@@ -537,6 +537,7 @@ Deno.test("client --json prints one JSON line per delivery; a busy --inspect-add
       "outcome",
       "path",
       "provider",
+      "queued",
       "received_at",
       "replay_of",
       "request_bytes",

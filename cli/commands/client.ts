@@ -18,6 +18,7 @@ import type { Arg, FlagSpec } from "../flags.ts";
 import { LOG_DEFAULTS, type LogOptions, setupLogging } from "../logging.ts";
 import { defineSubcommand, runUntilSignal } from "../subcommand.ts";
 import * as value from "../values.ts";
+import { OFFLINE_MODES } from "../../protocol/wire.ts";
 import { LOG_FLAGS } from "./_log_flags.ts";
 
 /**
@@ -166,6 +167,12 @@ export const CLIENT_FLAGS: FlagSpec<ClientFlagOptions>[] = [
     flags: "--verify-max-body <size>",
     description: "bodies larger than this are not checked (unchecked)",
     arg: value.size,
+  },
+  {
+    key: "offline",
+    flags: "--offline <mode>",
+    description: "while away, a --queue server stores webhooks or answers 503",
+    arg: value.choice(OFFLINE_MODES),
   },
   ...LOG_FLAGS,
 ];

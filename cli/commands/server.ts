@@ -14,6 +14,7 @@ import type { FlagSpec } from "../flags.ts";
 import { LOG_DEFAULTS, type LogOptions, setupLogging } from "../logging.ts";
 import { defineSubcommand, runUntilSignal } from "../subcommand.ts";
 import * as value from "../values.ts";
+import { OFFLINE_MODES } from "../../protocol/wire.ts";
 import { LOG_FLAGS } from "./_log_flags.ts";
 
 /** What the `server` flags fill. */
@@ -195,6 +196,43 @@ export const SERVER_FLAGS: FlagSpec<ServerFlagOptions>[] = [
     description:
       "close connections whose request head is not complete after this long (slow-loris protection; costs throughput; 0: off)",
     arg: value.duration,
+  },
+  {
+    key: "queue",
+    flags: "--queue <url>",
+    description:
+      "store webhooks while the client is away: off, memory:, sqlite:<path>, redis://host:port",
+    arg: value.queueUrl,
+  },
+  {
+    key: "offlineModes",
+    flags: "--offline-modes <modes>",
+    description: "offline modes clients may choose (client --offline), comma-separated",
+    arg: value.choiceList(OFFLINE_MODES),
+  },
+  {
+    key: "queueStatus",
+    flags: "--queue-status <status>",
+    description: "status a queued webhook's sender gets (202, 200)",
+    arg: value.numberChoice([202, 200] as const),
+  },
+  {
+    key: "queueMaxAge",
+    flags: "--queue-max-age <duration>",
+    description: "drop queued webhooks older than this",
+    arg: value.duration,
+  },
+  {
+    key: "queueMaxBytes",
+    flags: "--queue-max-bytes <size>",
+    description: "bytes queued per channel (memory: also in total); the oldest go first",
+    arg: value.size,
+  },
+  {
+    key: "queueMaxCount",
+    flags: "--queue-max-count <count>",
+    description: "webhooks queued per channel; the oldest go first",
+    arg: value.positiveInt,
   },
   {
     key: "tls",

@@ -69,6 +69,11 @@ export interface DeliverySummary {
   event: string;
   /** The id of the delivery this one replays, or null. */
   replay_of: string | null;
+  /**
+   * Set for a delivery from the server's queue (the client was away or the app unreachable when
+   * it arrived): its stable id and which hand-out this was; null for a live one.
+   */
+  queued: { delivery_id: string; attempt: number } | null;
   /** Request body bytes sent to the app (whole, even when the record is truncated). */
   request_bytes: number;
   /** Response body bytes the app sent (whole, even when the record is truncated). */
@@ -110,6 +115,8 @@ export interface RecordedRequest {
   headers: readonly (readonly [string, string])[];
   /** The id this delivery replays. */
   replayOf?: string;
+  /** The server's queue delivery id and attempt, for a queued delivery. */
+  queued?: { id: string; attempt: number };
 }
 
 /** A growing body: chunks kept up to a bound, the full length counted. */
@@ -262,6 +269,9 @@ export class Delivery implements Recording {
       provider,
       event,
       replay_of: this.request.replayOf ?? null,
+      queued: this.request.queued
+        ? { delivery_id: this.request.queued.id, attempt: this.request.queued.attempt }
+        : null,
       request_bytes: this.requestBody.total,
       response_bytes: this.responseBody.total,
       verification: this.verification,

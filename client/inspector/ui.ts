@@ -216,7 +216,7 @@ function matches(d) {
 function row(d) {
   const tr = document.createElement("tr");
   tr.dataset.id = d.id;
-  const who = el("td", [d.provider, d.event].filter(Boolean).join(" / ") + (d.replay_of ? " (replay)" : ""));
+  const who = el("td", [d.provider, d.event].filter(Boolean).join(" / ") + (d.replay_of ? " (replay)" : "") + (d.queued ? " (queued)" : ""));
   const mark = badge(d.verification);
   if (mark) who.append(mark);
   tr.append(

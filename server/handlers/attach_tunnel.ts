@@ -17,7 +17,15 @@ import {
 import type { RequestInfo } from "../router.ts";
 import { acceptTunnel, checkProtocolVersion } from "../tunnel.ts";
 import { announceAttach, takenOverReason } from "../takeover.ts";
-import { CHANNEL_SECRET_HEADER, isChannelId } from "../../protocol/wire.ts";
+import {
+  CHANNEL_SECRET_HEADER,
+  isChannelId,
+  isOfflineMode,
+  OFFLINE_HEADER,
+  type OfflineMode,
+} from "../../protocol/wire.ts";
+import { ChannelDrain } from "../drain.ts";
+import { saveMode } from "../offline.ts";
 
 /**
  * 403 unless `info.id` is a well-formed channel id (route middleware, before the upgrade and
@@ -93,18 +101,55 @@ export async function attachTunnel(
     throw channel ? wrongChannelSecret(id) : unknownChannel(id);
   }
   if (!channel && ctx.channels.full) throw channelsFull();
+  const mode = offlineModeOf(request, ctx);
+  // A client that cannot take queued deliveries (an older release) gets today's 503s while away.
+  if (ctx.queue) await saveMode(ctx.queue, id, mode ?? "reject").catch(() => {});
   // Checked again: draining may have begun while the peers were asked.
   if (ctx.draining) throw shuttingDown();
   // The newest client wins, here and on every other replica (see takeover.ts).
+  let drain: ChannelDrain | undefined;
   const response = acceptTunnel(request, id, {
     registry: ctx.channels,
     sockets: ctx.sockets,
     stallTimeout: ctx.config.requestTimeout,
     takeOver: takenOverReason(ctx.serverUrl),
+    headers: mode ? { [OFFLINE_HEADER]: ctx.queue ? mode : "off" } : undefined,
+    onControl: mode ? (frame) => drain?.control(frame) : undefined,
+    onAttached: (session) => {
+      const attached = ctx.channels.get(id)!;
+      attached.offline = ctx.queue ? mode ?? "reject" : undefined;
+      if (!mode || !ctx.queue) return;
+      drain = new ChannelDrain(ctx, attached);
+      drain.start(session);
+    },
     onOpened: () => ctx.metrics.tunnelOpened(),
-    onClosed: (reason) => ctx.metrics.tunnelClosed(ctx.draining ? "shutdown" : reason),
+    onClosed: (reason) => {
+      drain?.stop();
+      ctx.metrics.tunnelClosed(ctx.draining ? "shutdown" : reason);
+    },
   });
   ctx.owners.forget(id);
   announceAttach(ctx, id);
   return response;
+}
+
+/**
+ * The offline mode the client asks for (header `X-Wow-Offline`), if it sent one.
+ * @throws {HttpError} 400 (reason `offline_mode`) for an unknown mode or one `--offline-modes`
+ * does not allow.
+ */
+function offlineModeOf(request: Request, ctx: ServerContext): OfflineMode | undefined {
+  const asked = request.headers.get(OFFLINE_HEADER);
+  if (asked === null) return undefined;
+  const allowed = ctx.config.offlineModes;
+  if (!isOfflineMode(asked) || !allowed.includes(asked)) {
+    throw new HttpError(
+      400,
+      `This server does not allow --offline ${JSON.stringify(asked)}: choose one of ${
+        allowed.join(", ")
+      }`,
+      { reason: "offline_mode" },
+    );
+  }
+  return asked;
 }

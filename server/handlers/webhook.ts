@@ -13,9 +13,16 @@ import type { RequestInfo } from "../router.ts";
 import type { WebhookRoute } from "../metrics/mod.ts";
 import { FORWARDED_HEADER, isChannelId } from "../../protocol/wire.ts";
 import { deliveryIdFrom } from "../../protocol/providers.ts";
+import { awayMode, enqueueWebhook, mayQueue, notQueued } from "../offline.ts";
 
 /** Extra time a relayed webhook gets over the owner's own request timeout, ms. */
 export const RELAY_TIMEOUT_MARGIN = 2_000;
+
+/**
+ * {@linkcode routeWebhook}'s answer for a webhook to store (`--queue`): its client is away, or
+ * attached with deliveries still queued (the new one joins the end, so order holds).
+ */
+export const QUEUE_IT: { readonly queue: true } = Object.freeze({ queue: true });
 
 /**
  * Whether a webhook was relayed by a replica: it carries the forwarded marker and the replica
@@ -38,14 +45,17 @@ export function isRelayed(request: Request, ctx: ServerContext, peer: string): b
  * @param ctx The server's context.
  * @param info The request's info (`info.id` is the channel id).
  * @param relayed Whether a replica relayed it (see {@linkcode isRelayed}).
- * @returns The local channel or the owner's URL.
- * @throws {HttpError} 503 (reconnecting, detached), 404 (nobody holds it), 429 (too many in flight).
+ * @param headers The webhook's headers (with `--queue`, the offline mode may depend on them).
+ * @returns The local channel, the owner's URL, or {@linkcode QUEUE_IT}.
+ * @throws {HttpError} 503 (reconnecting, detached, not queued), 404 (nobody holds it), 429 (too
+ * many in flight).
  */
 export async function routeWebhook(
   ctx: ServerContext,
   info: RequestInfo,
   relayed: boolean,
-): Promise<Channel | string> {
+  headers: Headers = new Headers(),
+): Promise<Channel | string | typeof QUEUE_IT> {
   const id = info.id;
   const { config } = ctx;
   const channel = ctx.channels.get(id);
@@ -55,6 +65,17 @@ export async function routeWebhook(
     (!ctx.sharedChannelKey || ctx.secrets.isIssued(id));
   const owner = lookUp ? await ctx.owners.find(id) : undefined;
   if (owner) return owner;
+  if (ctx.queue) {
+    if (channel?.session) {
+      if (channel.draining && mayQueue(channel.offline, headers)) return QUEUE_IT;
+    } else {
+      const mode = await awayMode(ctx, id, channel);
+      if (mode) {
+        if (mayQueue(mode, headers)) return QUEUE_IT;
+        throw notQueued(ctx, id, mode, headers);
+      }
+    }
+  }
   if (
     !channel && ctx.secrets.isIssued(id) && performance.now() - ctx.startedAt < config.channelTtl
   ) {
@@ -121,11 +142,13 @@ export async function webhook(
   try {
     refuseUnreadableBody(request);
     relayed = isRelayed(request, ctx, info.peer);
-    const target = await routeWebhook(ctx, info, relayed);
+    const target = await routeWebhook(ctx, info, relayed, request.headers);
     if (typeof target === "string") route = "relay";
     const response = await (typeof target === "string"
       ? relay(request, ctx, info, target)
-      : deliver(request, ctx, info, target, relayed, started));
+      : target === QUEUE_IT
+      ? enqueueWebhook(request, ctx, info, { relayed, channel: ctx.channels.get(info.id) })
+      : deliver(request, ctx, info, target as Channel, relayed, started));
     status = response.status;
     return response;
   } catch (error) {
@@ -213,9 +236,25 @@ async function deliver(
     onWholeBody: request.headers.has("stripe-signature")
       ? (bytes) => (info.providerDelivery = deliveryIdFrom(request.headers, bytes))
       : undefined,
+    keepForQueue: ctx.queue !== undefined && mayQueue(channel.offline, request.headers),
   });
   if (result.outcome.addedSeconds !== undefined) {
     ctx.metrics.tunnelAdded(result.outcome.addedSeconds);
+  }
+  if (result.unreachable) {
+    // The client could not reach its app: store the webhook (the bytes already sent, then the
+    // rest) and hold later ones behind it until the drain gets it through.
+    channel.draining = true;
+    try {
+      return await enqueueWebhook(request, ctx, info, {
+        body: result.unreachable,
+        relayed,
+        channel,
+      });
+    } finally {
+      ctx.inFlight--;
+      channel.inFlight--;
+    }
   }
   info.requestBytes = result.outcome.requestBytes;
   info.responseBytes = result.outcome.responseBytes;
