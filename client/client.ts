@@ -37,8 +37,20 @@ import {
 } from "./inspector/mod.ts";
 import { formatVerdict, parseVerifyRule, Verifier } from "./verify/mod.ts";
 import { createClientMetrics } from "./metrics.ts";
+import { LogLines } from "../protocol/log_line.ts";
 
 const log = getLogger(["wow", "client"]);
+/** The line per replayed request (a LogLine: this is written once per request). */
+const accessLines = new LogLines(
+  log,
+  "info",
+  "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B",
+  [
+    " provider={provider} provider_delivery={provider_delivery}",
+    " verify={verify}",
+    " queued={deliveryId} attempt={attempt}",
+  ],
+);
 
 /** Handle of a running client. */
 export interface ClientHandle {
@@ -166,25 +178,19 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
         }
         const delivery = result.delivery;
         const queued = result.head.delivery;
-        log.info(
-          "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B" +
-            (delivery ? " provider={provider} provider_delivery={provider_delivery}" : "") +
-            (verdict ? " verify={verify}" : "") +
-            (queued ? " queued={deliveryId} attempt={attempt}" : ""),
-          {
-            provider: delivery?.provider,
-            provider_delivery: delivery?.id,
-            deliveryId: queued?.id,
-            attempt: queued?.attempt,
-            verify: verdict && formatVerdict(verdict),
-            method: result.head.method,
-            path: result.head.target || "/",
-            status: result.status,
-            durationMs: Math.round((performance.now() - started) * 10) / 10,
-            requestBytes: result.requestBytes,
-            responseBytes: result.responseBytes,
-          },
-        );
+        accessLines.write((delivery ? 1 : 0) | (verdict ? 2 : 0) | (queued ? 4 : 0), {
+          provider: delivery?.provider,
+          provider_delivery: delivery?.id,
+          deliveryId: queued?.id,
+          attempt: queued?.attempt,
+          verify: verdict && formatVerdict(verdict),
+          method: result.head.method,
+          path: result.head.target || "/",
+          status: result.status,
+          durationMs: Math.round((performance.now() - started) * 10) / 10,
+          requestBytes: result.requestBytes,
+          responseBytes: result.responseBytes,
+        });
       }).catch((error) => {
         if (!(error instanceof StreamResetError)) {
           log.warn("Request failed: {error}", { error: String(error) });

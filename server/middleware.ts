@@ -11,8 +11,16 @@ import { HttpError, shuttingDown, tokenRequired } from "./http_error.ts";
 import { clientIp } from "./rate_limit.ts";
 import { guard, type Handler, type Middleware, renderError } from "./router.ts";
 import { deliveryIdOf } from "../protocol/providers.ts";
+import { LogLines } from "../protocol/log_line.ts";
 
 const log = getLogger(["wow", "server"]);
+/** The webhook access line (a LogLine: this is written once per webhook). */
+const accessLines = new LogLines(
+  log,
+  "info",
+  "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B",
+  [" provider={provider} provider_delivery={provider_delivery}"],
+);
 
 /** 431 when a request has more header fields or bytes than `--max-header-*` allow. */
 export const checkHeaderLimits: Middleware<ServerContext> = guard((request, ctx) => {
@@ -106,21 +114,17 @@ export const logWebhook: Middleware<ServerContext> =
     const status = response.status;
     Promise.all([info.requestBytes, info.responseBytes]).then(([requestBytes, responseBytes]) => {
       const delivery = info.providerDelivery ?? deliveryIdOf(request.headers);
-      log.info(
-        "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B" +
-          (delivery ? " provider={provider} provider_delivery={provider_delivery}" : ""),
-        {
-          provider: delivery?.provider,
-          provider_delivery: delivery?.id,
-          method: request.method,
-          path: info.path,
-          status,
-          durationMs: Math.round((performance.now() - started) * 10) / 10,
-          requestBytes,
-          responseBytes,
-          channelId: info.id,
-        },
-      );
+      accessLines.write(delivery ? 1 : 0, {
+        provider: delivery?.provider,
+        provider_delivery: delivery?.id,
+        method: request.method,
+        path: info.path,
+        status,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        requestBytes,
+        responseBytes,
+        channelId: info.id,
+      });
     });
     return response;
   };
