@@ -22,6 +22,7 @@ import {
   type WebhookRoute,
 } from "./definitions.ts";
 import { registerProcessMetrics } from "./_process.ts";
+import { HistogramSeries, ValueSeries } from "./_series.ts";
 
 /** What the queue reports at scrape time. */
 export interface QueueSnapshot {
@@ -80,13 +81,19 @@ export class ServerMetrics {
   readonly perChannel: boolean;
   #providers: MetricsProviders;
   #children = new Map<string, Inc>();
+  /** Without `perChannel`: the webhook counter series by route and code, made when first used. */
+  #webhookSeries: Record<WebhookRoute, Map<number, ValueSeries>> = {
+    local: new Map(),
+    relay: new Map(),
+  };
+  #byteSeries: Record<"request" | "response", Record<WebhookRoute, ValueSeries>>;
   #channelKeys = new Map<string, string[]>();
   #webhooks: Counter<string>;
   #requestBytes: Counter<string>;
   #responseBytes: Counter<string>;
   #duration: Record<WebhookRoute, Observe>;
-  #tunnelAdded: Histogram<string>;
-  #inFlight: Gauge<string>;
+  #tunnelAdded: HistogramSeries;
+  #inFlight: ValueSeries;
   #sessions: Counter<string>;
   #disconnects: Record<string, Inc> = {};
   #refusals: Record<string, Inc> = {};
@@ -97,7 +104,7 @@ export class ServerMetrics {
   #gossipMessages: Record<GossipDirection, Inc>;
   #gossipBytes: Record<GossipDirection, Inc>;
   #badPackets: Counter<string>;
-  #relays: Counter<string>;
+  #relays: ValueSeries;
   #relaysReceived: Counter<string>;
   #relayFailures: Counter<string>;
   #gathers: Record<GatherResult, Inc>;
@@ -135,11 +142,22 @@ export class ServerMetrics {
     }
     this.#webhooks = new Counter(this.#config(m.webhooks));
     const duration = new Histogram(this.#config(m.webhookDuration));
-    this.#duration = { local: duration.labels("local"), relay: duration.labels("relay") };
-    this.#tunnelAdded = new Histogram(this.#config(m.tunnelAdded));
+    this.#duration = {
+      local: new HistogramSeries(duration, { route: "local" }),
+      relay: new HistogramSeries(duration, { route: "relay" }),
+    };
+    this.#tunnelAdded = new HistogramSeries(new Histogram(this.#config(m.tunnelAdded)), {});
     this.#requestBytes = new Counter(this.#config(m.requestBytes));
     this.#responseBytes = new Counter(this.#config(m.responseBytes));
-    this.#inFlight = new Gauge(this.#config(m.inFlight));
+    const bytes = (metric: Counter<string>) => ({
+      local: new ValueSeries(metric, { route: "local" }),
+      relay: new ValueSeries(metric, { route: "relay" }),
+    });
+    this.#byteSeries = {
+      request: bytes(this.#requestBytes),
+      response: bytes(this.#responseBytes),
+    };
+    this.#inFlight = new ValueSeries(new Gauge(this.#config(m.inFlight)), {});
     const refusals = new Counter(this.#config(m.refusals));
     for (const reason of REFUSAL_REASONS) {
       this.#refusals[reason] = refusals.labels(reason);
@@ -169,7 +187,7 @@ export class ServerMetrics {
       child.out.inc(0);
     }
     this.#badPackets = new Counter(this.#config(m.badPackets));
-    this.#relays = new Counter(this.#config(m.relays));
+    this.#relays = new ValueSeries(new Counter(this.#config(m.relays)), {});
     this.#relaysReceived = new Counter(this.#config(m.relaysReceived));
     this.#relayFailures = new Counter(this.#config(m.relayFailures));
     const gathers = new Counter(this.#config(m.traefikGathers));
@@ -269,14 +287,26 @@ export class ServerMetrics {
     channel?: string,
   ): void {
     this.#inFlight.dec();
-    const ch = this.perChannel ? (channel ?? "") : undefined;
-    this.#child(this.#webhooks, route, String(code), ch).inc();
     this.#duration[route].observe(seconds);
-    if (requestBytes > 0) this.#child(this.#requestBytes, route, undefined, ch).inc(requestBytes);
-    if (responseBytes > 0) {
-      this.#child(this.#responseBytes, route, undefined, ch).inc(responseBytes);
-    }
     if (route === "relay") this.#relays.inc();
+    if (this.perChannel) {
+      const ch = channel ?? "";
+      this.#child(this.#webhooks, route, String(code), ch).inc();
+      if (requestBytes > 0) this.#child(this.#requestBytes, route, undefined, ch).inc(requestBytes);
+      if (responseBytes > 0) {
+        this.#child(this.#responseBytes, route, undefined, ch).inc(responseBytes);
+      }
+      return;
+    }
+    const byCode = this.#webhookSeries[route];
+    let series = byCode.get(code);
+    if (series === undefined) {
+      series = new ValueSeries(this.#webhooks, { route, code: String(code) });
+      byCode.set(code, series);
+    }
+    series.inc();
+    if (requestBytes > 0) this.#byteSeries.request[route].inc(requestBytes);
+    if (responseBytes > 0) this.#byteSeries.response[route].inc(responseBytes);
   }
 
   /**
