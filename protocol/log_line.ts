@@ -4,8 +4,10 @@
  * properties twice and copies the record's descriptors on every call, before it checks the level:
  * under load that was ~10% of the server's CPU, and as much in a client run at `--log-level ERROR`
  * that writes none of it. {@linkcode LogLine} splits the template once, skips everything when
- * no sink takes the level (checked once per LogTape configuration), and hands LogTape the record
- * `logger.info` would have built, so sinks and formatters write the same bytes.
+ * no sink takes the level, and hands the sinks the record `logger.info` would have built, so they
+ * write the same bytes. The sinks are looked up once per LogTape configuration (through LogTape
+ * 1's logger internals, version pinned in deno.json); with filters, a category prefix or an
+ * implicit context configured, or another LogTape, records go through `logger.emit` instead.
  *
  * @example
  * ```ts
@@ -17,11 +19,29 @@
  *
  * @module
  */
-import { getConfig, type Logger, type LogLevel } from "@logtape/logtape";
+import { getConfig, getLogger, type Logger, type LogLevel, type Sink } from "@logtape/logtape";
 
-/** What LogTape's logger has besides its public API: the sinks a level reaches. */
-interface SinkSource {
-  getSinks?(level: LogLevel): Iterable<unknown>;
+/** What LogTape 1's logger has besides its public API: the sinks a level reaches, and filters. */
+interface LoggerInternals {
+  getSinks?(level: LogLevel): Iterable<Sink>;
+  filters?: unknown[];
+  parent?: LoggerInternals | null;
+}
+
+const metaLog = getLogger(["logtape", "meta"]);
+
+/**
+ * The sinks a record of `level` from `logger` reaches, when handing it to them is all
+ * `logger.emit` would do (no filters, no category prefix or implicit context); else undefined.
+ */
+function directSinks(logger: Logger, level: LogLevel, config: unknown): Sink[] | undefined {
+  const internals = logger as unknown as LoggerInternals;
+  if (typeof internals.getSinks !== "function") return undefined;
+  if ((config as { contextLocalStorage?: unknown } | null)?.contextLocalStorage) return undefined;
+  for (let at: LoggerInternals | null | undefined = internals; at; at = at.parent) {
+    if (!Array.isArray(at.filters) || at.filters.length > 0) return undefined;
+  }
+  return [...internals.getSinks(level)];
 }
 
 /** A log line with a fixed template; see the module doc. */
@@ -35,7 +55,8 @@ export class LogLine {
   #keys: string[] = [];
   /** The LogTape configuration `#enabled` was computed for. */
   #config: unknown = undefined;
-  #enabled = true;
+  /** The sinks to hand records to, or undefined to go through `logger.emit`. */
+  #sinks: Sink[] | undefined;
 
   /**
    * @param logger Where the line goes.
@@ -70,11 +91,9 @@ export class LogLine {
     const config = getConfig();
     if (config !== this.#config) {
       this.#config = config;
-      const source = this.#logger as unknown as SinkSource;
-      this.#enabled = typeof source.getSinks !== "function" ||
-        !source.getSinks(this.#level)[Symbol.iterator]().next().done;
+      this.#sinks = directSinks(this.#logger, this.#level, config);
     }
-    return this.#enabled;
+    return this.#sinks === undefined || this.#sinks.length > 0;
   }
 
   /**
@@ -87,13 +106,36 @@ export class LogLine {
     const keys = this.#keys;
     const message: unknown[] = [texts[0]];
     for (let i = 0; i < keys.length; i++) message.push(properties[keys[i]], texts[i + 1]);
-    this.#logger.emit({
+    const sinks = this.#sinks;
+    if (sinks === undefined) {
+      this.#logger.emit({
+        level: this.#level,
+        timestamp: Date.now(),
+        message,
+        rawMessage: this.#template,
+        properties,
+      });
+      return;
+    }
+    const record = {
+      category: this.#logger.category,
       level: this.#level,
       timestamp: Date.now(),
       message,
       rawMessage: this.#template,
       properties,
-    });
+    };
+    for (const sink of sinks) {
+      try {
+        sink(record);
+      } catch (error) {
+        metaLog.fatal("Failed to emit a log record to sink {sink}: {error}", {
+          sink,
+          error,
+          record,
+        });
+      }
+    }
   }
 }
 

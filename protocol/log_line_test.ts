@@ -72,3 +72,43 @@ Deno.test("LogLine refuses templates it would render differently from LogTape", 
     assert.throws(() => new LogLine(getLogger(["t"]), "info", template), TypeError, template);
   }
 });
+
+Deno.test("LogLine honours configured filters (through logger.emit)", async () => {
+  const records: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { capture: (record) => records.push(record) },
+    filters: { odd: (record) => (record.properties.n as number) % 2 === 1 },
+    loggers: [
+      { category: ["t"], lowestLevel: "info", sinks: ["capture"], filters: ["odd"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
+    ],
+  });
+  const line = new LogLine(getLogger(["t", "y"]), "info", "n={n}");
+  for (let n = 0; n < 4; n++) line.write({ n });
+  await reset();
+  assert.deepEqual(records.map((r) => r.properties.n), [1, 3]);
+});
+
+Deno.test("LogLine reports a failing sink on LogTape's meta logger and still feeds the others", async () => {
+  const records: LogRecord[] = [];
+  const meta: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: {
+      broken: () => {
+        throw new Error("disk full");
+      },
+      capture: (record) => records.push(record),
+      meta: (record) => meta.push(record),
+    },
+    loggers: [
+      { category: ["t"], lowestLevel: "info", sinks: ["broken", "capture"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["meta"] },
+    ],
+  });
+  new LogLine(getLogger(["t"]), "info", "x={x}").write({ x: 1 });
+  await reset();
+  assert.equal(records.length, 1);
+  assert.match(String(meta[0]?.properties.error), /disk full/);
+});
