@@ -45,17 +45,25 @@ export interface HeaderLookup {
 }
 
 /**
- * Wraps an ordered list of header pairs in a case-insensitive lookup (first value wins).
+ * Wraps an ordered list of header pairs in a case-insensitive lookup (first value wins). The
+ * first lookup indexes the list once (the client looks up about ten names per request), so the
+ * list must not change afterwards.
  *
  * @param pairs The headers as `[name, value]` pairs, as they arrived.
  * @returns A lookup usable with {@linkcode detectProvider}.
  */
 export function headersFromPairs(pairs: readonly (readonly [string, string])[]): HeaderLookup {
+  let index: Map<string, string> | undefined;
   return {
     get(name: string): string | null {
-      const wanted = name.toLowerCase();
-      for (const [key, value] of pairs) if (key.toLowerCase() === wanted) return value;
-      return null;
+      if (index === undefined) {
+        index = new Map();
+        for (const [key, value] of pairs) {
+          const lower = key.toLowerCase();
+          if (!index.has(lower)) index.set(lower, value);
+        }
+      }
+      return index.get(name.toLowerCase()) ?? null;
     },
   };
 }
