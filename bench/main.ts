@@ -16,7 +16,9 @@
  * default), `--loadgen deno` (force the fallback load generator), `--root <dir>` (benchmark the
  * checkout in `<dir>`, e.g. an experimental copy; the bench scripts stay these), and for quick
  * experiments `--sizes 1024,65536`, `--conc 1,64`, `--skip-stream`; `--skip-cluster` leaves out
- * the cluster figures (bench/cluster.ts: 5 real replicas and the gossip simulation).
+ * the cluster figures (bench/cluster.ts: 5 real replicas and the gossip simulation);
+ * `--server-args "<flags>"` passes extra flags (space-separated) to the benchmarked server, e.g.
+ * `--server-args "--header-timeout 0"` to compare the header guard off and on.
  *
  * @module
  */
@@ -56,6 +58,7 @@ interface BenchOptions {
   skipStream: boolean;
   serverLogLevel: string;
   loadgen: "wrk" | "deno";
+  serverArgs: string[];
 }
 
 function parseArgs(args: string[]): BenchOptions {
@@ -81,6 +84,7 @@ function parseArgs(args: string[]): BenchOptions {
     skipCluster: args.includes("--skip-cluster"),
     serverLogLevel: get("--server-log-level") ?? "INFO",
     loadgen: get("--loadgen") === "deno" ? "deno" : "wrk",
+    serverArgs: get("--server-args")?.split(" ").filter(Boolean) ?? [],
   };
 }
 
@@ -478,7 +482,7 @@ async function main(): Promise<void> {
   try {
     const app = await startApp(tmp);
     children.push(app.proc);
-    const server = await startServer(tmp, "server", options.serverLogLevel);
+    const server = await startServer(tmp, "server", options.serverLogLevel, options.serverArgs);
     children.push(server.proc);
     client = await startClient(tmp, server.url, app.url);
     sampler.watch("server", server.proc.pid);

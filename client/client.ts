@@ -107,8 +107,9 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
         }
         log.info(
           "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B" +
-            (verdict ? " verify={verify}" : ""),
+            (verdict ? " verify={verify}" : "") + (result.failure ? ": {failure}" : ""),
           {
+            failure: result.failure,
             verify: verdict && formatVerdict(verdict),
             method: result.head.method,
             path: result.head.target || "/",

@@ -178,6 +178,13 @@ export const SERVER_FLAGS: FlagSpec<ServerFlagOptions>[] = [
     arg: value.duration,
   },
   {
+    key: "idleTimeout",
+    flags: "--idle-timeout <duration>",
+    description:
+      "with --header-timeout, close kept-alive connections idle this long (longer than --request-timeout; WebSocket tunnels exempt; 0: off)",
+    arg: value.duration,
+  },
+  {
     key: "tls",
     flags: "--tls-cert <path>",
     description: "serve HTTPS/WSS with this PEM certificate chain",
