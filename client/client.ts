@@ -170,12 +170,14 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
           "{method} {path} {status} {durationMs}ms req={requestBytes}B resp={responseBytes}B" +
             (delivery ? " provider={provider} provider_delivery={provider_delivery}" : "") +
             (verdict ? " verify={verify}" : "") +
-            (queued ? " queued={deliveryId} attempt={attempt}" : ""),
+            (queued ? " queued={deliveryId} attempt={attempt}" : "") +
+            (result.failure ? ": {failure}" : ""),
           {
             provider: delivery?.provider,
             provider_delivery: delivery?.id,
             deliveryId: queued?.id,
             attempt: queued?.attempt,
+            failure: result.failure,
             verify: verdict && formatVerdict(verdict),
             method: result.head.method,
             path: result.head.target || "/",
