@@ -16,8 +16,10 @@
  * default), `--loadgen deno` (force the fallback load generator), `--root <dir>` (benchmark the
  * checkout in `<dir>`, e.g. an experimental copy; the bench scripts stay these), and for quick
  * experiments `--sizes 1024,65536`, `--conc 1,64`, `--skip-stream`; `--skip-cluster` leaves out
- * the cluster figures (bench/cluster.ts: 5 real replicas and the gossip simulation), `--skip-queue`
+ * the cluster figures (bench/cluster.ts: 5 real replicas and the gossip simulation); `--skip-queue`
  * the queue's (bench/queue_drain.ts: drain rates, memory while draining, passthrough with a store).
+ * `--server-args "<flags>"` passes extra flags (space-separated) to the benchmarked server, e.g.
+ * `--server-args "--header-timeout 0"` to compare the header guard off and on.
  *
  * @module
  */
@@ -59,6 +61,7 @@ interface BenchOptions {
   skipStream: boolean;
   serverLogLevel: string;
   loadgen: "wrk" | "deno";
+  serverArgs: string[];
 }
 
 function parseArgs(args: string[]): BenchOptions {
@@ -85,6 +88,7 @@ function parseArgs(args: string[]): BenchOptions {
     skipQueue: args.includes("--skip-queue"),
     serverLogLevel: get("--server-log-level") ?? "INFO",
     loadgen: get("--loadgen") === "deno" ? "deno" : "wrk",
+    serverArgs: get("--server-args")?.split(" ").filter(Boolean) ?? [],
   };
 }
 
@@ -510,7 +514,7 @@ async function main(): Promise<void> {
   try {
     const app = await startApp(tmp);
     children.push(app.proc);
-    const server = await startServer(tmp, "server", options.serverLogLevel);
+    const server = await startServer(tmp, "server", options.serverLogLevel, options.serverArgs);
     children.push(server.proc);
     client = await startClient(tmp, server.url, app.url);
     sampler.watch("server", server.proc.pid);

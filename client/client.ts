@@ -49,6 +49,7 @@ const accessLines = new LogLines(
     " provider={provider} provider_delivery={provider_delivery}",
     " verify={verify}",
     " queued={deliveryId} attempt={attempt}",
+    ": {failure}",
   ],
 );
 
@@ -178,19 +179,23 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
         }
         const delivery = result.delivery;
         const queued = result.head.delivery;
-        accessLines.write((delivery ? 1 : 0) | (verdict ? 2 : 0) | (queued ? 4 : 0), {
-          provider: delivery?.provider,
-          provider_delivery: delivery?.id,
-          deliveryId: queued?.id,
-          attempt: queued?.attempt,
-          verify: verdict && formatVerdict(verdict),
-          method: result.head.method,
-          path: result.head.target || "/",
-          status: result.status,
-          durationMs: Math.round((performance.now() - started) * 10) / 10,
-          requestBytes: result.requestBytes,
-          responseBytes: result.responseBytes,
-        });
+        accessLines.write(
+          (delivery ? 1 : 0) | (verdict ? 2 : 0) | (queued ? 4 : 0) | (result.failure ? 8 : 0),
+          {
+            provider: delivery?.provider,
+            provider_delivery: delivery?.id,
+            deliveryId: queued?.id,
+            attempt: queued?.attempt,
+            failure: result.failure,
+            verify: verdict && formatVerdict(verdict),
+            method: result.head.method,
+            path: result.head.target || "/",
+            status: result.status,
+            durationMs: Math.round((performance.now() - started) * 10) / 10,
+            requestBytes: result.requestBytes,
+            responseBytes: result.responseBytes,
+          },
+        );
       }).catch((error) => {
         if (!(error instanceof StreamResetError)) {
           log.warn("Request failed: {error}", { error: String(error) });

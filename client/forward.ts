@@ -27,7 +27,12 @@ export interface ForwardOptions {
   target: URL;
   /** The keep-alive connection pool to the local app. */
   http: Http1Client;
-  /** Abort when the response head takes longer than this many ms; 0 disables. */
+  /**
+   * The transfer timeout, ms; 0 disables. The app must start answering within this long of the
+   * end of the upload (the last request body byte arriving through the tunnel); during the
+   * upload, no body byte from the sender for this long (a stalled upload), or the app not taking
+   * the next chunk for this long, also ends the request.
+   */
   timeout: number;
   /** The inspector's history: the exchange is recorded alongside, when given. */
   recorder?: Recorder;
@@ -70,6 +75,8 @@ export interface ForwardResult {
   delivery?: ProviderDelivery;
   /** A queued delivery skipped as already acked (the app was not called). */
   skipped?: boolean;
+  /** Why this client gave up on the request (a timeout, a stalled upload…), when it did. */
+  failure?: string;
 }
 
 /**
@@ -150,12 +157,8 @@ export async function forwardStream(
   const check = options.verifier?.begin(senderHeaders);
   const abort = new AbortController();
   stream.onReset((error) => abort.abort(error));
-  if (options.timeout > 0) {
-    stream.setDeadline(
-      options.timeout,
-      () => abort.abort(new DOMException("timeout", "TimeoutError")),
-    );
-  }
+  const deadline = new TransferDeadline(stream, options.timeout, abort);
+  deadline.waitForAnswer();
   // A small body already complete in the tunnel goes out in the same write as the head.
   const buffered = stream.takeBufferedBody();
   result.delivery = deliveryIdFrom(senderHeaders, buffered);
@@ -164,7 +167,9 @@ export async function forwardStream(
     check.update(buffered);
     result.verification = check.finish();
   }
-  const upload = buffered ? undefined : new Upload(stream.body, result, recording, check);
+  const upload = buffered
+    ? undefined
+    : new Upload(stream.body, result, { recording, check, deadline });
   let answer: Http1Response;
   try {
     let body = buffered ?? upload!.chunks();
@@ -186,12 +191,16 @@ export async function forwardStream(
     result.appSeconds = (performance.now() - sent) / 1000;
     if (buffered) result.requestBytes = buffered.length;
   } catch (error) {
-    const code = resetCode(error);
-    if (!stream.failure) stream.reset(code, describe(error, options));
+    const stalled = abort.signal.reason instanceof UploadStalledError ? abort.signal.reason : null;
+    const code = stalled ? "cancelled" : resetCode(error);
+    if (!stream.failure) {
+      result.failure = stalled?.message ?? describe(error, options);
+      stream.reset(code, result.failure);
+    }
     result.status = stream.failure?.code ?? code;
     return done();
   } finally {
-    stream.clearDeadline();
+    deadline.stop();
   }
   result.status = answer.status;
   recording?.responseHead(answer.status, answer.headers);
@@ -263,8 +272,64 @@ async function* tap(body: AsyncIterable<Uint8Array>, recording: Recording) {
 }
 
 /**
+ * The sender stopped sending the request body for the transfer timeout: the request ends
+ * (`cancelled`, the sender gets 502) with this message.
+ */
+export class UploadStalledError extends Error {
+  /**
+   * Creates the error.
+   * @param ms The transfer timeout that passed without a body byte.
+   */
+  constructor(ms: number) {
+    super(
+      `The sender's upload stalled: no request body bytes for ${ms} ms (--transfer-request-timeout)`,
+    );
+    this.name = "UploadStalledError";
+  }
+}
+
+/**
+ * The transfer timeout of one request, one phase at a time on the stream's deadline: waiting for
+ * the sender's next body chunk, for the app to take the chunk, or (after the upload) for the
+ * app's answer. Each phase restarts the clock, so a long upload that keeps moving never times out.
+ */
+class TransferDeadline {
+  #stream: TunnelStream;
+  #ms: number;
+  #abort: AbortController;
+  constructor(stream: TunnelStream, ms: number, abort: AbortController) {
+    this.#stream = stream;
+    this.#ms = ms;
+    this.#abort = abort;
+  }
+  /** Waiting for the sender's next body chunk: expiry is a stalled upload. */
+  waitForSender(): void {
+    this.#arm(() => new UploadStalledError(this.#ms));
+  }
+  /** Waiting for the app: to take the next chunk, or to answer once the upload is over. */
+  waitForAnswer(): void {
+    this.#arm(() => new DOMException("timeout", "TimeoutError"));
+  }
+  /** The answer has begun (or failed): no phase is timed any more. */
+  stop(): void {
+    this.#ms = 0;
+    this.#stream.clearDeadline();
+  }
+  #arm(reason: () => unknown): void {
+    if (this.#ms > 0) this.#stream.setDeadline(this.#ms, () => this.#abort.abort(reason()));
+  }
+}
+
+/** Optional companions of an {@linkcode Upload}. */
+interface UploadHooks {
+  recording?: Recording;
+  check?: BodyCheck;
+  deadline?: TransferDeadline;
+}
+
+/**
  * The request body pulled from the tunnel, counted, hashed by the signature check as it passes,
- * and stoppable while a read is pending.
+ * timed (see {@linkcode TransferDeadline}) and stoppable while a read is pending.
  */
 class Upload {
   active = true;
@@ -272,21 +337,20 @@ class Upload {
   #result: ForwardResult;
   #recording?: Recording;
   #check?: BodyCheck;
-  constructor(
-    body: ReadableStream<Uint8Array>,
-    result: ForwardResult,
-    recording?: Recording,
-    check?: BodyCheck,
-  ) {
+  #deadline?: TransferDeadline;
+  constructor(body: ReadableStream<Uint8Array>, result: ForwardResult, hooks: UploadHooks) {
     this.#reader = body.getReader();
     this.#result = result;
-    this.#recording = recording;
-    this.#check = check;
+    this.#recording = hooks.recording;
+    this.#check = hooks.check;
+    this.#deadline = hooks.deadline;
   }
   async *chunks(): AsyncIterable<Uint8Array> {
     try {
       for (;;) {
+        this.#deadline?.waitForSender();
         const { value, done } = await this.#reader.read();
+        this.#deadline?.waitForAnswer();
         if (done) {
           if (this.#check) this.#result.verification = this.#check.finish();
           return;

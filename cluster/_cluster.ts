@@ -27,6 +27,9 @@ const GOSSIP_KEY_LENGTHS = [16, 24, 32];
 /** memberlist incarnations are uint32. */
 const U32_MAX = 0xffff_ffff;
 
+/** A fresh incarnation: the Unix time in seconds (see the note on the first incarnation). */
+const freshIncarnation = () => Math.min(U32_MAX, Math.floor(Date.now() / 1000));
+
 function checkTimings(timings: SwimTimings): void {
   for (const [name, value] of Object.entries(timings)) {
     const zeroOk = name === "pushPullInterval" || name === "gossipToTheDeadTime";
@@ -115,7 +118,8 @@ function start(options: ClusterOptions): ClusterHandle {
     random: Math.random,
     transport,
     logger: log,
-    incarnation: Math.min(U32_MAX, Math.floor(Date.now() / 1000)),
+    incarnation: freshIncarnation(),
+    freshIncarnation,
     counters,
   });
   const join = (to: { ip: string; port: number }) =>

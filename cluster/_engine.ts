@@ -18,7 +18,12 @@
  *   inconclusive and an expiring suspicion waits `STALL_GRACE` for refutations;
  * - a suspect/dead about us with an incarnation we already refuted (the sender missed our
  *   refutation, e.g. under packet loss) is answered with our current `alive`, sent to that
- *   sender; memberlist ignores it and the sender's 24–48 s timer may then kill us.
+ *   sender; memberlist ignores it and the sender's 24–48 s timer may then kill us;
+ * - incarnations never jump implausibly (issue #13.11): a suspect/dead about another member more
+ *   than `INCARNATION_JUMP_LIMIT` above what we know, or an alive beyond our fresh incarnation
+ *   plus `INCARNATION_CLOCK_SLACK`, is dropped; an accusation or alive about us that far ahead is
+ *   refuted under a fresh incarnation of our own instead of outbid (which could wrap to 0), so
+ *   one spoofed message cannot remove a member for good. memberlist accepts both.
  *
  * @module
  */
@@ -39,6 +44,8 @@ import {
 import {
   AWARENESS_MAX_MULTIPLIER,
   CONFIRMED_SUSPICION_FLOOR,
+  INCARNATION_CLOCK_SLACK,
+  INCARNATION_JUMP_LIMIT,
   LOCAL_VSN,
   META_MAX_SIZE,
   PMAX_CRC,
@@ -84,6 +91,12 @@ export interface EngineOptions {
   logger: EngineLogger;
   /** Starting incarnation (uint32). */
   incarnation: number;
+  /**
+   * A fresh incarnation (the Unix time in seconds for real nodes): what we refute an implausible
+   * accusation with, and what bounds an `alive` about others (plus `INCARNATION_CLOCK_SLACK`).
+   * @default none: refute with our incarnation + 1, no bound on alive
+   */
+  freshIncarnation?: () => number;
   /** Counters shared with the transport. */
   counters: Counters;
   /**
@@ -108,6 +121,7 @@ interface Record_ {
 
 const EMPTY = new Uint8Array(0);
 const U32 = 0x1_0000_0000;
+const U32_MAX = U32 - 1;
 /** memberlist scales the push/pull interval above this many nodes. */
 const PUSH_PULL_SCALE_THRESHOLD = 32;
 
@@ -494,6 +508,10 @@ export class Engine {
     if (this.#leaving && a.node === this.#self.name) return;
     if (a.node === "") return;
     let st = this.#map.get(a.node);
+    if (st !== this.#self && this.#implausibleAlive(a.incarnation, st?.incarnation ?? 0)) {
+      this.#dropImplausible(a.type, a.node, a.incarnation, st?.incarnation);
+      return;
+    }
     let updatesNode = false;
     const ip = bytesToIp(a.addr);
     const isNew = st === undefined;
@@ -565,6 +583,10 @@ export class Engine {
   #suspectNode(s: SuspectMessage): void {
     const st = this.#map.get(s.node);
     if (st === undefined) return;
+    if (st !== this.#self && s.incarnation - st.incarnation > INCARNATION_JUMP_LIMIT) {
+      this.#dropImplausible(s.type, s.node, s.incarnation, st.incarnation);
+      return;
+    }
     if (s.incarnation < st.incarnation) {
       if (st === this.#self) this.#correctStaleAccuser(s.from);
       return;
@@ -625,6 +647,10 @@ export class Engine {
   #deadNode(d: DeadMessage): void {
     const st = this.#map.get(d.node);
     if (st === undefined) return;
+    if (st !== this.#self && d.incarnation - st.incarnation > INCARNATION_JUMP_LIMIT) {
+      this.#dropImplausible(d.type, d.node, d.incarnation, st.incarnation);
+      return;
+    }
     if (d.incarnation < st.incarnation) {
       if (st === this.#self && !this.#leaving) this.#correctStaleAccuser(d.from);
       return;
@@ -691,10 +717,38 @@ export class Engine {
     }
   }
 
+  /** Whether an `alive` about another member runs implausibly far ahead (see the module doc). */
+  #implausibleAlive(incarnation: number, known: number): boolean {
+    const fresh = this.#o.freshIncarnation;
+    if (fresh === undefined) return false;
+    return incarnation - Math.max(known, fresh()) > INCARNATION_CLOCK_SLACK;
+  }
+
+  #dropImplausible(type: string, node: string, incarnation: number, known?: number): void {
+    this.#o.counters.inc("implausibleIncarnations");
+    this.#o.logger.debug(
+      "Dropped a {type} about {node} with implausible incarnation {incarnation} (known: {known}); without a gossip key anyone can send gossip: set --gossip-key",
+      { type, node, incarnation, known: known ?? "none" },
+    );
+  }
+
   #refute(accused: number): void {
-    let inc = (this.#self.incarnation + 1) >>> 0;
-    if (accused >= inc) inc = (accused + 1) >>> 0;
-    this.#self.incarnation = inc;
+    const own = this.#self.incarnation;
+    let inc: number;
+    if (accused - own > INCARNATION_JUMP_LIMIT) {
+      // Outbidding would land near 2³² and wrap; no real member can know a much higher
+      // incarnation of ours than we do, so this is a spoof: rejoin under a fresh one.
+      this.#o.counters.inc("implausibleIncarnations");
+      inc = Math.max(own + 1, this.#o.freshIncarnation?.() ?? 0);
+      this.#o.logger.warn(
+        "Refuting an accusation of ourselves with implausible incarnation {accused} (ours: {own}) under fresh incarnation {inc}; without a gossip key anyone can send gossip: set --gossip-key",
+        { accused, own, inc },
+      );
+    } else {
+      inc = Math.max(own, accused) + 1;
+    }
+    // Never wrap: at the top, stay there (only an accepted spoof could get us here).
+    this.#self.incarnation = Math.min(inc, U32_MAX);
     this.#awareness.apply(1);
     this.#o.counters.inc("refutations");
     const alive = this.#queueSelfAlive();

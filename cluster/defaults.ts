@@ -162,3 +162,22 @@ export const UDP_COMPRESS_MIN = 256;
 
 /** Time `leave()` waits for the leave message to be gossiped by default. */
 export const DEFAULT_LEAVE_TIMEOUT = 5000;
+
+/**
+ * Largest rise of a member's incarnation we accept in a `suspect` or `dead` about it (and, for
+ * an accusation of ourselves, the largest we refute by outbidding). A member raises its own
+ * incarnation by one per refutation or metadata change, so an accuser that heard updates we
+ * missed is a few ahead at most; 1024 allows a long partition's worth. Without a gossip key
+ * anyone can send gossip: a spoofed `dead` with incarnation 2³²−1 would otherwise be accepted by
+ * every member, and its victim's refutation (+1) would wrap to 0 and lose forever (issue #13.11).
+ * Dropping an implausible accusation costs nothing: our own probes still find a dead member.
+ */
+export const INCARNATION_JUMP_LIMIT = 1024;
+
+/**
+ * How far an `alive` about another member may run ahead of our own fresh incarnation (the Unix
+ * time in seconds, see `_cluster.ts`), seconds: a day of clock skew. A restarted member comes
+ * back with its start time as incarnation, so an `alive` may jump far above what we knew, but
+ * never far above the clock; Go memberlist members start at 0 and stay small.
+ */
+export const INCARNATION_CLOCK_SLACK = 86_400;

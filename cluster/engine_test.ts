@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Engine } from "./_engine.ts";
 import { seededRandom } from "./_random.ts";
 import { Counters, type HostPort, silentLogger, type Transport } from "./_transport.ts";
-import { DEFAULT_TIMINGS } from "./defaults.ts";
+import { DEFAULT_TIMINGS, INCARNATION_JUMP_LIMIT } from "./defaults.ts";
 import { Scheduler } from "./sim/scheduler.ts";
 import type { MemberEvent, SwimTimings } from "./types.ts";
 import {
@@ -23,7 +23,12 @@ interface Sent {
 
 /** An engine on a virtual clock whose packets are recorded, never delivered. */
 function setup(
-  options: { timings?: Partial<SwimTimings>; extensions?: boolean; autoAck?: boolean } = {},
+  options: {
+    timings?: Partial<SwimTimings>;
+    extensions?: boolean;
+    autoAck?: boolean;
+    freshIncarnation?: () => number;
+  } = {},
 ) {
   const sched = new Scheduler();
   const owner = { stalledUntil: 0, dead: false };
@@ -61,6 +66,7 @@ function setup(
     incarnation: 5,
     counters,
     extensions: options.extensions,
+    freshIncarnation: options.freshIncarnation,
   });
   const events: MemberEvent[] = [];
   engine.onEvent((e) => events.push(e));
@@ -334,5 +340,52 @@ Deno.test("Engine: a probe whose deadline fires late (local stall) is inconclusi
   owner.stalledUntil = sched.now + 3000;
   sched.run(sched.now + 3000);
   assert.ok(counters.get("probesInconclusive") >= 1);
+  engine.stop();
+});
+
+Deno.test("Engine drops a suspect or dead about another member with an implausible incarnation jump", () => {
+  const { engine, deliver, counters, events } = setup();
+  deliver(alive("a", 3));
+  for (const type of ["dead", "suspect"] as const) {
+    deliver({ type, incarnation: 0xffff_ffff, node: "a", from: "spoofer" });
+    assert.equal(engine.stateOf("a"), "alive", type);
+    assert.equal(engine.incarnationOf("a"), 3, type);
+  }
+  assert.equal(counters.get("implausibleIncarnations"), 2);
+  // Within INCARNATION_JUMP_LIMIT an accusation from a better-informed member still counts.
+  deliver({ type: "dead", incarnation: 3 + INCARNATION_JUMP_LIMIT, node: "a", from: "p0" });
+  assert.equal(engine.stateOf("a"), "dead");
+  assert.deepEqual(events.map((e) => e.kind), ["join", "dead"]);
+  engine.stop();
+});
+
+Deno.test("Engine refutes a spoofed dead of itself with incarnation 2^32-1 under a fresh one, never wrapping", () => {
+  const { engine, deliver, counters } = setup({ freshIncarnation: () => 1_000 });
+  addPeers(deliver, 2);
+  deliver({ type: "dead", incarnation: 0xffff_ffff, node: "me", from: "spoofer" });
+  assert.equal(engine.stateOf("me"), "alive");
+  assert.equal(engine.incarnationOf("me"), 1_000, "the fresh incarnation, not 2^32 wrapped to 0");
+  assert.equal(counters.get("implausibleIncarnations"), 1);
+  // An alive about us that far ahead is refuted the same way.
+  deliver(alive("me", 0xffff_fff0, "10.0.0.1"));
+  assert.equal(engine.incarnationOf("me"), 1_001);
+  // Without a fresh source, our own + 1.
+  const plain = setup();
+  plain.deliver({ type: "suspect", incarnation: 0xffff_ffff, node: "me", from: "spoofer" });
+  assert.equal(plain.engine.incarnationOf("me"), 6);
+  plain.engine.stop();
+  engine.stop();
+});
+
+Deno.test("Engine drops an alive about another member far beyond the clock, accepts a restart's", () => {
+  const now = 1_800_000_000;
+  const { engine, deliver, counters } = setup({ freshIncarnation: () => now });
+  deliver(alive("a", now - 86_400 * 30));
+  // A restart: incarnation = its start time, far above the old one but near our clock.
+  deliver(alive("a", now + 5));
+  assert.equal(engine.incarnationOf("a"), now + 5);
+  deliver(alive("a", 0xffff_ffff));
+  assert.equal(engine.incarnationOf("a"), now + 5);
+  assert.equal(counters.get("implausibleIncarnations"), 1);
   engine.stop();
 });

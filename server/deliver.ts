@@ -175,6 +175,33 @@ function keptThenRest(
 }
 
 /**
+ * Reads a small request body whole, within `timeout` ms.
+ * @returns The bytes, or why not (for a 408 answer).
+ */
+async function readSmallBody(request: Request, timeout: number): Promise<Uint8Array | string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const reading = request.bytes();
+  try {
+    const expired = new Promise<string>((resolve) => {
+      timer = setTimeout(
+        () =>
+          resolve(
+            `The request body did not arrive within the server's request timeout of ${timeout} ms`,
+          ),
+        timeout,
+      );
+    });
+    return await Promise.race([
+      reading.catch(() => "The request body could not be read: the sender went away"),
+      expired,
+    ]);
+  } finally {
+    clearTimeout(timer);
+    reading.catch(() => {});
+  }
+}
+
+/**
  * Sends `request` through `session` and waits for the answer.
  *
  * @param request The sender's request.
@@ -206,6 +233,16 @@ export async function deliverWebhook(
     // peer never saw would break the protocol and drop the whole tunnel.
     return fail(431, `The request head is too large to tunnel (limit ${MAX_HEAD_SIZE} bytes)`);
   }
+  // Small bodies with a declared length: read them whole before the stream opens, then send HEAD,
+  // DATA and END in one message, skipping the per-chunk ReadableStream reader work; the client
+  // then sees the request once it is complete, so its transfer timeout never counts the upload.
+  const small = request.body && declared > 0 && declared <= SMALL_BODY && lengthHeader !== null;
+  let smallBody: Uint8Array | undefined;
+  if (small) {
+    const read = await readSmallBody(request, options.requestTimeout);
+    if (typeof read === "string") return fail(408, read);
+    smallBody = read;
+  }
   let stream: TunnelStream;
   try {
     stream = session.openStream();
@@ -225,21 +262,18 @@ export async function deliverWebhook(
   // without a race, a timeout promise or a pre-built error per request.
   let requestBytes = 0;
   let uploading = true;
-  // Small bodies with a declared length: read them whole and send HEAD, DATA and END in one
-  // message, skipping the per-chunk ReadableStream reader work.
-  const small = request.body && declared > 0 && declared <= SMALL_BODY && lengthHeader !== null;
   // Aborted when the stream is over before the upload (timeout, RESET, early answer), so a read
   // waiting on the sender ends too; the delivery holds its in-flight slot until the upload stops.
   const uploadOver = small || !request.body ? undefined : new AbortController();
   const keep: KeptBody | undefined = options.keepForQueue
     ? { chunks: [], bytes: 0, overflow: false }
     : undefined;
-  const sending = small
-    ? request.bytes().then((bytes) => {
-      options.onWholeBody?.(bytes);
-      if (keep) keepChunk(keep, bytes);
-      return stream.sendBody([bytes], { maxBytes: options.maxBodySize });
-    })
+  if (smallBody) {
+    options.onWholeBody?.(smallBody);
+    if (keep) keepChunk(keep, smallBody);
+  }
+  const sending = smallBody
+    ? stream.sendBody([smallBody], { maxBytes: options.maxBodySize })
     : stream.sendBody(request.body && readChunks(request.body, uploadOver!.signal, keep), {
       maxBytes: options.maxBodySize,
     });

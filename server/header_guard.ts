@@ -2,15 +2,18 @@
  * Slow-loris protection in front of `Deno.serve`, which (as of Deno 2.9.6) has no timeout for
  * reading a request head: a connection that has not sent a complete request head within
  * `headerTimeout` is answered `408` and closed. Connections that pass are spliced to the real
- * HTTP server on a loopback port.
+ * HTTP server on a loopback port by a cheap byte pump (`_byte_pump.ts`), and a kept-alive
+ * connection on which no byte moved either way for `idleTimeout` is closed (Deno.serve has no idle
+ * timeout either). WebSocket connections (answered `101`) are exempt: the tunnel's pings keep
+ * their own liveness.
  *
- * It is opt-in (`--header-timeout`) because every byte then crosses one more socket pair in
- * JavaScript, which costs throughput; behind Traefik or nginx (which enforce their own header
- * timeouts) leave it off. Only the first request head of a connection is timed.
+ * Only the first request head of a connection is timed; later heads on a kept-alive connection
+ * are bounded by the idle timeout (a byte per `idleTimeout` keeps a connection open).
  *
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { closeQuietly, splice } from "./_byte_pump.ts";
 
 const log = getLogger(["wow", "server"]);
 
@@ -18,6 +21,10 @@ const log = getLogger(["wow", "server"]);
 const HEAD_END = new Uint8Array([13, 10, 13, 10]);
 /** Read size while waiting for the head. */
 const READ_SIZE = 16 * 1024;
+/** Status line prefix of a protocol switch (WebSocket upgrade). */
+const SWITCHING = new TextEncoder().encode("HTTP/1.1 101 ");
+/** The idle sweep runs this many times per idle timeout, so a connection lives ≤ 1.25×. */
+const SWEEPS_PER_TIMEOUT = 4;
 
 /** Options for {@linkcode startHeaderGuard}. */
 export interface HeaderGuardOptions {
@@ -33,6 +40,8 @@ export interface HeaderGuardOptions {
   headerTimeout: number;
   /** Largest request head accepted, bytes (larger: 431). */
   maxHeadSize: number;
+  /** Close a spliced connection after this many ms without a byte either way; 0 disables. */
+  idleTimeout: number;
 }
 
 /** Handle of a running guard. */
@@ -45,8 +54,17 @@ export interface HeaderGuard {
    * `remoteAddr.port`).
    */
   peerOf(upstreamLocalPort: number): string | undefined;
+  /** Connections open on the public side. */
+  readonly connections: number;
   /** Stops accepting and closes every connection. */
   close(): Promise<void>;
+}
+
+/** One spliced connection's idle bookkeeping. */
+interface Tracked {
+  conn: Deno.Conn;
+  /** `performance.now()` of the last byte moved; `Infinity` once upgraded (never idle). */
+  lastActive: number;
 }
 
 /**
@@ -59,32 +77,52 @@ export function startHeaderGuard(options: HeaderGuardOptions): HeaderGuard {
     ? Deno.listenTls({ hostname: options.hostname, port: options.port, ...options.tls })
     : Deno.listen({ hostname: options.hostname, port: options.port });
   const peers = new Map<number, string>();
-  const open = new Set<Deno.Conn>();
+  const open = new Map<Deno.Conn, Tracked>();
   const accepting = (async () => {
     for await (const conn of listener) {
-      open.add(conn);
-      guard(conn, options, peers).catch(() => {}).finally(() => {
+      const tracked = { conn, lastActive: Infinity };
+      open.set(conn, tracked);
+      guard(tracked, options, peers).catch(() => {}).finally(() => {
         open.delete(conn);
         closeQuietly(conn);
       });
     }
   })().catch(() => {});
+  const sweep = options.idleTimeout > 0
+    ? setInterval(() => {
+      const cutoff = performance.now() - options.idleTimeout;
+      for (const tracked of open.values()) {
+        if (tracked.lastActive < cutoff) {
+          log.debug("Closed a connection from {ip} idle for {ms} ms", {
+            ip: (tracked.conn.remoteAddr as Deno.NetAddr).hostname,
+            ms: options.idleTimeout,
+          });
+          closeQuietly(tracked.conn);
+        }
+      }
+    }, Math.max(1, Math.floor(options.idleTimeout / SWEEPS_PER_TIMEOUT)))
+    : undefined;
   return {
     addr: listener.addr as Deno.NetAddr,
     peerOf: (port) => peers.get(port),
+    get connections() {
+      return open.size;
+    },
     close: async () => {
+      clearInterval(sweep);
       closeQuietly(listener);
-      for (const conn of open) closeQuietly(conn);
+      for (const conn of open.keys()) closeQuietly(conn);
       await accepting;
     },
   };
 }
 
 async function guard(
-  conn: Deno.Conn,
+  tracked: Tracked,
   options: HeaderGuardOptions,
   peers: Map<number, string>,
 ): Promise<void> {
+  const { conn } = tracked;
   const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
   const head = await readHead(conn, options);
   if (head.status) {
@@ -103,10 +141,15 @@ async function guard(
     if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
     upstream.setNoDelay(true);
     await writeAll(upstream, head.bytes);
-    await Promise.allSettled([
-      conn.readable.pipeTo(upstream.writable),
-      upstream.readable.pipeTo(conn.writable),
-    ]);
+    tracked.lastActive = performance.now();
+    await splice(conn, upstream, {
+      onActivity: () => {
+        if (tracked.lastActive !== Infinity) tracked.lastActive = performance.now();
+      },
+      onUpstreamChunk: (chunk) => {
+        if (startsWith(chunk, SWITCHING)) tracked.lastActive = Infinity;
+      },
+    });
   } finally {
     peers.delete(localPort);
     closeQuietly(upstream);
@@ -176,10 +219,8 @@ function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
   return -1;
 }
 
-function closeQuietly(closer: { close(): void }): void {
-  try {
-    closer.close();
-  } catch {
-    // Already closed.
-  }
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
 }

@@ -68,6 +68,13 @@ export interface ServerOptions {
    */
   headerTimeout?: number;
   /**
+   * With the header guard on (`headerTimeout` > 0), close a kept-alive connection on which no byte
+   * moved either way for this many ms; WebSocket tunnels are exempt (their pings keep their own
+   * liveness). Must exceed `requestTimeout`, so a webhook waiting for its answer is never cut;
+   * 0 disables. @default 60000
+   */
+  idleTimeout?: number;
+  /**
    * Also serve `GET /metrics` on its own plain-HTTP listener `host:port` (`[v6]:port`, `:port`
    * for 127.0.0.1), without the admin token, for clusters that keep operator ports private;
    * unset or `off`: only on the main port.
@@ -132,6 +139,8 @@ export const SERVER_DEFAULTS = {
   closeGrace: 2_000,
   /** Off: the guard costs throughput; proxies in front enforce their own header timeouts. */
   headerTimeout: 0,
+  /** 60 s, as nginx's `keepalive_timeout` order of magnitude; twice the request timeout. */
+  idleTimeout: 60_000,
   /** memberlist's default port. */
   memberlistPort: 7946,
   /** As the Go original. */
@@ -162,19 +171,33 @@ export const SERVER_DEFAULTS = {
 } as const;
 
 /**
- * The one rule between server options: TLS cannot be served by a cluster, whose replicas reach
- * each other over plain HTTP. `startServer` and the CLI (before it reads the certificate files,
- * passing `tls: true` when `--tls-cert` is given) both call this.
+ * The rules between server options: TLS cannot be served by a cluster, whose replicas reach
+ * each other over plain HTTP; with the header guard on, the idle timeout must exceed the request
+ * timeout (a webhook waiting for its answer moves no byte). `startServer` and the CLI (before it
+ * reads the certificate files, passing `tls: true` when `--tls-cert` is given) both call this.
  *
  * @param options The options, or what is known of them.
- * @throws {TypeError} When TLS is combined with `peerDomain` or `join`.
+ * @throws {TypeError} When TLS is combined with `peerDomain` or `join`, or `idleTimeout` is not
+ * longer than `requestTimeout` while the guard is on.
  */
 export function assertServerOptions(
-  options: Pick<ServerOptions, "peerDomain" | "join"> & { tls?: unknown },
+  options:
+    & Pick<
+      ServerOptions,
+      "peerDomain" | "join" | "headerTimeout" | "idleTimeout" | "requestTimeout"
+    >
+    & { tls?: unknown },
 ): void {
   if (options.tls && (options.peerDomain || options.join?.length)) {
     throw new TypeError(
       "--tls-cert cannot be combined with --peer-domain or --join: terminate TLS at the proxy in front of a cluster",
+    );
+  }
+  const idle = options.idleTimeout ?? SERVER_DEFAULTS.idleTimeout;
+  const request = options.requestTimeout ?? SERVER_DEFAULTS.requestTimeout;
+  if ((options.headerTimeout ?? SERVER_DEFAULTS.headerTimeout) > 0 && idle > 0 && idle <= request) {
+    throw new TypeError(
+      `Cannot use --idle-timeout ${idle} ms with --request-timeout ${request} ms: a webhook waiting for its answer would be cut; set --idle-timeout longer than --request-timeout (or 0: off)`,
     );
   }
 }

@@ -110,6 +110,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
         tls: options.tls,
         upstreamPort: (server.addr as Deno.NetAddr).port,
         headerTimeout: config.headerTimeout,
+        idleTimeout: config.idleTimeout,
         maxHeadSize: config.maxHeaderSize + HEAD_LINE_SLACK,
       });
     } catch (error) {

@@ -235,6 +235,13 @@ export const SERVER_FLAGS: FlagSpec<ServerFlagOptions>[] = [
     arg: value.positiveInt,
   },
   {
+    key: "idleTimeout",
+    flags: "--idle-timeout <duration>",
+    description:
+      "with --header-timeout, close kept-alive connections idle this long (longer than --request-timeout; WebSocket tunnels exempt; 0: off)",
+    arg: value.duration,
+  },
+  {
     key: "tls",
     flags: "--tls-cert <path>",
     description: "serve HTTPS/WSS with this PEM certificate chain",
