@@ -35,9 +35,13 @@ interface Proc {
   lines: string[];
 }
 
+/** `WOW_BENCH_PROF=<dir>`: servers and clients write CPU profiles there (`--cpu-prof`). */
+const PROF_DIR = Deno.env.get("WOW_BENCH_PROF");
+
 function spawn(args: string[]): Proc {
+  const prof = PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${PROF_DIR}`] : [];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}main.ts`, ...args],
+    args: ["run", "-A", ...prof, `${ROOT}main.ts`, ...args],
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
@@ -59,7 +63,8 @@ function spawn(args: string[]): Proc {
 
 async function stop(proc: Proc): Promise<void> {
   try {
-    proc.child.kill("SIGKILL");
+    // A profiled process must exit cleanly to write its profile.
+    proc.child.kill(PROF_DIR ? "SIGINT" : "SIGKILL");
   } catch {
     // Gone.
   }

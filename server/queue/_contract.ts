@@ -213,6 +213,32 @@ export async function queueContract(t: Deno.TestContext, target: ContractTarget)
     }
   });
 
+  await t.step("ackMany deletes a batch at once and counts what was there", async () => {
+    const { store } = await open({});
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        ids.push((await store.enqueue("am", delivery(new Uint8Array(100 + i)))).id);
+      }
+      const leased = await store.lease("am", { consumer: "A", limit: 4 });
+      assert.deepEqual(leased.map((d) => d.id), ids.slice(0, 4));
+      assert.equal(await store.ackMany("am", [ids[0], ids[1], "never-there", ids[2]]), 3);
+      assert.equal(await store.ackMany("am", [ids[0]]), 0, "a second ack finds nothing");
+      assert.equal(await store.ackMany("am", []), 0);
+      assert.deepEqual(await store.depth("am"), {
+        count: 3,
+        bytes: (await store.depth("am")).bytes,
+      });
+      const next = await store.lease("am", { consumer: "A", limit: 10 });
+      assert.deepEqual(next.map((d) => d.id), ids.slice(4), "the held one is skipped, order kept");
+      assert.equal(await store.ackMany("am", ids.slice(3)), 3);
+      assert.deepEqual(await store.depth("am"), { count: 0, bytes: 0 });
+      assert.deepEqual(await store.channels(), []);
+    } finally {
+      await store.close();
+    }
+  });
+
   await t.step(
     "a consumer pipelines; another consumer is blocked until the lease ends",
     async () => {

@@ -277,14 +277,23 @@ class MemoryQueue implements QueueStore {
   }
 
   ack(channel: string, id: string): Promise<boolean> {
+    return this.ackMany(channel, [id]).then((n) => n === 1);
+  }
+
+  ackMany(channel: string, ids: readonly string[]): Promise<number> {
     return run(() => {
       this.#check();
       const state = this.#channels.get(channel);
-      const entry = state?.entries.get(id);
-      if (!state || !entry) return false;
-      this.#remove(state, entry);
+      if (!state) return 0;
+      let acked = 0;
+      for (const id of ids) {
+        const entry = state.entries.get(id);
+        if (!entry) continue;
+        this.#remove(state, entry);
+        acked++;
+      }
       this.#gc(channel, state);
-      return true;
+      return acked;
     });
   }
 

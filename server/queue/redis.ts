@@ -369,8 +369,13 @@ class RedisQueue implements QueueStore {
   }
 
   async ack(channel: string, id: string): Promise<boolean> {
-    checkId("delivery id", id);
-    return Number(await this.#script(scripts.ACK, channel, [id])) === 1;
+    return await this.ackMany(channel, [id]) === 1;
+  }
+
+  async ackMany(channel: string, ids: readonly string[]): Promise<number> {
+    for (const id of ids) checkId("delivery id", id);
+    if (ids.length === 0) return 0;
+    return Number(await this.#script(scripts.ACK, channel, [...ids]));
   }
 
   async nack(channel: string, id: string, options: NackOptions = {}): Promise<boolean> {

@@ -458,17 +458,29 @@ class SqliteQueue implements QueueStore {
   }
 
   ack(channel: string, id: string): Promise<boolean> {
+    return this.ackMany(channel, [id]).then((n) => n === 1);
+  }
+
+  ackMany(channel: string, ids: readonly string[]): Promise<number> {
     return run(() => {
       this.#check();
+      if (ids.length === 0) return 0;
       return this.#relaxedTx(() => {
-        const row = this.#s.byId.get(channel, id) as Row | undefined;
-        if (!row) return false;
-        this.#s.delete.run(row.seq);
-        this.#s.dropChunks.run(id);
-        this.#s.addStats.run(channel, -1, -row.size, 0);
-        this.#total -= row.size;
+        let count = 0;
+        let bytes = 0;
+        for (const id of ids) {
+          const row = this.#s.byId.get(channel, id) as Row | undefined;
+          if (!row) continue;
+          this.#s.delete.run(row.seq);
+          this.#s.dropChunks.run(id);
+          count++;
+          bytes += row.size;
+        }
+        if (count === 0) return 0;
+        this.#s.addStats.run(channel, -count, -bytes, 0);
+        this.#total -= bytes;
         this.#s.gcChannel.run(channel);
-        return true;
+        return count;
       });
     });
   }

@@ -135,6 +135,12 @@ export interface QueueStore extends AsyncDisposable {
   /** Deletes a delivery for good. @returns false when it was not there (already acked or dropped). */
   ack(channel: string, id: string): Promise<boolean>;
   /**
+   * Deletes several deliveries of a channel at once (a pipelined drain's acks): one transaction
+   * or round trip instead of one per delivery.
+   * @returns How many were there (the others were already acked or dropped).
+   */
+  ackMany(channel: string, ids: readonly string[]): Promise<number>;
+  /**
    * Gives a leased delivery back for a retry after a delay; later deliveries of the channel held
    * by the same consumer are released with it, so none overtakes it.
    * @returns false when it was not there.
