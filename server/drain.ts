@@ -244,8 +244,8 @@ export class ChannelDrain {
     this.#session!.sendControl(FrameType.Notice, 0, encodeNotice({ dropped, queued: count }));
     if (dropped > 0 || count > 0) {
       log.info(
-        "Client of channel {channelId} is back: {count} queued webhooks to deliver, {dropped} dropped by retention",
-        { channelId, count, dropped },
+        "Client of channel {channelId} is back: {count} queued webhooks to deliver ({window} at a time), {dropped} dropped by retention",
+        { channelId, count, dropped, window: this.#window },
       );
     }
     const idle = this.#queue.kind === "redis" ? IDLE_WAIT.shared : IDLE_WAIT.local;
