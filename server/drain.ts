@@ -62,7 +62,7 @@ const SMALL_BODY = MAX_CHUNK_SIZE;
  * Acks are written this long after the first of a batch, ms, so those arriving meanwhile share
  * one store transaction or round trip (the window keeps the drain going while they wait).
  */
-const ACK_BATCH_DELAY = 2;
+const ACK_BATCH_DELAY = 5;
 
 /** A store call that failed is retried after this long, ms. */
 const STORE_ERROR_PAUSE = 1_000;

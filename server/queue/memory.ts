@@ -280,6 +280,15 @@ class MemoryQueue implements QueueStore {
     return this.ackMany(channel, [id]).then((n) => n === 1);
   }
 
+  oldest(channel: string): Promise<number | undefined> {
+    return run(() => {
+      this.#check();
+      // Entries are kept in arrival order: the first is the oldest.
+      const first = this.#channels.get(channel)?.entries.values().next();
+      return first && !first.done ? first.value.receivedAt : undefined;
+    });
+  }
+
   ackMany(channel: string, ids: readonly string[]): Promise<number> {
     return run(() => {
       this.#check();

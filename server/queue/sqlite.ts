@@ -208,6 +208,7 @@ class SqliteQueue implements QueueStore {
         "UPDATE messages SET owner = ?, lease_until = ?, attempts = attempts + 1 WHERE seq = ?",
       ),
       byId: p("SELECT * FROM messages WHERE channel = ? AND id = ?"),
+      sizeById: p("SELECT seq, size FROM messages WHERE channel = ? AND id = ?"),
       delete: p("DELETE FROM messages WHERE seq = ?"),
       addStats: p(
         `INSERT INTO channels (channel, count, bytes, dropped) VALUES (?, ?, ?, ?)
@@ -461,6 +462,14 @@ class SqliteQueue implements QueueStore {
     return this.ackMany(channel, [id]).then((n) => n === 1);
   }
 
+  oldest(channel: string): Promise<number | undefined> {
+    return run(() => {
+      this.#check();
+      // The (channel, seq) order is arrival order: the head row is the oldest.
+      return (this.#s.head.get(channel) as Row | undefined)?.received_at;
+    });
+  }
+
   ackMany(channel: string, ids: readonly string[]): Promise<number> {
     return run(() => {
       this.#check();
@@ -469,7 +478,9 @@ class SqliteQueue implements QueueStore {
         let count = 0;
         let bytes = 0;
         for (const id of ids) {
-          const row = this.#s.byId.get(channel, id) as Row | undefined;
+          const row = this.#s.sizeById.get(channel, id) as
+            | { seq: number; size: number }
+            | undefined;
           if (!row) continue;
           this.#s.delete.run(row.seq);
           this.#s.dropChunks.run(id);

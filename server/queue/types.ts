@@ -150,6 +150,12 @@ export interface QueueStore extends AsyncDisposable {
   release(channel: string, consumer: string): Promise<number>;
   /** Count and bytes queued for a channel (after dropping expired ones). */
   depth(channel: string): Promise<Depth>;
+  /**
+   * When the store accepted a channel's oldest delivery (ms since the epoch), from the head of
+   * its queue only (cheap: the `wow_queue_oldest_age_seconds` gauge asks at refresh time).
+   * @returns undefined when the channel has none.
+   */
+  oldest(channel: string): Promise<number | undefined>;
   /** Returns how many deliveries retention dropped from a channel since the last call, and resets it. */
   takeDropped(channel: string): Promise<number>;
   /** Channels that have deliveries queued, sorted. */
