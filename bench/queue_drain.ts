@@ -250,7 +250,7 @@ export interface QueueBenchResults {
   passthroughOff: number;
   passthroughMemory: number;
   passthroughSqlite: number;
-  /** One request at a time, no queue: the ceiling of a drain, which delivers one at a time. */
+  /** One request at a time, no queue: about the drain rate of a client without a window. */
   serialOff: number;
 }
 
@@ -288,7 +288,7 @@ export async function runQueueBench(options: QueueBenchOptions = {}): Promise<Qu
       `queue passthrough req/s (1 KiB, c=${SENDERS}): off ${passthroughOff}, memory: ${passthroughMemory}, sqlite: ${passthroughSqlite} (target: sqlite ≥ 0.9 × memory)`,
     );
     console.log(
-      `queue: live webhooks one at a time (c=1, no queue): ${serialOff}/s, the ceiling of a drain`,
+      `queue: live webhooks one at a time (c=1, no queue): ${serialOff}/s, a window-1 drain's ceiling`,
     );
     return {
       drainSqlite,

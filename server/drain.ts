@@ -80,8 +80,8 @@ export class ChannelDrain {
   /** Acked ids not yet written to the store, with what the log line says. */
   #acks: { id: string; status: number; attempt: number }[] = [];
   #flushing: Promise<void> | undefined;
-  /** A delivery that failed: the drain gives it back (and stops sending) before going on. */
-  #failed: { delivery: Delivery; reason: string } | undefined;
+  /** Deliveries that failed: the drain gives them back (and stops sending) before going on. */
+  #failed: { delivery: Delivery; reason: string }[] = [];
   /** Resolves the drain loop's wait for the next verdict. */
   #wake: (() => void) | undefined;
   #closed = false;
@@ -171,8 +171,8 @@ export class ChannelDrain {
     for (const gone of removed) gone.stream.clearDeadline();
     if (verdict.kind === "ack") {
       this.#ack(entry.delivery.id, verdict.status, entry.delivery.attempts);
-    } else if (!this.#failed) {
-      this.#failed = { delivery: entry.delivery, reason: verdict.reason };
+    } else {
+      this.#failed.push({ delivery: entry.delivery, reason: verdict.reason });
     }
     if (at === 0) this.#inFlight[0]?.arm();
     this.#wake?.();
@@ -253,9 +253,10 @@ export class ChannelDrain {
     // Leases come in batches of at least a quarter window, so store calls stay few.
     const refill = Math.ceil(this.#window / 4);
     while (!signal.aborted && !this.#closed) {
-      if (this.#failed) {
-        await this.#giveBack(this.#failed);
-        this.#failed = undefined;
+      if (this.#failed.length > 0) {
+        const failed = this.#failed;
+        this.#failed = [];
+        for (const failure of failed) await this.#giveBack(failure);
         continue;
       }
       const room = this.#window - this.#inFlight.length;
@@ -278,7 +279,7 @@ export class ChannelDrain {
       }
       if (signal.aborted || this.#closed) break;
       // A failure meanwhile: these are given back with it (they come after it in the queue).
-      if (this.#failed) continue;
+      if (this.#failed.length > 0) continue;
       // A lease of ours that ran out (a slow window) is renewed by the lease; not sent again.
       const sent = new Set(this.#inFlight.map((entry) => entry.delivery.id));
       const fresh = leased.filter((delivery) => !sent.has(delivery.id));
@@ -331,6 +332,9 @@ export class ChannelDrain {
         `Cannot record the outcome of queued webhook ${delivery.id}: {error}`,
         error,
       );
+      // Still leased to us, it would be skipped by our next lease and the ones behind it sent
+      // first: give back every lease instead, so the next lease starts from it again.
+      await this.#queue.release(channelId, this.#consumer).catch(() => {});
     }
   }
 
@@ -352,7 +356,7 @@ export class ChannelDrain {
     );
     for (const reading of small) reading?.catch(() => {});
     for (const [i, delivery] of deliveries.entries()) {
-      if (this.#closed || this.#failed) return;
+      if (this.#closed || this.#failed.length > 0) return;
       let bytes: Uint8Array | undefined;
       let readError: unknown;
       try {
@@ -360,7 +364,7 @@ export class ChannelDrain {
       } catch (error) {
         readError = error;
       }
-      if (this.#closed || this.#failed) return;
+      if (this.#closed || this.#failed.length > 0) return;
       if (delivery.attempts > 1) this.#ctx.metrics.queueRetried();
       this.#open(delivery, bytes, readError);
     }
