@@ -35,9 +35,13 @@ interface Proc {
   lines: string[];
 }
 
+/** `WOW_BENCH_PROF=<dir>`: servers and clients write CPU profiles there (`--cpu-prof`). */
+const PROF_DIR = Deno.env.get("WOW_BENCH_PROF");
+
 function spawn(args: string[]): Proc {
+  const prof = PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${PROF_DIR}`] : [];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}main.ts`, ...args],
+    args: ["run", "-A", ...prof, `${ROOT}main.ts`, ...args],
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
@@ -59,7 +63,8 @@ function spawn(args: string[]): Proc {
 
 async function stop(proc: Proc): Promise<void> {
   try {
-    proc.child.kill("SIGKILL");
+    // A profiled process must exit cleanly to write its profile.
+    proc.child.kill(PROF_DIR ? "SIGINT" : "SIGKILL");
   } catch {
     // Gone.
   }
@@ -245,7 +250,7 @@ export interface QueueBenchResults {
   passthroughOff: number;
   passthroughMemory: number;
   passthroughSqlite: number;
-  /** One request at a time, no queue: the ceiling of a drain, which delivers one at a time. */
+  /** One request at a time, no queue: about the drain rate of a client without a window. */
   serialOff: number;
 }
 
@@ -283,7 +288,7 @@ export async function runQueueBench(options: QueueBenchOptions = {}): Promise<Qu
       `queue passthrough req/s (1 KiB, c=${SENDERS}): off ${passthroughOff}, memory: ${passthroughMemory}, sqlite: ${passthroughSqlite} (target: sqlite ≥ 0.9 × memory)`,
     );
     console.log(
-      `queue: live webhooks one at a time (c=1, no queue): ${serialOff}/s, the ceiling of a drain`,
+      `queue: live webhooks one at a time (c=1, no queue): ${serialOff}/s, a window-1 drain's ceiling`,
     );
     return {
       drainSqlite,

@@ -21,6 +21,9 @@ export class AckedIds {
   #set: Set<string>;
   #lines: number;
   #writing: Promise<void> = Promise.resolve();
+  /** Ids waiting for the next write, and that write (not started yet: one runs at a time). */
+  #queued: string[] = [];
+  #next: Promise<void> | undefined;
 
   private constructor(channelId: string, path: string | undefined, ids: string[], keep: number) {
     this.#channelId = channelId;
@@ -80,28 +83,36 @@ export class AckedIds {
   }
 
   /**
-   * Remembers `id`; resolves once it is written (then the ACK may go out).
+   * Remembers `id`; resolves once it is written (then the ACK may go out). Ids added while a
+   * write is under way are appended together by the next one (a pipelined drain acks quickly).
    * @param id A delivery id the app answered.
    */
   add(id: string): Promise<void> {
-    if (this.#set.has(id)) return this.#writing;
+    if (this.#set.has(id)) return this.#next ?? this.#writing;
     this.#ids.push(id);
     this.#set.add(id);
     while (this.#ids.length > this.#keep) this.#set.delete(this.#ids.shift()!);
     const path = this.#path;
     if (!path) return Promise.resolve();
-    const write = this.#writing.then(async () => {
-      if (this.#lines + 1 > 2 * this.#keep) {
-        const temp = `${path}.${crypto.randomUUID()}.tmp`;
-        await Deno.writeTextFile(temp, this.#ids.join("\n") + "\n", { mode: 0o600 });
-        await Deno.rename(temp, path);
-        this.#lines = this.#ids.length;
-      } else {
-        await Deno.writeTextFile(path, `${id}\n`, { append: true, mode: 0o600 });
-        this.#lines++;
-      }
-    });
-    this.#writing = write.catch(() => {});
-    return write;
+    this.#queued.push(id);
+    if (!this.#next) {
+      const write = this.#writing.then(async () => {
+        const ids = this.#queued;
+        this.#queued = [];
+        this.#next = undefined;
+        if (this.#lines + ids.length > 2 * this.#keep) {
+          const temp = `${path}.${crypto.randomUUID()}.tmp`;
+          await Deno.writeTextFile(temp, this.#ids.join("\n") + "\n", { mode: 0o600 });
+          await Deno.rename(temp, path);
+          this.#lines = this.#ids.length;
+        } else {
+          await Deno.writeTextFile(path, ids.join("\n") + "\n", { append: true, mode: 0o600 });
+          this.#lines += ids.length;
+        }
+      });
+      this.#next = write;
+      this.#writing = write.catch(() => {});
+    }
+    return this.#next;
   }
 }

@@ -14,16 +14,19 @@ import {
   encodeNack,
   FrameType,
   KEEPALIVE_INTERVAL,
+  MAX_QUEUE_WINDOW,
   OFFLINE_HEADER,
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
   ProtocolError,
+  QUEUE_WINDOW_HEADER,
   type RequestHead,
   StreamResetError,
   TunnelSession,
   type TunnelStream,
 } from "../protocol/mod.ts";
 import { AckedIds } from "./acked.ts";
+import { QueuedTurns } from "./queued_turns.ts";
 import { connectWebSocket, type WsClient, WsHandshakeError } from "./_ws_client.ts";
 import { type ForwardResult, forwardStream } from "./forward.ts";
 import { Http1Client } from "../http1/mod.ts";
@@ -111,14 +114,24 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     if (acked.channelId !== channel.channel_id) acked = await ackedIdsFor();
     return acked;
   };
-  const skipQueued = (head: RequestHead, stream: TunnelStream, tunnel: TunnelSession) => {
+  // Queued deliveries reach the app one after another, in the order the server sent them.
+  const turns = new QueuedTurns();
+  const skipQueued = async (head: RequestHead, stream: TunnelStream, tunnel: TunnelSession) => {
     const id = head.delivery!.id;
+    const chainedOk = await turns.wait(stream, head.delivery!.chained === true);
+    if (!chainedOk) {
+      // The one before it failed: the server re-sends from that one, so this one must wait.
+      tunnel.sendControl(FrameType.Nack, stream.id, encodeNack({ id, reason: "skipped" }));
+      turns.done(stream, false);
+      return true;
+    }
     // A new channel has no acked ids yet: nothing to skip.
     if (acked.channelId !== channel.channel_id || !acked.has(id)) return false;
     log.info("Skipped queued webhook {deliveryId}: already delivered (a redelivery)", {
       deliveryId: id,
     });
     tunnel.sendControl(FrameType.Ack, stream.id, encodeAck({ id, status: 0 }));
+    turns.done(stream, true);
     return true;
   };
   /** Tells the server how a queued delivery went: ACK once the app answered (and it is saved). */
@@ -129,7 +142,11 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   ) => {
     const id = result.head.delivery!.id;
     if (typeof result.status === "number") {
-      await (await ackedNow()).add(id).catch((error) =>
+      const saving = (await ackedNow()).add(id);
+      // The next one may go to the app while the id is saved; the ACK waits for the save (the
+      // saves, and so the ACKs, keep their order).
+      turns.done(stream, true);
+      await saving.catch((error) =>
         log.warn("Cannot save acked delivery {deliveryId} to the state file: {error}", {
           deliveryId: id,
           error: String(error),
@@ -143,6 +160,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
         ? "timeout"
         : "error";
       tunnel.sendControl(FrameType.Nack, stream.id, encodeNack({ id, reason }));
+      turns.done(stream, false);
     }
   };
 
@@ -200,7 +218,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
         if (!(error instanceof StreamResetError)) {
           log.warn("Request failed: {error}", { error: String(error) });
         }
-      });
+      }).finally(() => turns.done(stream, false));
     inFlight.add(task);
     task.finally(() => inFlight.delete(task));
   };
@@ -212,6 +230,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       [PROTOCOL_HEADER]: String(PROTOCOL_VERSION),
       "x-channel-secret": channel.channel_secret,
       [OFFLINE_HEADER]: offline,
+      [QUEUE_WINDOW_HEADER]: String(MAX_QUEUE_WINDOW),
     };
     if (options.authToken) headers.authorization = `Bearer ${options.authToken}`;
     // No abort signal: aborting one closes an established socket, and shutdown must first let

@@ -46,9 +46,11 @@ export interface ForwardOptions {
   verifyMode?: "flag" | "reject";
   /**
    * Called for a delivery from the server's queue before the app is called: returning true
-   * skips it (already acked, a redelivery); the callee has told the server.
+   * skips it (already acked, a redelivery, or chained behind a delivery that failed); the callee
+   * has told the server. It may first wait for the queued deliveries before it to be answered
+   * (the client delivers them one after another).
    */
-  skipQueued?: (head: RequestHead, stream: TunnelStream) => boolean;
+  skipQueued?: (head: RequestHead, stream: TunnelStream) => boolean | Promise<boolean>;
 }
 
 /** What happened, for the client's log line. */
@@ -128,8 +130,8 @@ export async function forwardStream(
     throw error;
   }
   const result: ForwardResult = { head, status: "cancelled", requestBytes: 0, responseBytes: 0 };
-  if (head.delivery && options.skipQueued?.(head, stream)) {
-    stream.reset("cancelled", "Already delivered to the app (a redelivery)");
+  if (head.delivery && options.skipQueued && await options.skipQueued(head, stream)) {
+    stream.reset("cancelled", "Not sent to the app: already delivered, or behind a failed one");
     result.skipped = true;
     return result;
   }

@@ -32,6 +32,13 @@ export interface QueuedDeliveryInfo {
   id: string;
   /** Hand-out count, 1 on the first delivery. */
   attempt: number;
+  /**
+   * Set (only for clients that negotiated a window, see `QUEUE_WINDOW_HEADER`) when the server
+   * sent this delivery behind an earlier one still unanswered: the client delivers it only if
+   * the queued delivery before it was acked, and otherwise NACKs it (`skipped`) unsent, so a
+   * failure never lets a later delivery overtake the one the server will re-send.
+   */
+  chained?: boolean;
 }
 
 /** What the client sends back once the local app answered. */
@@ -66,7 +73,14 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 export function encodeRequestHead(head: RequestHead): Uint8Array {
   return encoder.encode(JSON.stringify(
     head.delivery
-      ? [head.method, head.target, head.headers, head.delivery.id, head.delivery.attempt]
+      ? [
+        head.method,
+        head.target,
+        head.headers,
+        head.delivery.id,
+        head.delivery.attempt,
+        ...(head.delivery.chained ? [1] : []),
+      ]
       : [head.method, head.target, head.headers],
   ));
 }
@@ -82,12 +96,12 @@ const DELIVERY_ID = /^[A-Za-z0-9._~-]{1,128}$/;
  */
 export function decodeRequestHead(bytes: Uint8Array): RequestHead {
   const value = parseJson(bytes, "request head");
-  if (!Array.isArray(value) || (value.length !== 3 && value.length !== 5)) {
+  if (!Array.isArray(value) || (value.length < 5 && value.length !== 3) || value.length > 6) {
     throw new ProtocolError(
-      "Cannot decode request head: expected [method, target, headers] or [method, target, headers, deliveryId, attempt]",
+      "Cannot decode request head: expected [method, target, headers] or [method, target, headers, deliveryId, attempt(, 1 when chained)]",
     );
   }
-  const [method, target, headers, id, attempt] = value;
+  const [method, target, headers, id, attempt, chained] = value;
   if (typeof method !== "string" || !TOKEN.test(method)) {
     throw new ProtocolError("Cannot decode request head: invalid method");
   }
@@ -98,7 +112,7 @@ export function decodeRequestHead(bytes: Uint8Array): RequestHead {
     );
   }
   const head: RequestHead = { method, target, headers: checkHeaders(headers, "request head") };
-  if (value.length === 5) {
+  if (value.length >= 5) {
     if (typeof id !== "string" || !DELIVERY_ID.test(id)) {
       throw new ProtocolError("Cannot decode request head: invalid delivery id");
     }
@@ -106,6 +120,10 @@ export function decodeRequestHead(bytes: Uint8Array): RequestHead {
       throw new ProtocolError("Cannot decode request head: attempt must be an integer ≥ 1");
     }
     head.delivery = { id, attempt };
+    if (value.length === 6) {
+      if (chained !== 1) throw new ProtocolError("Cannot decode request head: chained must be 1");
+      head.delivery.chained = true;
+    }
   }
   return head;
 }

@@ -21,8 +21,11 @@ export interface AckInfo {
   status: number;
 }
 
-/** Why a queued delivery was not delivered: it is retried with backoff. */
-export type NackReason = "unreachable" | "timeout" | "error";
+/**
+ * Why a queued delivery was not delivered: it is retried with backoff. `skipped`: a chained
+ * delivery not sent to the app because the one before it failed (pipelined drains only).
+ */
+export type NackReason = "unreachable" | "timeout" | "error" | "skipped";
 
 /** NACK: the app did not get or answer a queued delivery. */
 export interface NackInfo {
@@ -40,7 +43,7 @@ export interface NoticeInfo {
   queued: number;
 }
 
-const NACK_REASONS: readonly string[] = ["unreachable", "timeout", "error"];
+const NACK_REASONS: readonly string[] = ["unreachable", "timeout", "error", "skipped"];
 const ID = /^[A-Za-z0-9._~-]{1,128}$/;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -100,7 +103,9 @@ export function decodeNack(bytes: Uint8Array): NackInfo {
     !Array.isArray(value) || value.length !== 2 || typeof value[0] !== "string" ||
     !ID.test(value[0]) || !NACK_REASONS.includes(value[1])
   ) {
-    throw new ProtocolError("Cannot decode nack: expected [deliveryId, unreachable|timeout|error]");
+    throw new ProtocolError(
+      "Cannot decode nack: expected [deliveryId, unreachable|timeout|error|skipped]",
+    );
   }
   return { id: value[0], reason: value[1] };
 }

@@ -48,6 +48,22 @@ Deno.test("encodeRequestHead carries a queued delivery's id and attempt; plain h
   assert.throws(() => decodeRequestHead(bytes('["POST","/",[],"ab"]')), ProtocolError);
 });
 
+Deno.test("encodeRequestHead marks a chained delivery with a 6th item; unchained ones keep 5", () => {
+  const head = { method: "POST", target: "/gh", headers: [] as [string, string][] };
+  const chained = { ...head, delivery: { id: "abc", attempt: 1, chained: true } };
+  const encoded = JSON.parse(new TextDecoder().decode(encodeRequestHead(chained)));
+  assert.deepEqual(encoded.slice(3), ["abc", 1, 1]);
+  assert.deepEqual(decodeRequestHead(encodeRequestHead(chained)), chained);
+  const plain = { ...head, delivery: { id: "abc", attempt: 1, chained: false } };
+  assert.equal(JSON.parse(new TextDecoder().decode(encodeRequestHead(plain))).length, 5);
+  assert.throws(() => decodeRequestHead(bytes('["POST","/",[],"ab",1,true]')), /chained/);
+  assert.throws(() => decodeRequestHead(bytes('["POST","/",[],"ab",1,1,1]')), ProtocolError);
+  assert.deepEqual(decodeNack(encodeNack({ id: "d", reason: "skipped" })), {
+    id: "d",
+    reason: "skipped",
+  });
+});
+
 function message(...frames: Frame[]): Uint8Array {
   return encodeFrames(frames);
 }

@@ -28,6 +28,18 @@ export const PROTOCOL_HEADER = "x-wow-protocol";
 export const OFFLINE_HEADER = "x-wow-offline";
 
 /**
+ * Upgrade request header with the most queued deliveries a client takes unanswered at once
+ * (it delivers them to the app one after another, in order, and understands chained heads and
+ * `skipped` NACKs). The server answers with the window it uses; a client that does not send it
+ * (an older release) gets one delivery at a time and never a chained head. An older server
+ * ignores it and sends one at a time, unchained, so the client needs no answer to be safe.
+ */
+export const QUEUE_WINDOW_HEADER = "x-wow-queue-window";
+
+/** Largest window either side offers: beyond it a drain gains nothing but memory. */
+export const MAX_QUEUE_WINDOW = 64;
+
+/**
  * What happens to a channel's webhooks while its client is away or its app unreachable:
  * `queue` stores them (sender gets 202), `reject` answers 503 + `Retry-After` (the sender
  * retries), `auto` queues except signatures that expire and whose senders retry (Stripe, Slack,

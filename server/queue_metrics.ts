@@ -1,8 +1,8 @@
 /**
  * The queue's scrape-time gauges (`wow_queue_depth`, `wow_queue_stored_bytes`): store calls are
  * asynchronous and a scrape reads synchronously, so a snapshot is refreshed in the background
- * and the gauges report the latest one. `wow_queue_oldest_age_seconds` is not measured yet (the
- * store interface has no cheap "oldest" query) and reports 0.
+ * and the gauges report the latest one. `wow_queue_oldest_age_seconds` is the age, at scrape
+ * time, of the oldest arrival the last refresh found (one head-of-queue read per channel).
  *
  * @module
  */
@@ -23,8 +23,16 @@ export function provideQueueGauges(
   metrics: ServerMetrics,
   signal: AbortSignal,
 ): void {
-  let snapshot: QueueSnapshot = { depth: 0, oldestAgeSeconds: 0, storedBytes: 0 };
-  metrics.provide({ queue: () => snapshot });
+  let snapshot = { depth: 0, storedBytes: 0, oldestAt: undefined as number | undefined };
+  metrics.provide({
+    queue: (): QueueSnapshot => ({
+      depth: snapshot.depth,
+      storedBytes: snapshot.storedBytes,
+      oldestAgeSeconds: snapshot.oldestAt === undefined
+        ? 0
+        : Math.max(0, (Date.now() - snapshot.oldestAt) / 1000),
+    }),
+  });
   let running = false;
   const refresh = async () => {
     if (running || signal.aborted) return;
@@ -32,12 +40,15 @@ export function provideQueueGauges(
     try {
       let depth = 0;
       let storedBytes = 0;
+      let oldestAt: number | undefined;
       for (const channel of await queue.channels()) {
         const size = await queue.depth(channel);
         depth += size.count;
         storedBytes += size.bytes;
+        const at = size.count > 0 ? await queue.oldest(channel) : undefined;
+        if (at !== undefined && (oldestAt === undefined || at < oldestAt)) oldestAt = at;
       }
-      snapshot = { depth, oldestAgeSeconds: 0, storedBytes };
+      snapshot = { depth, storedBytes, oldestAt };
     } catch {
       if (!signal.aborted) metrics.queueStoreError();
     } finally {

@@ -21,8 +21,10 @@ import {
   CHANNEL_SECRET_HEADER,
   isChannelId,
   isOfflineMode,
+  MAX_QUEUE_WINDOW,
   OFFLINE_HEADER,
   type OfflineMode,
+  QUEUE_WINDOW_HEADER,
 } from "../../protocol/wire.ts";
 import { ChannelDrain } from "../drain.ts";
 import { saveMode } from "../offline.ts";
@@ -108,18 +110,24 @@ export async function attachTunnel(
   if (ctx.draining) throw shuttingDown();
   // The newest client wins, here and on every other replica (see takeover.ts).
   let drain: ChannelDrain | undefined;
+  const window = mode && ctx.queue ? queueWindowOf(request) : undefined;
   const response = acceptTunnel(request, id, {
     registry: ctx.channels,
     sockets: ctx.sockets,
     stallTimeout: ctx.config.requestTimeout,
     takeOver: takenOverReason(ctx.serverUrl),
-    headers: mode ? { [OFFLINE_HEADER]: ctx.queue ? mode : "off" } : undefined,
+    headers: mode
+      ? {
+        [OFFLINE_HEADER]: ctx.queue ? mode : "off",
+        ...(window ? { [QUEUE_WINDOW_HEADER]: String(window) } : {}),
+      }
+      : undefined,
     onControl: mode ? (frame) => drain?.control(frame) : undefined,
     onAttached: (session) => {
       const attached = ctx.channels.get(id)!;
       attached.offline = ctx.queue ? mode ?? "reject" : undefined;
       if (!mode || !ctx.queue) return;
-      drain = new ChannelDrain(ctx, attached);
+      drain = new ChannelDrain(ctx, attached, window ?? 1);
       drain.start(session);
     },
     onOpened: () => ctx.metrics.tunnelOpened(),
@@ -131,6 +139,17 @@ export async function attachTunnel(
   ctx.owners.forget(id);
   announceAttach(ctx, id);
   return response;
+}
+
+/**
+ * The drain window the client offers (header `X-Wow-Queue-Window`), capped at
+ * {@linkcode MAX_QUEUE_WINDOW}; undefined when it sent none or no positive integer (an older
+ * client: one delivery at a time, and no answer header, so it sees no chained heads).
+ */
+function queueWindowOf(request: Request): number | undefined {
+  const offered = request.headers.get(QUEUE_WINDOW_HEADER);
+  if (offered === null || !/^[1-9][0-9]{0,5}$/.test(offered)) return undefined;
+  return Math.min(Number(offered), MAX_QUEUE_WINDOW);
 }
 
 /**

@@ -150,18 +150,23 @@ end
 return out
 `;
 
-/** ARGV 3 id. Returns 1 when deleted, 0 when not there. */
+/** ARGV 3… ids (one or many: a pipelined drain's acks). Returns how many were deleted. */
 export const ACK: string = COMMON + `
-local sid = redis.call('HGET', ids, ARGV[3])
-if not sid then return 0 end
-local e = redis.call('XRANGE', s, sid, sid)[1]
-if not e then
-  redis.call('HDEL', ids, ARGV[3])
-  return 0
+local n = 0
+for i = 3, #ARGV do
+  local sid = redis.call('HGET', ids, ARGV[i])
+  if sid then
+    local e = redis.call('XRANGE', s, sid, sid)[1]
+    if e then
+      dropEntry(e)
+      n = n + 1
+    else
+      redis.call('HDEL', ids, ARGV[i])
+    end
+  end
 end
-dropEntry(e)
 tidy()
-return 1
+return n
 `;
 
 /**

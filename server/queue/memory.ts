@@ -277,14 +277,32 @@ class MemoryQueue implements QueueStore {
   }
 
   ack(channel: string, id: string): Promise<boolean> {
+    return this.ackMany(channel, [id]).then((n) => n === 1);
+  }
+
+  oldest(channel: string): Promise<number | undefined> {
+    return run(() => {
+      this.#check();
+      // Entries are kept in arrival order: the first is the oldest.
+      const first = this.#channels.get(channel)?.entries.values().next();
+      return first && !first.done ? first.value.receivedAt : undefined;
+    });
+  }
+
+  ackMany(channel: string, ids: readonly string[]): Promise<number> {
     return run(() => {
       this.#check();
       const state = this.#channels.get(channel);
-      const entry = state?.entries.get(id);
-      if (!state || !entry) return false;
-      this.#remove(state, entry);
+      if (!state) return 0;
+      let acked = 0;
+      for (const id of ids) {
+        const entry = state.entries.get(id);
+        if (!entry) continue;
+        this.#remove(state, entry);
+        acked++;
+      }
       this.#gc(channel, state);
-      return true;
+      return acked;
     });
   }
 

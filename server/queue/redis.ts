@@ -369,8 +369,30 @@ class RedisQueue implements QueueStore {
   }
 
   async ack(channel: string, id: string): Promise<boolean> {
-    checkId("delivery id", id);
-    return Number(await this.#script(scripts.ACK, channel, [id])) === 1;
+    return await this.ackMany(channel, [id]) === 1;
+  }
+
+  async oldest(channel: string): Promise<number | undefined> {
+    const [stream] = this.#keys(channel);
+    let reply: Reply;
+    try {
+      reply = await this.#command(["XRANGE", stream, "-", "+", "COUNT", "1"]);
+    } catch (error) {
+      this.#fail(error, channel);
+    }
+    const entry = (reply as Reply[][])[0];
+    if (!entry) return undefined;
+    const fields = entry[1] as unknown as Reply[];
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (text(fields[i]) === "t") return Number(text(fields[i + 1]));
+    }
+    return undefined;
+  }
+
+  async ackMany(channel: string, ids: readonly string[]): Promise<number> {
+    for (const id of ids) checkId("delivery id", id);
+    if (ids.length === 0) return 0;
+    return Number(await this.#script(scripts.ACK, channel, [...ids]));
   }
 
   async nack(channel: string, id: string, options: NackOptions = {}): Promise<boolean> {

@@ -208,6 +208,7 @@ class SqliteQueue implements QueueStore {
         "UPDATE messages SET owner = ?, lease_until = ?, attempts = attempts + 1 WHERE seq = ?",
       ),
       byId: p("SELECT * FROM messages WHERE channel = ? AND id = ?"),
+      sizeById: p("SELECT seq, size FROM messages WHERE channel = ? AND id = ?"),
       delete: p("DELETE FROM messages WHERE seq = ?"),
       addStats: p(
         `INSERT INTO channels (channel, count, bytes, dropped) VALUES (?, ?, ?, ?)
@@ -458,17 +459,39 @@ class SqliteQueue implements QueueStore {
   }
 
   ack(channel: string, id: string): Promise<boolean> {
+    return this.ackMany(channel, [id]).then((n) => n === 1);
+  }
+
+  oldest(channel: string): Promise<number | undefined> {
     return run(() => {
       this.#check();
+      // The (channel, seq) order is arrival order: the head row is the oldest.
+      return (this.#s.head.get(channel) as Row | undefined)?.received_at;
+    });
+  }
+
+  ackMany(channel: string, ids: readonly string[]): Promise<number> {
+    return run(() => {
+      this.#check();
+      if (ids.length === 0) return 0;
       return this.#relaxedTx(() => {
-        const row = this.#s.byId.get(channel, id) as Row | undefined;
-        if (!row) return false;
-        this.#s.delete.run(row.seq);
-        this.#s.dropChunks.run(id);
-        this.#s.addStats.run(channel, -1, -row.size, 0);
-        this.#total -= row.size;
+        let count = 0;
+        let bytes = 0;
+        for (const id of ids) {
+          const row = this.#s.sizeById.get(channel, id) as
+            | { seq: number; size: number }
+            | undefined;
+          if (!row) continue;
+          this.#s.delete.run(row.seq);
+          this.#s.dropChunks.run(id);
+          count++;
+          bytes += row.size;
+        }
+        if (count === 0) return 0;
+        this.#s.addStats.run(channel, -count, -bytes, 0);
+        this.#total -= bytes;
         this.#s.gcChannel.run(channel);
-        return true;
+        return count;
       });
     });
   }

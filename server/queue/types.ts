@@ -135,6 +135,12 @@ export interface QueueStore extends AsyncDisposable {
   /** Deletes a delivery for good. @returns false when it was not there (already acked or dropped). */
   ack(channel: string, id: string): Promise<boolean>;
   /**
+   * Deletes several deliveries of a channel at once (a pipelined drain's acks): one transaction
+   * or round trip instead of one per delivery.
+   * @returns How many were there (the others were already acked or dropped).
+   */
+  ackMany(channel: string, ids: readonly string[]): Promise<number>;
+  /**
    * Gives a leased delivery back for a retry after a delay; later deliveries of the channel held
    * by the same consumer are released with it, so none overtakes it.
    * @returns false when it was not there.
@@ -144,6 +150,12 @@ export interface QueueStore extends AsyncDisposable {
   release(channel: string, consumer: string): Promise<number>;
   /** Count and bytes queued for a channel (after dropping expired ones). */
   depth(channel: string): Promise<Depth>;
+  /**
+   * When the store accepted a channel's oldest delivery (ms since the epoch), from the head of
+   * its queue only (cheap: the `wow_queue_oldest_age_seconds` gauge asks at refresh time).
+   * @returns undefined when the channel has none.
+   */
+  oldest(channel: string): Promise<number | undefined>;
   /** Returns how many deliveries retention dropped from a channel since the last call, and resets it. */
   takeDropped(channel: string): Promise<number>;
   /** Channels that have deliveries queued, sorted. */
