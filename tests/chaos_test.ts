@@ -12,6 +12,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { seededRandom } from "../cluster/_random.ts";
 import {
   type ClientProc,
   freePorts,
@@ -34,18 +35,6 @@ const SENDERS = 4;
 /** Open descriptors a long-lived process may hold beyond its start (keep-alive pools). */
 const FD_SLACK = 16;
 
-/** mulberry32: a small seeded generator, so a run can be replayed from its seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function fdCount(pid: number): Promise<number> {
   let count = 0;
   for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) count++;
@@ -60,7 +49,7 @@ function pause(ms: number): Promise<void> {
 Deno.test("chaos: replicas stopped, killed and restarted, clients restarted, under load: no duplicate, no forged 2xx, no fd leak, the view converges", async () => {
   const seed = Number(Deno.env.get("CHAOS_SEED") ?? Date.now() % 1_000_000);
   console.log(`chaos seed ${seed} (replay with CHAOS_SEED=${seed})`);
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const pick = (n: number) => Math.floor(random() * n);
   const between = (low: number, high: number) => low + random() * (high - low);
 
