@@ -10,11 +10,15 @@ import { findHeadEnd, MAX_HEAD_BYTES, parseResponseHead, type ResponseHead } fro
 /** Per-connection read buffer: a whole maximal head, plus room for the CRLFs that end it. */
 export const READ_BUFFER_BYTES = MAX_HEAD_BYTES + 1024;
 
+/** How much a read buffer grows by when reads fill it. */
+const BUFFER_GROWTH = 4;
+
 /** One connection (pooled, or a single exchange) and its read buffer. */
 export class Connection {
   readonly conn: ByteConn;
   readonly key: string;
-  readonly buf: Uint8Array;
+  /** The read buffer: `buf[start, end)` is received and not consumed yet. */
+  buf: Uint8Array;
   start = 0;
   end = 0;
   /** Bytes received for the current exchange. */
@@ -36,42 +40,80 @@ export class Connection {
   onAbort: (() => void) | undefined;
   signal: AbortSignal | undefined;
 
+  readonly #smallBytes: number;
+  readonly #maxBytes: number;
+  #lastReadFilled = false;
+
   /**
    * @param conn The byte stream.
    * @param key The pool it belongs to (the origin).
    * @param bufferBytes Size of the read buffer.
+   * @param maxBufferBytes The buffer grows up to this while reads fill it (and while one head
+   * does not fit); {@linkcode shrink} takes it back to `bufferBytes`. @default bufferBytes
    */
-  constructor(conn: ByteConn, key: string, bufferBytes: number = READ_BUFFER_BYTES) {
+  constructor(
+    conn: ByteConn,
+    key: string,
+    bufferBytes: number = READ_BUFFER_BYTES,
+    maxBufferBytes: number = bufferBytes,
+  ) {
     this.conn = conn;
     this.key = key;
     this.buf = new Uint8Array(bufferBytes);
+    this.#smallBytes = bufferBytes;
+    this.#maxBytes = Math.max(bufferBytes, maxBufferBytes);
   }
 
   /**
-   * Reads more bytes into the buffer, compacting it first when full.
+   * Reads more bytes into the buffer, compacting it first when full (or growing it, up to its
+   * maximum, when it is full of unconsumed bytes or the last read filled it).
    * @returns false at end of stream.
    */
   async fill(): Promise<boolean> {
-    if (this.end === this.buf.length) {
-      if (this.start === 0) throw new Http1Error("protocol", "Read buffer full");
-      this.buf.copyWithin(0, this.start, this.end);
-      this.end -= this.start;
-      this.start = 0;
-    } else if (this.start === this.end) {
-      this.start = this.end = 0;
-    }
-    const pending = this.pending;
     let n: number | null;
+    const pending = this.pending;
     if (pending) {
+      // Issued on the empty buffer (start = end = 0) into all of it: nothing may move first.
       this.pending = undefined;
       n = await pending;
     } else {
+      this.#makeRoom();
       n = await this.conn.read(this.buf.subarray(this.end));
     }
     if (n === null) return false;
+    this.#lastReadFilled = this.end + n === this.buf.length;
     this.end += n;
     this.received += n;
     return true;
+  }
+
+  /** Room to read into: compacts the buffer, or grows it when full or when reads fill it. */
+  #makeRoom(): void {
+    if (this.start === this.end) this.start = this.end = 0;
+    const full = this.end === this.buf.length;
+    if ((full && this.start === 0) || (this.#lastReadFilled && this.buf.length < this.#maxBytes)) {
+      if (this.buf.length >= this.#maxBytes) throw new Http1Error("protocol", "Read buffer full");
+      const grown = new Uint8Array(Math.min(this.#maxBytes, this.buf.length * BUFFER_GROWTH));
+      grown.set(this.buf.subarray(this.start, this.end));
+      this.end -= this.start;
+      this.start = 0;
+      this.buf = grown;
+    } else if (full) {
+      this.buf.copyWithin(0, this.start, this.end);
+      this.end -= this.start;
+      this.start = 0;
+    }
+  }
+
+  /**
+   * Takes an empty buffer back to its first size (an idle connection then holds only that).
+   * Only while no read is pending.
+   */
+  shrink(): void {
+    if (this.start !== this.end || this.pending || this.buf.length === this.#smallBytes) return;
+    this.start = this.end = 0;
+    this.buf = new Uint8Array(this.#smallBytes);
+    this.#lastReadFilled = false;
   }
 
   /** Writes all of `bytes`. */

@@ -1,6 +1,13 @@
 /**
- * The one HTTP/1.1 implementation the program speaks by hand: the client's replay against the
- * local app, the relay between replicas, the WebSocket handshake and the client's `GET /new`.
+ * The one HTTP/1.1 implementation the program speaks by hand: the server itself, the client's
+ * replay against the local app, the relay between replicas, WebSockets on both sides and the
+ * client's `GET /new`.
+ *
+ * - {@linkcode serveHttp1}: the server (strict request heads, bodies pulled by the handler,
+ *   keep-alive, `100 Continue`, head and idle timeouts, WebSocket upgrades); handlers get a
+ *   {@linkcode ServerRequest} and answer a {@linkcode Reply} (or a `Response`).
+ * - {@linkcode WebSocketConnection}: RFC 6455 framing, pings and the close handshake, for the
+ *   client and (unmasked) for the server.
  *
  * - {@linkcode Http1Client}: a per-origin keep-alive pool over `Deno.connect` (TCP_NODELAY) and
  *   TLS, requests written exactly as given (headers in order, repeats kept, nothing added but
@@ -60,3 +67,24 @@ export { headerValue, MAX_HEAD_BYTES } from "./head.ts";
 export { readResponse } from "./read_response.ts";
 export type { RawResponse, ReadResponseOptions } from "./read_response.ts";
 export type { Http1RequestInit, Http1Response } from "./types.ts";
+export { Reply, replyHead } from "./reply.ts";
+export type { ReplyBody, ReplyFraming, ReplyHead, ReplyHeadContext } from "./reply.ts";
+export { parseRequestHead, RequestHeadError } from "./request_head.ts";
+export type { RequestHead } from "./request_head.ts";
+export { serveHttp1 } from "./server.ts";
+export type {
+  Http1Server,
+  RefusedConnection,
+  ServeHttp1Options,
+  ServerAnswer,
+  ServerHandler,
+} from "./server.ts";
+export { ServerRequest, StreamBodyReader } from "./server_request.ts";
+export type { BodyReader, ServerRequestInit, UpgradeOptions, Upgrader } from "./server_request.ts";
+export { Connection as WebSocketConnection } from "./ws/connection.ts";
+export type {
+  ConnectionOptions as WebSocketOptions,
+  WsClient,
+  WsCloseInfo,
+} from "./ws/connection.ts";
+export { CloseCode, websocketAccept } from "./ws/framing.ts";

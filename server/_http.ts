@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { Reply } from "../http1/mod.ts";
 
 /**
  * A JSON response.
@@ -39,4 +40,26 @@ export function errorResponse(
   reason?: ErrorReason,
 ): Response {
   return jsonResponse(status, reason ? { error: message, reason } : { error: message }, headers);
+}
+
+/**
+ * The same error as {@linkcode errorResponse}, as a {@linkcode Reply} (what the webhook path
+ * answers with: no `Headers` or stream to build).
+ * @param status HTTP status.
+ * @param message What went wrong and, where possible, what to do.
+ * @param headers Extra headers (e.g. `Retry-After`).
+ * @param reason Machine-readable reason.
+ * @returns The reply.
+ */
+export function errorReply(
+  status: number,
+  message: string,
+  headers?: Record<string, string>,
+  reason?: ErrorReason,
+): Reply {
+  return Reply.json(
+    status,
+    reason ? { error: message, reason } : { error: message },
+    headers ? Object.entries(headers) : [],
+  );
 }

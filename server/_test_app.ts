@@ -13,7 +13,13 @@ import {
   TunnelSession,
   type TunnelStream,
 } from "../protocol/mod.ts";
-import type { Http1Client, Http1RequestInit, Http1Response } from "../http1/mod.ts";
+import {
+  type Http1Client,
+  type Http1RequestInit,
+  type Http1Response,
+  type ServerAnswer,
+  ServerRequest,
+} from "../http1/mod.ts";
 import { createContext, type ServerContext } from "./context.ts";
 import { clusterCredential, encodeMeta, Replicas } from "./replicas.ts";
 import { createApp } from "./routes.ts";
@@ -170,8 +176,27 @@ export function testApp(options: ServerOptions = {}, queue?: QueueStore): TestAp
   } as unknown as Http1Client;
   test.ctx = createContext({ replicas, serverUrl: SELF_URL, options, relayHttp, queue });
   test.app = createApp(test.ctx);
-  test.call = async (request, peer = "203.0.113.9") => await test.app.handle(request, peer);
+  test.call = async (request, peer = "203.0.113.9") =>
+    toResponse(await test.app.handle(ServerRequest.fromRequest(request, peer)));
   return test;
+}
+
+/**
+ * The app's answer as a `Response`, for assertions.
+ * @param answer A reply or a response.
+ * @returns The response.
+ */
+export function toResponse(answer: ServerAnswer): Response {
+  if (answer instanceof Response) return answer;
+  const body = answer.body;
+  return new Response(
+    body === null
+      ? null
+      : body instanceof Uint8Array
+      ? body as Uint8Array<ArrayBuffer>
+      : ReadableStream.from(body),
+    { status: answer.status, headers: answer.headers },
+  );
 }
 
 /** An in-memory tunnel client attached to a channel. */

@@ -5,6 +5,7 @@
  * @module
  */
 import { timingSafeEqual } from "node:crypto";
+import type { HeaderLookup } from "../protocol/providers.ts";
 
 const encoder = new TextEncoder();
 
@@ -13,8 +14,8 @@ const encoder = new TextEncoder();
  * @param request The request.
  * @returns The token, or `undefined` when there is none.
  */
-export function bearerToken(request: Request): string | undefined {
-  const header = request.headers.get("authorization");
+export function bearerToken(request: HeaderLookup): string | undefined {
+  const header = request.get("authorization");
   const match = header && /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match ? match[1] : undefined;
 }
@@ -57,7 +58,7 @@ export class TokenSet {
    * @param request The request.
    * @returns Whether it is allowed.
    */
-  allows(request: Request): boolean {
+  allows(request: HeaderLookup): boolean {
     if (!this.required) return true;
     const presented = bearerToken(request);
     if (presented === undefined) return false;

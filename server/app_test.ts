@@ -223,23 +223,31 @@ Deno.test("app forgets a channel's owner when the owner answers 404 or 503, and 
 Deno.test("clientIp trusts X-Forwarded-For only from a --trusted-proxy, taking the right-most untrusted hop", () => {
   const request = get("/new", { "x-forwarded-for": "198.51.100.1, 192.0.2.44" });
   // No trusted proxy (the default): private and loopback peers are clients like any other.
-  assert.equal(clientIp(request, "203.0.113.9"), "203.0.113.9");
-  assert.equal(clientIp(request, "10.0.0.3"), "10.0.0.3");
-  assert.equal(clientIp(request, "127.0.0.1"), "127.0.0.1");
+  assert.equal(clientIp(request.headers, "203.0.113.9"), "203.0.113.9");
+  assert.equal(clientIp(request.headers, "10.0.0.3"), "10.0.0.3");
+  assert.equal(clientIp(request.headers, "127.0.0.1"), "127.0.0.1");
   const trusted = new CidrSet(["10.0.0.0/8", "::1"]);
-  assert.equal(clientIp(request, "203.0.113.9", trusted), "203.0.113.9", "peer not trusted");
-  assert.equal(clientIp(request, "10.0.0.3", trusted), "192.0.2.44");
-  assert.equal(clientIp(request, "::1", trusted), "192.0.2.44");
-  assert.equal(clientIp(request, "::ffff:10.0.0.3", trusted), "192.0.2.44", "v4-mapped peer");
-  assert.equal(clientIp(get("/new"), "10.0.0.3", trusted), "10.0.0.3", "no header");
+  assert.equal(
+    clientIp(request.headers, "203.0.113.9", trusted),
+    "203.0.113.9",
+    "peer not trusted",
+  );
+  assert.equal(clientIp(request.headers, "10.0.0.3", trusted), "192.0.2.44");
+  assert.equal(clientIp(request.headers, "::1", trusted), "192.0.2.44");
+  assert.equal(
+    clientIp(request.headers, "::ffff:10.0.0.3", trusted),
+    "192.0.2.44",
+    "v4-mapped peer",
+  );
+  assert.equal(clientIp(get("/new").headers, "10.0.0.3", trusted), "10.0.0.3", "no header");
   // Trusted hops are skipped; the first untrusted one from the right is the client.
   const chained = get("/new", { "x-forwarded-for": "6.6.6.6, 192.0.2.44, 10.1.1.1" });
-  assert.equal(clientIp(chained, "10.0.0.3", trusted), "192.0.2.44");
+  assert.equal(clientIp(chained.headers, "10.0.0.3", trusted), "192.0.2.44");
   // A garbage hop stops the walk at the trusted hop right of it.
   const garbage = get("/new", { "x-forwarded-for": "6.6.6.6, not-an-ip, 10.1.1.1" });
-  assert.equal(clientIp(garbage, "10.0.0.3", trusted), "10.1.1.1");
+  assert.equal(clientIp(garbage.headers, "10.0.0.3", trusted), "10.1.1.1");
   const ported = get("/new", { "x-forwarded-for": "[2001:db8::7]:443" });
-  assert.equal(clientIp(ported, "10.0.0.3", trusted), "2001:db8::7");
+  assert.equal(clientIp(ported.headers, "10.0.0.3", trusted), "2001:db8::7");
 });
 
 Deno.test("app rate-limits /new by the peer address when an untrusted peer sends X-Forwarded-For", async () => {

@@ -21,7 +21,8 @@ import {
   type TunnelSession,
   type TunnelStream,
 } from "../protocol/mod.ts";
-import { errorResponse } from "./_http.ts";
+import { errorReply } from "./_http.ts";
+import { type BodyReader, concat, Reply, type ServerRequest } from "../http1/mod.ts";
 
 /** Options for {@linkcode deliverWebhook}. */
 export interface DeliverOptions {
@@ -56,8 +57,8 @@ export interface DeliverOptions {
 
 /** What {@linkcode deliverWebhook} returns. */
 export interface DeliverResult {
-  /** The response for the sender. */
-  response: Response;
+  /** The answer for the sender. */
+  response: Reply;
   /** Byte counts for the log. */
   outcome: DeliveryOutcome;
   /**
@@ -96,53 +97,31 @@ export interface DeliveryOutcome {
 /** Request bodies up to this size are read whole before sending (one DATA frame). */
 const SMALL_BODY = MAX_CHUNK_SIZE;
 
-/** Buffer size of one read of a larger request body (one DATA frame at most). */
-const READ_CHUNK = MAX_CHUNK_SIZE;
-
 /**
- * Reads `body` with a BYOB reader into a fresh buffer of at most {@linkcode READ_CHUNK} bytes per
- * read: fewer, larger chunks than the default reader, and no view outlives its frame's copy.
- * Fresh buffers because `sendBody` queues the chunk until the session flushes at the end of the
- * tick; a reused buffer would be overwritten before it is copied. Falls back to the default
- * reader when the stream is not a byte stream. Stopping early (body too large, stream reset)
- * cancels the body, as `for await` over the stream does.
+ * Reads the request body chunk by chunk; stops (without waiting for a read in progress) once
+ * `signal` aborts: the stream is over, and the server closes or drains the connection after the
+ * answer.
  */
 async function* readChunks(
-  body: ReadableStream<Uint8Array>,
+  body: BodyReader,
   signal: AbortSignal,
   keep?: KeptBody,
 ): AsyncGenerator<Uint8Array> {
-  let reader: ReadableStreamBYOBReader;
+  let stop: (() => void) | undefined;
+  const stopped = new Promise<null>((resolve) => (stop = () => resolve(null)));
+  signal.addEventListener("abort", stop!, { once: true });
   try {
-    reader = body.getReader({ mode: "byob" });
-  } catch {
-    for await (const chunk of body.values({ preventCancel: keep !== undefined })) {
+    while (!signal.aborted) {
+      const chunk = await Promise.race([body.read(), stopped]);
+      if (chunk === null) return;
+      if (chunk.length === 0) continue;
       if (keep) keepChunk(keep, chunk);
       yield chunk;
     }
-    return;
-  }
-  let done = false;
-  // A reset while a read waits on a slow sender: cancelling settles that read at once.
-  const cancel = () => reader.cancel().catch(() => {});
-  signal.addEventListener("abort", cancel, { once: true });
-  try {
-    while (true) {
-      const result = await reader.read(new Uint8Array(READ_CHUNK));
-      if (result.done) {
-        done = true;
-        return;
-      }
-      if (result.value.length > 0) {
-        if (keep) keepChunk(keep, result.value);
-        yield result.value;
-      }
-    }
   } finally {
-    signal.removeEventListener("abort", cancel);
+    signal.removeEventListener("abort", stop!);
     // Kept for queueing: the rest of the body stays readable for the store.
-    if (!done && !keep) reader.cancel().catch(() => {});
-    reader.releaseLock();
+    if (!body.done && !keep) body.cancel();
   }
 }
 
@@ -156,31 +135,31 @@ function keepChunk(keep: KeptBody, chunk: Uint8Array): void {
 }
 
 /** The kept bytes followed by whatever of `rest` is still unread. */
-function keptThenRest(
-  keep: KeptBody,
-  rest: ReadableStream<Uint8Array> | null,
-): ReadableStream<Uint8Array> {
+function keptThenRest(keep: KeptBody, rest: BodyReader | null): ReadableStream<Uint8Array> {
   const chunks = keep.chunks;
-  const reader = rest && !rest.locked ? rest.getReader() : undefined;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const next = chunks.shift();
-      if (next) return controller.enqueue(next);
-      const result = await reader?.read();
-      if (!result || result.done) controller.close();
-      else controller.enqueue(result.value);
+      const next = chunks.shift() ?? (rest && !rest.done ? await rest.read() : null);
+      if (next) controller.enqueue(next);
+      else controller.close();
     },
-    cancel: (reason) => reader?.cancel(reason),
+    cancel: () => rest?.cancel(),
   });
 }
 
 /**
- * Reads a small request body whole, within `timeout` ms.
+ * Reads a small request body whole, within `timeout` ms (at once when it came with the head).
  * @returns The bytes, or why not (for a 408 answer).
  */
-async function readSmallBody(request: Request, timeout: number): Promise<Uint8Array | string> {
+async function readSmallBody(body: BodyReader, timeout: number): Promise<Uint8Array | string> {
+  const whole = body.takeBuffered();
+  if (whole) return whole;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const reading = request.bytes();
+  const reading = (async () => {
+    const chunks: Uint8Array[] = [];
+    for (let chunk = await body.read(); chunk; chunk = await body.read()) chunks.push(chunk);
+    return concat(chunks);
+  })();
   try {
     const expired = new Promise<string>((resolve) => {
       timer = setTimeout(
@@ -210,12 +189,12 @@ async function readSmallBody(request: Request, timeout: number): Promise<Uint8Ar
  * @returns The response for the sender and byte counts for the log.
  */
 export async function deliverWebhook(
-  request: Request,
+  request: ServerRequest,
   session: TunnelSession,
   options: DeliverOptions,
 ): Promise<DeliverResult> {
   const arrivedAt = options.arrivedAt ?? performance.now();
-  const lengthHeader = request.headers.get("content-length");
+  const lengthHeader = request.body ? request.get("content-length") : null;
   const declared = Number(lengthHeader ?? 0);
   if (declared > options.maxBodySize) {
     return fail(
@@ -239,7 +218,7 @@ export async function deliverWebhook(
   const small = request.body && declared > 0 && declared <= SMALL_BODY && lengthHeader !== null;
   let smallBody: Uint8Array | undefined;
   if (small) {
-    const read = await readSmallBody(request, options.requestTimeout);
+    const read = await readSmallBody(request.body!, options.requestTimeout);
     if (typeof read === "string") return fail(408, read);
     smallBody = read;
   }
@@ -305,14 +284,12 @@ export async function deliverWebhook(
     const head = decodeResponseHead(answer);
     const hasBody = responseHasBody(request.method, head.status);
     const buffered = hasBody ? stream.takeBufferedBody() : undefined;
-    const response = new Response(
-      hasBody ? (buffered as Uint8Array<ArrayBuffer> ?? stream.body) : null,
-      {
-        status: head.status,
-        // The client strips hop-by-hop headers already; a rogue or older one may not, and
-        // `connection`/`upgrade` from it must not steer the sender's connection (issue #13.15).
-        headers: toHeaders(endToEndHeaders(head.headers)),
-      },
+    const response = new Reply(
+      head.status,
+      // The client strips hop-by-hop headers already; a rogue or older one may not, and
+      // `connection`/`upgrade` from it must not steer the sender's connection (issue #13.15).
+      endToEndHeaders(head.headers),
+      hasBody ? buffered ?? stream.body : null,
     );
     const responseBytes = stream.remoteEnded.then(
       () => stream.bytesReceived,
@@ -386,10 +363,10 @@ function fail(
   status: number,
   message: string,
   requestBytes: Promise<number> = Promise.resolve(0),
-  headers?: HeadersInit,
-): { response: Response; outcome: DeliveryOutcome } {
+  headers?: Record<string, string>,
+): { response: Reply; outcome: DeliveryOutcome } {
   return {
-    response: errorResponse(status, message, headers),
+    response: errorReply(status, message, headers),
     outcome: { status, requestBytes, responseBytes: Promise.resolve(0) },
   };
 }
@@ -408,7 +385,7 @@ const REPLICA_HEADERS = new Set([FORWARDED_HEADER, CLUSTER_AUTH_HEADER]);
  * @returns The header list.
  */
 export function forwardedHeaders(
-  request: Request,
+  request: Pick<ServerRequest, "headerList">,
   options: { remoteIp: string; proto: string; trustForwarded?: boolean },
 ): HeaderList {
   // One pass over the sender's headers: each `get`/`has` on a `Headers` walks all of them again,
@@ -419,23 +396,25 @@ export function forwardedHeaders(
   let forwardedFor: string | undefined;
   let hasProto = false;
   let hasHost = false;
+  let hasLength = false;
   let connection: string | undefined;
-  for (const [name, value] of request.headers) {
+  for (const [name, value] of request.headerList) {
     switch (name) {
       case "host":
         host = value;
         continue;
       case "connection":
-        connection = value;
+        connection = connection === undefined ? value : `${connection}, ${value}`;
         continue;
       case "x-forwarded-for":
-        forwardedFor = value;
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
         if (!trust) continue; // re-added below with the sender's address
         break;
       case "content-length":
-        // Deno joins identical repeats (`Content-Length: 5` twice → "5, 5") and refuses
-        // differing ones itself (400); the app must get the one value (issue #13.8).
-        list.push([name, singleContentLength(value)]);
+        // Identical repeats (`Content-Length: 5` twice, or "5, 5") are one length (differing
+        // ones were refused with 400); the app must get the one value, once (issue #13.8).
+        if (!hasLength) list.push([name, singleContentLength(value)]);
+        hasLength = true;
         continue;
       case "x-forwarded-proto":
         hasProto = true;
@@ -468,10 +447,4 @@ export function forwardedHeaders(
 function singleContentLength(value: string): string {
   const comma = value.indexOf(",");
   return comma < 0 ? value : value.slice(0, comma).trim();
-}
-
-function toHeaders(list: HeaderList): Headers {
-  const headers = new Headers();
-  for (const [name, value] of list) headers.append(name, value);
-  return headers;
 }

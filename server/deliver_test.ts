@@ -1,6 +1,22 @@
 import assert from "node:assert/strict";
 import { encodeResponseHead, TunnelSession, type TunnelStream } from "../protocol/mod.ts";
-import { deliverWebhook } from "./deliver.ts";
+import { type DeliverOptions, deliverWebhook } from "./deliver.ts";
+import { ServerRequest } from "../http1/mod.ts";
+import { toResponse } from "./_test_app.ts";
+
+/** Delivers a `Request` as the server would read it, and answers a `Response`. */
+async function deliver(
+  request: Request,
+  session: TunnelSession,
+  options: DeliverOptions,
+): Promise<Response> {
+  const { response } = await deliverWebhook(
+    ServerRequest.fromRequest(request, "127.0.0.1"),
+    session,
+    options,
+  );
+  return toResponse(response);
+}
 
 /** A transport that records what would be sent. */
 function recordingTransport() {
@@ -44,7 +60,7 @@ Deno.test("deliverWebhook answers 431 for a head too large to tunnel and sends n
     headers: { "x-quotes": '"'.repeat(70_000) },
     body: "x",
   });
-  const { response } = await deliverWebhook(request, session, OPTIONS);
+  const response = await deliver(request, session, OPTIONS);
   assert.equal(response.status, 431);
   assert.match((await response.json()).error, /too large to tunnel/);
   await new Promise((resolve) => setTimeout(resolve, 10));
@@ -58,7 +74,7 @@ Deno.test("deliverWebhook answers 503 with Retry-After when the tunnel cannot op
   const session = new TunnelSession(transport, { role: "server" });
   session.close();
   const request = new Request("http://server/webhook/x", { method: "POST", body: "x" });
-  const { response } = await deliverWebhook(request, session, OPTIONS);
+  const response = await deliver(request, session, OPTIONS);
   assert.equal(response.status, 503);
   assert.equal(response.headers.get("retry-after"), "30");
   await response.body?.cancel();
@@ -84,7 +100,7 @@ Deno.test("deliverWebhook strips hop-by-hop headers from the client's answer (is
     stream.sendEnd();
   });
   const request = new Request("http://server/webhook/x", { method: "POST", body: "x" });
-  const { response } = await deliverWebhook(request, server, OPTIONS);
+  const response = await deliver(request, server, OPTIONS);
   await response.body?.cancel();
   assert.equal(response.status, 200);
   const names = [...response.headers.keys()];
@@ -116,8 +132,12 @@ Deno.test("deliverWebhook reports the server's own share of the wait, not the cl
   // Arrived 50 ms before delivery began (routing, a busy loop): counted; the app's 300 ms: not.
   const arrivedAt = performance.now() - 50;
   const request = new Request("http://server/webhook/x", { method: "POST", body: "x" });
-  const { response, outcome } = await deliverWebhook(request, server, { ...OPTIONS, arrivedAt });
-  await response.body?.cancel();
+  const { response, outcome } = await deliverWebhook(
+    ServerRequest.fromRequest(request, "127.0.0.1"),
+    server,
+    { ...OPTIONS, arrivedAt },
+  );
+  await toResponse(response).body?.cancel();
   assert.equal(response.status, 200);
   assert.ok(outcome.addedSeconds !== undefined);
   assert.ok(
@@ -125,11 +145,14 @@ Deno.test("deliverWebhook reports the server's own share of the wait, not the cl
     `added ${outcome.addedSeconds}`,
   );
   const refused = await deliverWebhook(
-    new Request("http://server/webhook/x", { method: "POST", body: "x".repeat(10) }),
+    ServerRequest.fromRequest(
+      new Request("http://server/webhook/x", { method: "POST", body: "x".repeat(10) }),
+      "127.0.0.1",
+    ),
     server,
     { ...OPTIONS, maxBodySize: 1 },
   );
-  await refused.response.body?.cancel();
+  await toResponse(refused.response).body?.cancel();
   assert.equal(refused.outcome.addedSeconds, undefined, "no answer from the client: no sample");
   server.close();
   client.close();

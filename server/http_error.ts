@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { type ErrorReason, errorResponse } from "./_http.ts";
+import { type ErrorReason, errorReply, errorResponse } from "./_http.ts";
+import type { Reply } from "../http1/mod.ts";
 import { CHANNEL_SECRET_HEADER } from "../protocol/wire.ts";
 
 /** Options for {@linkcode HttpError}. */
@@ -58,6 +59,14 @@ export class HttpError extends Error {
    */
   toResponse(): Response {
     return errorResponse(this.status, this.message, this.headers, this.reason);
+  }
+
+  /**
+   * The JSON answer for this error, as the server writes it.
+   * @returns The reply.
+   */
+  toReply(): Reply {
+    return errorReply(this.status, this.message, this.headers, this.reason);
   }
 }
 

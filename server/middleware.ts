@@ -12,6 +12,7 @@ import { clientIp } from "./rate_limit.ts";
 import { guard, type Handler, type Middleware, renderError } from "./router.ts";
 import { deliveryIdOf } from "../protocol/providers.ts";
 import { LogLines } from "../protocol/log_line.ts";
+import type { ServerAnswer } from "../http1/mod.ts";
 
 const log = getLogger(["wow", "server"]);
 /** The webhook access line (a LogLine: this is written once per webhook). */
@@ -27,9 +28,10 @@ export const checkHeaderLimits: Middleware<ServerContext> = guard((request, ctx)
   const { maxHeaderCount, maxHeaderSize } = ctx.config;
   let count = 0;
   let size = 0;
-  for (const [name, value] of request.headers) {
+  const list = request.headerList;
+  for (let i = 0; i < list.length; i++) {
     count++;
-    size += name.length + value.length;
+    size += list[i][0].length + list[i][1].length;
   }
   if (count > maxHeaderCount) {
     ctx.metrics.refused("header_limit");
@@ -105,7 +107,7 @@ function adminRequired(replicaCredential: boolean): HttpError {
 export const logWebhook: Middleware<ServerContext> =
   (next: Handler<ServerContext>) => async (request, ctx, info) => {
     const started = performance.now();
-    let response: Response;
+    let response: ServerAnswer;
     try {
       response = await next(request, ctx, info);
     } catch (error) {
@@ -113,7 +115,7 @@ export const logWebhook: Middleware<ServerContext> =
     }
     const status = response.status;
     Promise.all([info.requestBytes, info.responseBytes]).then(([requestBytes, responseBytes]) => {
-      const delivery = info.providerDelivery ?? deliveryIdOf(request.headers);
+      const delivery = info.providerDelivery ?? deliveryIdOf(request);
       accessLines.write(delivery ? 1 : 0, {
         provider: delivery?.provider,
         provider_delivery: delivery?.id,

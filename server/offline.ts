@@ -13,7 +13,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Channel } from "./channels.ts";
 import type { ServerContext } from "./context.ts";
 import { HttpError } from "./http_error.ts";
-import { jsonResponse } from "./_http.ts";
+import { Reply, type ServerRequest } from "../http1/mod.ts";
 import { forwardedHeaders } from "./deliver.ts";
 import type { RequestInfo } from "./router.ts";
 import { isOfflineMode, type OfflineMode } from "../protocol/wire.ts";
@@ -34,6 +34,9 @@ export const EXPIRING_SIGNATURES: readonly (readonly [header: string, sender: st
   ["svix-timestamp", "Svix"],
 ];
 
+/** What the mode checks need of a webhook's headers: a `Headers`, or a `ServerRequest`. */
+export type HeaderPresence = Pick<Headers, "has">;
+
 /** The settings key a channel's offline mode is stored under. */
 const MODE_KEY = "offline";
 
@@ -42,7 +45,7 @@ const MODE_KEY = "offline";
  * @param headers The webhook's headers.
  * @returns e.g. `"Stripe"`, or undefined.
  */
-export function expiringSignature(headers: Headers): string | undefined {
+export function expiringSignature(headers: HeaderPresence): string | undefined {
   for (const [header, sender] of EXPIRING_SIGNATURES) if (headers.has(header)) return sender;
   return undefined;
 }
@@ -54,7 +57,7 @@ export function expiringSignature(headers: Headers): string | undefined {
  * @param headers The webhook's headers.
  * @returns Whether to queue it.
  */
-export function mayQueue(mode: OfflineMode | undefined, headers: Headers): boolean {
+export function mayQueue(mode: OfflineMode | undefined, headers: HeaderPresence): boolean {
   return mode === "queue" || (mode === "auto" && expiringSignature(headers) === undefined);
 }
 
@@ -127,7 +130,7 @@ export function notQueued(
   ctx: ServerContext,
   channelId: string,
   mode: OfflineMode,
-  headers: Headers,
+  headers: HeaderPresence,
 ): HttpError {
   const sender = mode === "auto" ? expiringSignature(headers) : undefined;
   return new HttpError(
@@ -174,20 +177,20 @@ export interface EnqueueOptions {
  * full or failing.
  */
 export async function enqueueWebhook(
-  request: Request,
+  request: ServerRequest,
   ctx: ServerContext,
   info: RequestInfo,
   options: EnqueueOptions = {},
-): Promise<Response> {
+): Promise<Reply> {
   const { config } = ctx;
-  const declared = Number(request.headers.get("content-length") ?? 0);
+  const declared = Number(request.get("content-length") ?? 0);
   if (declared > config.maxBodySize) {
     throw new HttpError(
       413,
       `The request body of ${declared} bytes exceeds the limit of ${config.maxBodySize} bytes`,
     );
   }
-  const source = options.body ?? request.body;
+  const source = options.body ?? request.stream();
   let tooLarge = false;
   const body = source ? limitBody(source, config.maxBodySize, () => (tooLarge = true)) : null;
   const channel = options.channel;
@@ -211,7 +214,7 @@ export async function enqueueWebhook(
     if (tooLarge) {
       throw new HttpError(413, `The request body exceeds the limit of ${config.maxBodySize} bytes`);
     }
-    if (request.signal.aborted) throw new HttpError(400, "The sender went away mid-body");
+    if (request.aborted) throw new HttpError(400, "The sender went away mid-body");
     const full = error instanceof QueueFullError;
     if (!full) ctx.metrics.queueStoreError();
     log.warn("Cannot queue a webhook for channel {channelId}: {error}", {
@@ -239,7 +242,7 @@ export async function enqueueWebhook(
     deliveryId: result.id,
     channelId: info.id,
   });
-  return jsonResponse(config.queueStatus, { queued: true, delivery_id: result.id });
+  return Reply.json(config.queueStatus, { queued: true, delivery_id: result.id });
 }
 
 /** `source`, erroring once more than `max` bytes passed (`onTooLarge` is called first). */

@@ -63,15 +63,16 @@ export interface ServerOptions {
   /** Cluster node name. @default `HOSTNAME`, else `node-<8 hex>` */
   nodeName?: string;
   /**
-   * Close connections whose first request head has not arrived within this many ms (slow-loris
-   * protection, see `header_guard.ts`); 0 disables. @default 0
+   * Answer `408` and close a connection whose request head is not complete this many ms after
+   * its first byte (slow-loris protection, built into the HTTP server `http1/server.ts`); 0
+   * disables. @default 0
    */
   headerTimeout?: number;
   /**
-   * With the header guard on (`headerTimeout` > 0), close a kept-alive connection on which no byte
-   * moved either way for this many ms; WebSocket tunnels are exempt (their pings keep their own
-   * liveness). Must exceed `requestTimeout`, so a webhook waiting for its answer is never cut;
-   * 0 disables. @default 60000
+   * With the head timeout on (`headerTimeout` > 0), close a kept-alive connection idle this many
+   * ms between requests; WebSocket tunnels are exempt (their pings keep their own liveness), and
+   * an exchange in progress is never cut. Must exceed `requestTimeout`; 0 disables.
+   * @default 60000
    */
   idleTimeout?: number;
   /**
@@ -137,7 +138,7 @@ export const SERVER_DEFAULTS = {
   shutdownGrace: 10_000,
   /** How long shutdown waits for clients to answer the close handshake, ms. */
   closeGrace: 2_000,
-  /** Off: the guard costs throughput; proxies in front enforce their own header timeouts. */
+  /** Off, as before it was built in; proxies in front enforce their own header timeouts. */
   headerTimeout: 0,
   /** 60 s, as nginx's `keepalive_timeout` order of magnitude; twice the request timeout. */
   idleTimeout: 60_000,
@@ -172,13 +173,13 @@ export const SERVER_DEFAULTS = {
 
 /**
  * The rules between server options: TLS cannot be served by a cluster, whose replicas reach
- * each other over plain HTTP; with the header guard on, the idle timeout must exceed the request
- * timeout (a webhook waiting for its answer moves no byte). `startServer` and the CLI (before it
+ * each other over plain HTTP; with the head timeout on, the idle timeout must exceed the request
+ * timeout. `startServer` and the CLI (before it
  * reads the certificate files, passing `tls: true` when `--tls-cert` is given) both call this.
  *
  * @param options The options, or what is known of them.
  * @throws {TypeError} When TLS is combined with `peerDomain` or `join`, or `idleTimeout` is not
- * longer than `requestTimeout` while the guard is on.
+ * longer than `requestTimeout` while the head timeout is on.
  */
 export function assertServerOptions(
   options:

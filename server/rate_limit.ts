@@ -4,6 +4,7 @@
  * @module
  */
 import { type CidrSet, parseIp } from "./cidr.ts";
+import type { HeaderLookup } from "../protocol/providers.ts";
 
 /** Options for {@linkcode RateLimiter}. */
 export interface RateLimiterOptions {
@@ -72,7 +73,7 @@ export class RateLimiter {
  * saw; everything left of it was written by the client); a hop that is no IP address stops the
  * walk at the trusted hop right of it.
  *
- * @param request The request.
+ * @param request The request's headers (a `ServerRequest` or `Headers`).
  * @param peer The TCP peer address.
  * @param trusted The trusted proxies. @default none
  * @returns The IP.
@@ -81,13 +82,13 @@ export class RateLimiter {
  * import { CidrSet } from "./cidr.ts";
  * import { clientIp } from "./rate_limit.ts";
  * const request = new Request("http://x/new", { headers: { "x-forwarded-for": "6.6.6.6, 192.0.2.7" } });
- * clientIp(request, "10.0.0.2", new CidrSet(["10.0.0.0/8"])); // "192.0.2.7"
- * clientIp(request, "10.0.0.2"); // "10.0.0.2"
+ * clientIp(request.headers, "10.0.0.2", new CidrSet(["10.0.0.0/8"])); // "192.0.2.7"
+ * clientIp(request.headers, "10.0.0.2"); // "10.0.0.2"
  * ```
  */
-export function clientIp(request: Request, peer: string, trusted?: CidrSet): string {
+export function clientIp(request: HeaderLookup, peer: string, trusted?: CidrSet): string {
   if (!trusted?.has(peer)) return peer;
-  const hops = (request.headers.get("x-forwarded-for") ?? "").split(",").map(hostOfHop);
+  const hops = (request.get("x-forwarded-for") ?? "").split(",").map(hostOfHop);
   let client = peer;
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = hops[i];

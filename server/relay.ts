@@ -7,8 +7,14 @@
  * @module
  */
 import { endToEndHeaders, type HeaderList, responseHasBody } from "../protocol/mod.ts";
-import { type Http1Client, Http1Error } from "../http1/mod.ts";
-import { errorResponse } from "./_http.ts";
+import {
+  type BodyReader,
+  type Http1Client,
+  Http1Error,
+  Reply,
+  type ServerRequest,
+} from "../http1/mod.ts";
+import { errorReply } from "./_http.ts";
 
 /** Options for {@linkcode relayWebhook}. */
 export interface RelayOptions {
@@ -30,10 +36,10 @@ export interface RelayOptions {
  * @returns The owner's response, or a 502/504 JSON error when it cannot be reached.
  */
 export async function relayWebhook(
-  request: Request,
+  request: ServerRequest,
   ownerUrl: string,
   options: RelayOptions,
-): Promise<Response> {
+): Promise<Reply> {
   const source = new URL(request.url);
   const owner = new URL(ownerUrl);
   const abort = new AbortController();
@@ -48,31 +54,26 @@ export async function relayWebhook(
       method: request.method,
       path: source.pathname + source.search,
       headers: [...options.headers, ["host", owner.host]],
-      body: request.body,
+      body: request.body && (request.body.takeBuffered() ?? chunksOf(request.body)),
       signal: abort.signal,
     });
     clearTimeout(timer);
-    const headers = new Headers();
-    for (const [name, value] of endToEndHeaders(answer.headers)) headers.append(name, value);
+    const headers = endToEndHeaders(answer.headers);
     if (!responseHasBody(request.method, answer.status)) {
       answer.body.cancel();
-      return new Response(null, { status: answer.status, headers });
+      return new Reply(answer.status, headers);
     }
-    const whole = answer.body.takeBuffered();
-    return new Response((whole as Uint8Array<ArrayBuffer>) ?? ReadableStream.from(answer.body), {
-      status: answer.status,
-      headers,
-    });
+    return new Reply(answer.status, headers, answer.body.takeBuffered() ?? answer.body);
   } catch (error) {
     options.onFailure?.();
     const timedOut = error instanceof Http1Error && error.code === "timeout" ||
       (error as Error)?.name === "TimeoutError";
     return timedOut
-      ? errorResponse(
+      ? errorReply(
         504,
         `The replica holding this channel (${owner.origin}) did not answer in time`,
       )
-      : errorResponse(
+      : errorReply(
         502,
         `The replica holding this channel (${owner.origin}) is unreachable: ${
           (error as Error).message
@@ -82,4 +83,9 @@ export async function relayWebhook(
     clearTimeout(timer);
     request.signal.removeEventListener("abort", onSenderGone);
   }
+}
+
+/** A request body's chunks, as the HTTP/1.1 client streams them. */
+async function* chunksOf(body: BodyReader): AsyncGenerator<Uint8Array> {
+  for (let chunk = await body.read(); chunk; chunk = await body.read()) yield chunk;
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { Http1Client } from "../http1/mod.ts";
+import { Http1Client, ServerRequest } from "../http1/mod.ts";
+import { toResponse } from "./_test_app.ts";
 import { relayWebhook } from "./relay.ts";
 
 Deno.test("relayWebhook calls onFailure when the owner is unreachable, not when it answers", async () => {
@@ -14,11 +15,16 @@ Deno.test("relayWebhook calls onFailure when the owner is unreachable, not when 
   try {
     let failures = 0;
     const options = { headers: [], http, timeout: 2_000, onFailure: () => failures++ };
-    const request = () => new Request("http://sender.example/webhook/x", { method: "POST" });
-    const ok = await relayWebhook(request(), `http://127.0.0.1:${owner.addr.port}`, options);
+    const request = () =>
+      ServerRequest.fromRequest(
+        new Request("http://sender.example/webhook/x", { method: "POST" }),
+        "127.0.0.1",
+      );
+    const relay = async (url: string) => toResponse(await relayWebhook(request(), url, options));
+    const ok = await relay(`http://127.0.0.1:${owner.addr.port}`);
     assert.equal(await ok.text(), "owner");
     assert.equal(failures, 0);
-    const down = await relayWebhook(request(), `http://127.0.0.1:${deadPort}`, options);
+    const down = await relay(`http://127.0.0.1:${deadPort}`);
     await down.body?.cancel();
     assert.equal(down.status, 502);
     assert.equal(failures, 1);

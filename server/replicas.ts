@@ -13,6 +13,7 @@ import { createHmac } from "node:crypto";
 import type { ClusterHandle, Member } from "../cluster/mod.ts";
 
 import { CLUSTER_AUTH_HEADER } from "../protocol/wire.ts";
+import type { HeaderLookup } from "../protocol/providers.ts";
 
 export { CLUSTER_AUTH_HEADER, FORWARDED_HEADER } from "../protocol/wire.ts";
 
@@ -128,9 +129,9 @@ export class Replicas {
    * @param request The request.
    * @returns Whether it is from a replica.
    */
-  isReplicaCall(request: Request): boolean {
+  isReplicaCall(request: HeaderLookup): boolean {
     return this.#credential !== undefined &&
-      request.headers.get(CLUSTER_AUTH_HEADER) === this.#credential;
+      request.get(CLUSTER_AUTH_HEADER) === this.#credential;
   }
 
   /** True when a gossip key (and so a credential) is configured. */

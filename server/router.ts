@@ -11,16 +11,18 @@
  * @example
  * ```ts
  * import { route, Router } from "./router.ts";
+ * import { ServerRequest } from "../http1/mod.ts";
  * const router = new Router({}, [
  *   route("GET", "/hello/:id", (_request, _ctx, info) => new Response(`hello ${info.id}`)),
  * ], { fallback: () => new Response("no", { status: 404 }) });
- * await router.handle(new Request("http://x/hello/you"), "127.0.0.1");
+ * await router.handle(ServerRequest.fromRequest(new Request("http://x/hello/you"), "127.0.0.1"));
  * ```
  *
  * @module
  */
 import { getLogger } from "@logtape/logtape";
 import { HttpError } from "./http_error.ts";
+import type { Reply, ServerAnswer, ServerRequest } from "../http1/mod.ts";
 import type { ProviderDelivery } from "../protocol/providers.ts";
 
 const log = getLogger(["wow", "server"]);
@@ -33,7 +35,7 @@ export class RequestInfo {
   readonly url: URL;
   /** Its path. */
   readonly path: string;
-  /** The TCP peer's address (the sender's, behind the header guard). */
+  /** The TCP peer's address. */
   readonly peer: string;
   /**
    * The address refusals are logged with and `/new` is rate-limited by: the peer, or the client
@@ -68,16 +70,16 @@ export class RequestInfo {
 
 /** Answers one request; throws {@linkcode HttpError} to refuse it. */
 export type Handler<C> = (
-  request: Request,
+  request: ServerRequest,
   ctx: C,
   info: RequestInfo,
-) => Response | Promise<Response>;
+) => ServerAnswer | Promise<ServerAnswer>;
 
 /** Wraps a handler (composed once when the router is built, not per request). */
 export type Middleware<C> = (next: Handler<C>) => Handler<C>;
 
 /** A check that throws {@linkcode HttpError} to refuse, or returns to let the request through. */
-export type Check<C> = (request: Request, ctx: C, info: RequestInfo) => void;
+export type Check<C> = (request: ServerRequest, ctx: C, info: RequestInfo) => void;
 
 /**
  * Middleware from a check: runs `check`, then the handler.
@@ -180,12 +182,11 @@ export class Router<C> {
 
   /**
    * Answers a request.
-   * @param request The request.
-   * @param peer The TCP peer's address.
-   * @returns The response (an {@linkcode HttpError} rendered as JSON).
+   * @param request The request (`request.peer` is the TCP peer's address).
+   * @returns The answer (an {@linkcode HttpError} rendered as JSON).
    */
-  handle(request: Request, peer: string): Response | Promise<Response> {
-    const info = new RequestInfo(new URL(request.url), peer);
+  handle(request: ServerRequest): ServerAnswer | Promise<ServerAnswer> {
+    const info = new RequestInfo(new URL(request.url), request.peer);
     const handler = this.#match(request.method, info) ?? this.#fallback;
     try {
       const result = handler(request, this.#ctx, info);
@@ -230,10 +231,10 @@ function matchParts(parts: Part[], path: string, start: number, info: RequestInf
 }
 
 async function settle(
-  result: Promise<Response>,
-  request: Request,
+  result: Promise<ServerAnswer>,
+  request: ServerRequest,
   info: RequestInfo,
-): Promise<Response> {
+): Promise<ServerAnswer> {
   try {
     return await result;
   } catch (error) {
@@ -249,7 +250,7 @@ async function settle(
  * @param info The request's info.
  * @returns The response.
  */
-export function renderError(error: unknown, request: Request, info: RequestInfo): Response {
+export function renderError(error: unknown, request: ServerRequest, info: RequestInfo): Reply {
   if (!(error instanceof HttpError)) throw error;
   if (error.log) {
     log.warn("Refused {method} {path} from {ip}: {status} {message}", {
@@ -260,5 +261,5 @@ export function renderError(error: unknown, request: Request, info: RequestInfo)
       message: error.message,
     });
   }
-  return error.toResponse();
+  return error.toReply();
 }

@@ -1,6 +1,6 @@
 /**
  * The public server: issues channels, accepts tunnels and delivers webhooks through them. This
- * file starts and stops the parts (HTTP listener, header guard, cluster node, sweeper); what the
+ * file starts and stops the parts (HTTP listener, cluster node, sweepers); what the
  * server answers is the route table in `routes.ts` over the context of `context.ts`.
  *
  * @module
@@ -8,17 +8,23 @@
 import { getLogger } from "@logtape/logtape";
 import type { ChannelRegistry } from "./channels.ts";
 import { detectAdvertiseAddress } from "./address.ts";
-import { errorResponse } from "./_http.ts";
+import { errorReply } from "./_http.ts";
 import { StreamResetError } from "../protocol/mod.ts";
 import { CLOSE_NORMAL } from "./tunnel.ts";
 import { startCluster } from "../cluster/mod.ts";
 import { clusterCredential, encodeMeta, Replicas } from "./replicas.ts";
-import { type HeaderGuard, startHeaderGuard } from "./header_guard.ts";
 import { assertServerOptions, SERVER_DEFAULTS, type ServerOptions } from "./options.ts";
 import { createContext, resolveConfig, type ServerContext } from "./context.ts";
 import { createApp } from "./routes.ts";
 import type { Router } from "./router.ts";
-import { Http1Client } from "../http1/mod.ts";
+import {
+  Http1Client,
+  type Http1Server,
+  type Reply,
+  serveHttp1,
+  type ServerAnswer,
+  type ServerRequest,
+} from "../http1/mod.ts";
 import { clusterObserver, createServerMetrics } from "./metrics/mod.ts";
 import { openConfiguredQueue, QUEUE_SWEEP_INTERVAL } from "./offline.ts";
 import { provideQueueGauges } from "./queue_metrics.ts";
@@ -27,7 +33,7 @@ const log = getLogger(["wow", "server"]);
 
 export { CHANNEL_SECRET_HEADER } from "../protocol/wire.ts";
 
-/** Room for the request line on top of `--max-header-size` when the guard measures a head. */
+/** Room for the request line on top of `--max-header-size` in a request head. */
 const HEAD_LINE_SLACK = 16 * 1024;
 
 /** How long a graceful leave may take to spread before the gossip sockets close, ms. */
@@ -77,48 +83,36 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   const proto = options.tls ? "https" : "http";
   const startedAt = performance.now();
   const relayHttp = new Http1Client();
-  let guard: HeaderGuard | undefined;
   // The context needs the cluster node, whose gossip metadata carries this server's URL, which
   // needs the bound port: the listener starts first and answers 503 until the app exists.
   const started: { app?: Router<ServerContext> } = {};
-  const handler = (request: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> => {
-    const remote = info.remoteAddr as Deno.NetAddr;
-    if (!started.app) return errorResponse(503, "The server is starting; retry shortly");
+  const handler = (request: ServerRequest): ServerAnswer | Promise<ServerAnswer> => {
+    if (!started.app) return errorReply(503, "The server is starting; retry shortly");
     const invalid = refuseInvalidHost(request);
     if (invalid) return invalid;
-    return started.app.handle(request, guard?.peerOf(remote.port) ?? remote.hostname);
+    return started.app.handle(request);
   };
-
-  // With --header-timeout the guard owns the public port (and TLS) and the HTTP server listens
-  // on a loopback port behind it.
-  const guarded = config.headerTimeout > 0;
-  const server = Deno.serve({
-    port: guarded ? 0 : config.port,
-    hostname: guarded ? "127.0.0.1" : config.bindAddr,
-    ...(guarded ? {} : options.tls ?? {}),
-    onListen: () => {},
+  const server = serveHttp1({
+    hostname: config.bindAddr,
+    port: config.port,
+    tls: options.tls,
+    headerTimeout: config.headerTimeout,
+    // As documented for --idle-timeout: with the head timeout on.
+    idleTimeout: config.headerTimeout > 0 ? config.idleTimeout : 0,
+    maxHeadSize: config.maxHeaderSize + HEAD_LINE_SLACK,
+    handler,
     onError: (error) => {
       logServeError(error);
-      return errorResponse(500, "Internal server error");
+      return errorReply(500, "Internal server error");
     },
-  }, handler);
-  if (guarded) {
-    try {
-      guard = startHeaderGuard({
-        hostname: config.bindAddr,
-        port: config.port,
-        tls: options.tls,
-        upstreamPort: (server.addr as Deno.NetAddr).port,
-        headerTimeout: config.headerTimeout,
-        idleTimeout: config.idleTimeout,
-        maxHeadSize: config.maxHeaderSize + HEAD_LINE_SLACK,
-      });
-    } catch (error) {
-      await server.shutdown();
-      throw error;
-    }
-  }
-  const addr = guard?.addr ?? server.addr as Deno.NetAddr;
+    onRefused: ({ peer, status, message }) =>
+      log.warn("Refused a connection from {ip}: {status} {message}", {
+        ip: peer,
+        status,
+        message: JSON.stringify(message).slice(1, -1),
+      }),
+  });
+  const addr = server.addr;
   const advertise = detectAdvertiseAddress({
     advertiseAddr: options.advertiseAddr,
     bindAddr: config.bindAddr,
@@ -186,13 +180,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     );
   }
 
-  let metricsServer: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let metricsServer: Http1Server | undefined;
   try {
     metricsServer = startMetricsListener(options.metricsAddr, ctx);
   } catch (error) {
     await server.shutdown();
     await replicas.cluster.leave(CLUSTER_LEAVE_TIMEOUT);
-    await guard?.close();
     await queue?.close();
     throw error;
   }
@@ -230,12 +223,10 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       }
       // Close tunnels ourselves with a normal code and wait for the close handshakes: Deno's
       // server.shutdown() would cut them with 1001.
-      const closing = [...sockets].map((socket) =>
-        new Promise((resolve) => {
-          socket.addEventListener("close", resolve, { once: true });
-          socket.close(CLOSE_NORMAL, "Server shutting down");
-        })
-      );
+      const closing = [...sockets].map((socket) => {
+        socket.close(CLOSE_NORMAL, "Server shutting down");
+        return socket.closed;
+      });
       await withTimeout(Promise.all(closing), SERVER_DEFAULTS.closeGrace);
       // Whatever is still running fails now: open streams, relays, then the listener (bounded,
       // since a slow sender could keep a streaming response open indefinitely).
@@ -245,7 +236,6 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
         Promise.all([server.shutdown(), replicas.cluster.leave(CLUSTER_LEAVE_TIMEOUT)]),
         SERVER_DEFAULTS.closeGrace,
       );
-      await guard?.close();
       await metricsServer?.shutdown();
       await queue?.close();
       stopped.resolve();
@@ -291,7 +281,7 @@ async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void>
 function startMetricsListener(
   addr: string | undefined,
   ctx: ServerContext,
-): Deno.HttpServer<Deno.NetAddr> | undefined {
+): Http1Server | undefined {
   if (!addr || addr.trim().toLowerCase() === "off") return undefined;
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]*)):(\d{1,5})$/.exec(addr);
   if (!match || Number(match[3]) > 65535) {
@@ -300,13 +290,24 @@ function startMetricsListener(
   const hostname = match[1] || match[2] || "127.0.0.1";
   let listener;
   try {
-    listener = Deno.serve({ hostname, port: Number(match[3]), onListen: () => {} }, (request) => {
-      const invalid = refuseInvalidHost(request);
-      if (invalid) return invalid;
-      const path = new URL(request.url).pathname;
-      if (path !== "/metrics") return errorResponse(404, `No route for ${request.method} ${path}`);
-      if (request.method !== "GET") return errorResponse(405, "Only GET /metrics is served here");
-      return ctx.metrics.response();
+    listener = serveHttp1({
+      hostname,
+      port: Number(match[3]),
+      headerTimeout: ctx.config.headerTimeout,
+      idleTimeout: ctx.config.headerTimeout > 0 ? ctx.config.idleTimeout : 0,
+      maxHeadSize: ctx.config.maxHeaderSize + HEAD_LINE_SLACK,
+      onError: (error) => {
+        logServeError(error);
+        return errorReply(500, "Internal server error");
+      },
+      handler: (request) => {
+        const invalid = refuseInvalidHost(request);
+        if (invalid) return invalid;
+        const path = new URL(request.url).pathname;
+        if (path !== "/metrics") return errorReply(404, `No route for ${request.method} ${path}`);
+        if (request.method !== "GET") return errorReply(405, "Only GET /metrics is served here");
+        return ctx.metrics.response();
+      },
     });
   } catch (error) {
     throw new Error(`Cannot listen on --metrics-addr ${addr}: ${(error as Error).message}`, {
@@ -325,22 +326,22 @@ function startMetricsListener(
  * `Host: %zz`), before any route parses it; `undefined` for every other request. Such requests
  * are a client's mistake or a probe, so they are logged at debug only, escaped.
  */
-function refuseInvalidHost(request: Request): Response | undefined {
+function refuseInvalidHost(request: ServerRequest): Reply | undefined {
   if (URL.canParse(request.url)) return undefined;
   log.debug("Refused a request whose Host header makes an invalid URL: {url}", {
     url: JSON.stringify(request.url),
   });
-  return errorResponse(
+  return errorReply(
     400,
     "The Host header does not make a valid URL: send a host name or address, with a port up to 65535",
   );
 }
 
 /**
- * Logs an error Deno's HTTP server reports (mostly a response body that failed mid-way). The text
- * may come from a peer (a tunnel client's RESET message), so it is always escaped onto one line;
- * an answer the client ended early is logged at warn, a sender that went away at debug, and only
- * anything else at error.
+ * Logs an error the HTTP server reports: a handler that threw, or an answer's body that failed
+ * mid-way. The text may come from a peer (a tunnel client's RESET message), so
+ * it is always escaped onto one line; an answer the client ended early is logged at warn, a
+ * sender that went away at debug, and only anything else at error.
  */
 function logServeError(error: unknown): void {
   const text = JSON.stringify(String(error));
@@ -348,7 +349,8 @@ function logServeError(error: unknown): void {
     log.warn("A webhook's answer ended early (the client reset it): {error}", { error: text });
   } else if (
     error instanceof Deno.errors.BrokenPipe || error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.Interrupted || /connection (closed|reset)/i.test(String(error))
+    error instanceof Deno.errors.Interrupted || error instanceof Deno.errors.BadResource ||
+    /connection (closed|reset)/i.test(String(error))
   ) {
     log.debug("A sender went away while its answer was being sent: {error}", { error: text });
   } else {

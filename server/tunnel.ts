@@ -8,7 +8,6 @@ import {
   CLOSE_NORMAL,
   CLOSE_POLICY_VIOLATION,
   CLOSE_TAKEN_OVER,
-  CLOSE_TOO_BIG,
   type Frame,
   KEEPALIVE_INTERVAL,
   MAX_MESSAGE_SIZE,
@@ -19,6 +18,13 @@ import {
   TunnelSession,
 } from "../protocol/mod.ts";
 import { HttpError } from "./http_error.ts";
+import {
+  CloseCode,
+  type Reply,
+  type ServerRequest,
+  WebSocketConnection,
+  type WsCloseInfo,
+} from "../http1/mod.ts";
 import type { ChannelRegistry } from "./channels.ts";
 import type { DisconnectReason } from "./metrics/mod.ts";
 
@@ -27,7 +33,70 @@ const log = getLogger(["wow", "server"]);
 export { CLOSE_NORMAL, CLOSE_POLICY_VIOLATION };
 
 /** Open tunnel sockets, so shutdown can close them. */
-export type SocketSet = Set<WebSocket>;
+export type SocketSet = Set<TunnelSocket>;
+
+/** How long a tunnel's closing handshake may take, ms. */
+const CLOSE_TIMEOUT = 5_000;
+/**
+ * First read buffer of a tunnel's socket: an idle channel holds only this in its pending read
+ * (it grows while the client sends more).
+ */
+const TUNNEL_READ_BUFFER = 2 * 1024;
+
+/**
+ * A tunnel's WebSocket from the upgrade on: frames wait (`readyState` 0) until the `101` is
+ * written and the connection is ours; then they go out on it.
+ */
+export class TunnelSocket {
+  #ws: WebSocketConnection | undefined;
+  #closing: { code: number; reason: string } | undefined;
+  #closed = Promise.withResolvers<WsCloseInfo>();
+
+  /** Resolves once the socket is closed (or could never open). */
+  get closed(): Promise<WsCloseInfo> {
+    return this.#closed.promise;
+  }
+
+  /** 0 until the connection is ours, then 1 (WebSocket `readyState`). */
+  get readyState(): number {
+    return this.#ws ? 1 : 0;
+  }
+
+  /** Bytes queued on the socket and not yet written. */
+  get bufferedAmount(): number {
+    return this.#ws?.bufferedAmount ?? 0;
+  }
+
+  /** @param message One binary message. */
+  send(message: Uint8Array): void {
+    this.#ws?.send(message);
+  }
+
+  /**
+   * Starts the closing handshake (at once, or as soon as the connection is ours).
+   * @param code Close code.
+   * @param reason At most 123 UTF-8 bytes.
+   */
+  close(code: number, reason: string): void {
+    if (this.#ws) this.#ws.close(code, reason);
+    else this.#closing ??= { code, reason };
+  }
+
+  /**
+   * @internal The connection after the `101`: runs the socket on it.
+   * @param ws The open connection.
+   */
+  _open(ws: WebSocketConnection): void {
+    this.#ws = ws;
+    ws.closed.then((info) => this.#closed.resolve(info));
+    if (this.#closing) ws.close(this.#closing.code, this.#closing.reason);
+  }
+
+  /** @internal The `101` could not be written: the socket never opened. */
+  _fail(error: unknown): void {
+    this.#closed.resolve({ code: 1006, reason: String(error), wasClean: false, error });
+  }
+}
 
 /**
  * 426 unless the client says it speaks this build's protocol version (header
@@ -35,8 +104,8 @@ export type SocketSet = Set<WebSocket>;
  * @param request The upgrade request.
  * @throws {HttpError} 426 for a missing or different version.
  */
-export function checkProtocolVersion(request: Request): void {
-  const spoken = request.headers.get(PROTOCOL_HEADER);
+export function checkProtocolVersion(request: ServerRequest): void {
+  const spoken = request.get(PROTOCOL_HEADER);
   if (spoken === String(PROTOCOL_VERSION)) return;
   throw new HttpError(
     426,
@@ -85,21 +154,32 @@ export interface AcceptTunnelOptions {
  * @param request The upgrade request.
  * @param channelId The channel.
  * @param options Registry, socket set, stall timeout.
- * @returns The 101 response (a client that lost the race for the channel is closed once open).
+ * @returns The 101 reply (a client that lost the race for the channel is closed once open).
  */
 export function acceptTunnel(
-  request: Request,
+  request: ServerRequest,
   channelId: string,
   options: AcceptTunnelOptions,
-): Response {
+): Reply {
   const { registry, sockets } = options;
-  const { socket, response } = Deno.upgradeWebSocket(request, {
-    idleTimeout: KEEPALIVE_INTERVAL / 1000,
+  const { reply, onWritten } = request.upgradeWebSocket({
+    headers: Object.entries(options.headers ?? {}),
   });
-  for (const [name, value] of Object.entries(options.headers ?? {})) {
-    response.headers.set(name, value);
-  }
-  socket.binaryType = "arraybuffer";
+  const socket = new TunnelSocket();
+  // Set once the session is attached: a client refused the channel is closed at once.
+  const opened: { run?: (ws: WebSocketConnection) => void } = {};
+  onWritten.then((upgraded) => {
+    const ws = new WebSocketConnection(upgraded.conn, upgraded.initial, {
+      maxMessageSize: MAX_MESSAGE_SIZE,
+      idleTimeout: KEEPALIVE_INTERVAL,
+      closeTimeout: CLOSE_TIMEOUT,
+      role: "server",
+      initialReadBufferBytes: TUNNEL_READ_BUFFER,
+      binaryOnly: true,
+    }, undefined);
+    socket._open(ws);
+    opened.run?.(ws);
+  }, (error) => socket._fail(error));
   const session: TunnelSession = new TunnelSession(socket, {
     role: "server",
     onExhausted: () => {
@@ -119,18 +199,18 @@ export function acceptTunnel(
     takeOver: options.takeOver,
     evict: (reason) => disconnect("taken_over", reason, CLOSE_TAKEN_OVER),
   });
+  let closeReason: DisconnectReason | undefined;
+  let ended = false;
   if (result !== "attached") {
     const why = result === "full"
       ? "This server holds as many channels as --max-channels allows"
       : "Channel already has a client";
-    socket.onopen = () => socket.close(CLOSE_POLICY_VIOLATION, why);
-    return response;
+    socket.close(CLOSE_POLICY_VIOLATION, why);
+    return reply;
   }
   sockets.add(socket);
   options.onOpened?.();
   options.onAttached?.(session);
-  let closeReason: DisconnectReason | undefined;
-  let ended = false;
   /** Ends the session and frees the channel at once, without waiting for the close handshake. */
   const detach = (error?: StreamResetError) => {
     sockets.delete(socket);
@@ -151,46 +231,49 @@ export function acceptTunnel(
     detach(new StreamResetError("tunnel_closed", message));
     socket.close(code, message.slice(0, 120));
   };
-  socket.onopen = () => {
+  opened.run = (ws: WebSocketConnection) => {
     session.flush();
     log.info("Client attached to channel {channelId}", { channelId });
-  };
-  socket.onmessage = (event) => {
-    try {
-      if (!(event.data instanceof ArrayBuffer)) {
-        throw new ProtocolError("Text messages are not part of the protocol");
-      }
-      // Deno.upgradeWebSocket has no message size option (Deno 2.9.6): it has already buffered
-      // the message (up to its own 64 MiB); refuse it at once so the tunnel holds no more.
-      if (event.data.byteLength > MAX_MESSAGE_SIZE) {
-        return disconnect(
+    ws.onMessage = (message) => {
+      try {
+        session.receive(message);
+      } catch (error) {
+        disconnect(
           "protocol_error",
-          `Message of ${event.data.byteLength} bytes exceeds ${MAX_MESSAGE_SIZE}`,
-          CLOSE_TOO_BIG,
+          error instanceof ProtocolError ? error.message : String(error),
+          CLOSE_POLICY_VIOLATION,
         );
       }
-      session.receive(new Uint8Array(event.data));
-    } catch (error) {
-      disconnect(
-        "protocol_error",
-        error instanceof ProtocolError ? error.message : String(error),
-        CLOSE_POLICY_VIOLATION,
-      );
+    };
+  };
+  socket.closed.then((info) => {
+    if (!ended && PEER_FAULTS.has(info.code) && !info.wasClean) {
+      // The socket failed the connection itself (an oversized or malformed WebSocket frame).
+      closeReason ??= "protocol_error";
+      log.warn("Disconnecting the client of channel {channelId}: {message}", {
+        channelId,
+        message: info.reason,
+      });
     }
-  };
-  socket.onclose = (event) => {
     detach();
-    log.info("Client left channel {channelId} (code {code})", { channelId, code: event.code });
-  };
-  socket.onerror = () => {};
-  return response;
+    log.info("Client left channel {channelId} (code {code})", { channelId, code: info.code });
+  });
+  return reply;
 }
+
+/** Close codes the socket itself sends when the peer breaks RFC 6455 or the size limit. */
+const PEER_FAULTS: ReadonlySet<number> = new Set([
+  CloseCode.ProtocolError,
+  CloseCode.UnsupportedData,
+  CloseCode.InvalidData,
+  CloseCode.TooBig,
+]);
 
 /** How often a tunnel that ran out of stream ids checks whether its last streams are done, ms. */
 const EXHAUSTED_POLL_INTERVAL = 100;
 
 /** Closes the socket normally once the session has no open stream (the client reconnects). */
-function closeWhenIdle(socket: WebSocket, session: TunnelSession): void {
+function closeWhenIdle(socket: TunnelSocket, session: TunnelSession): void {
   const check = () => {
     if (session.activeStreams === 0 || session.closed) {
       socket.close(CLOSE_NORMAL, "Stream ids exhausted; reconnect");

@@ -429,7 +429,13 @@ Deno.test("inspector with real processes: API, exact bodies, replays, safety, br
         body,
       });
       await sent.body?.cancel();
-      const found = await waitForRows(page, initial + 1);
+      // The row appears when the delivery begins and shows its status once it finishes: two
+      // live events, which the page may render apart.
+      let found = await waitForRows(page, initial + 1);
+      await waitUntil(
+        async () => !(found = await rows(page))[0][1].endsWith("pending…"),
+        "the delivery's status on the page",
+      );
       const [id, text] = found[0];
       assert.match(text, /POST\/browsershopify \/ orders\/create201/);
       await clickRow(page, id);

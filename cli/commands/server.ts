@@ -194,7 +194,7 @@ export const SERVER_FLAGS: FlagSpec<ServerFlagOptions>[] = [
     key: "headerTimeout",
     flags: "--header-timeout <duration>",
     description:
-      "close connections whose request head is not complete after this long (slow-loris protection; costs throughput; 0: off)",
+      "answer 408 and close connections whose request head is not complete this long after it began (slow-loris protection; 0: off)",
     arg: value.duration,
   },
   {

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Reply, ServerRequest } from "../../http1/mod.ts";
 import type { ServerContext } from "../context.ts";
 import {
   channelsFull,
@@ -36,7 +37,11 @@ import { saveMode } from "../offline.ts";
  * @param _ctx The server's context.
  * @param info The request's info.
  */
-export function requireChannelId(_request: Request, _ctx: ServerContext, info: RequestInfo): void {
+export function requireChannelId(
+  _request: ServerRequest,
+  _ctx: ServerContext,
+  info: RequestInfo,
+): void {
   if (!isChannelId(info.id)) throw unknownChannel(info.id);
 }
 
@@ -48,7 +53,7 @@ export function requireChannelId(_request: Request, _ctx: ServerContext, info: R
  * @returns Never.
  */
 export function unknownChannelPath(
-  _request: Request,
+  _request: ServerRequest,
   _ctx: ServerContext,
   info: RequestInfo,
 ): never {
@@ -59,8 +64,8 @@ export function unknownChannelPath(
  * 400 unless the request asks for a WebSocket upgrade (route middleware).
  * @param request The request.
  */
-export function requireWebSocketUpgrade(request: Request): void {
-  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+export function requireWebSocketUpgrade(request: ServerRequest): void {
+  if (request.get("upgrade")?.toLowerCase() !== "websocket") {
     throw new HttpError(400, "Expected a WebSocket upgrade request");
   }
 }
@@ -90,14 +95,14 @@ async function verifiedByPeer(
  * @returns The 101 response.
  */
 export async function attachTunnel(
-  request: Request,
+  request: ServerRequest,
   ctx: ServerContext,
   info: RequestInfo,
-): Promise<Response> {
+): Promise<Reply> {
   const id = info.id;
   checkProtocolVersion(request);
   const channel = ctx.channels.get(id);
-  const secret = request.headers.get(CHANNEL_SECRET_HEADER);
+  const secret = request.get(CHANNEL_SECRET_HEADER);
   if (!ctx.secrets.verify(id, secret) && !(await verifiedByPeer(ctx, id, secret))) {
     ctx.metrics.refused(channel ? "channel_secret" : "unknown_channel");
     throw channel ? wrongChannelSecret(id) : unknownChannel(id);
@@ -146,8 +151,8 @@ export async function attachTunnel(
  * {@linkcode MAX_QUEUE_WINDOW}; undefined when it sent none or no positive integer (an older
  * client: one delivery at a time, and no answer header, so it sees no chained heads).
  */
-function queueWindowOf(request: Request): number | undefined {
-  const offered = request.headers.get(QUEUE_WINDOW_HEADER);
+function queueWindowOf(request: ServerRequest): number | undefined {
+  const offered = request.get(QUEUE_WINDOW_HEADER);
   if (offered === null || !/^[1-9][0-9]{0,5}$/.test(offered)) return undefined;
   return Math.min(Number(offered), MAX_QUEUE_WINDOW);
 }
@@ -157,8 +162,8 @@ function queueWindowOf(request: Request): number | undefined {
  * @throws {HttpError} 400 (reason `offline_mode`) for an unknown mode or one `--offline-modes`
  * does not allow.
  */
-function offlineModeOf(request: Request, ctx: ServerContext): OfflineMode | undefined {
-  const asked = request.headers.get(OFFLINE_HEADER);
+function offlineModeOf(request: ServerRequest, ctx: ServerContext): OfflineMode | undefined {
+  const asked = request.get(OFFLINE_HEADER);
   if (asked === null) return undefined;
   const allowed = ctx.config.offlineModes;
   if (!isOfflineMode(asked) || !allowed.includes(asked)) {

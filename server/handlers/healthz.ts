@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ServerRequest } from "../../http1/mod.ts";
 import { jsonResponse } from "../_http.ts";
 import type { ServerContext } from "../context.ts";
 
@@ -13,7 +14,7 @@ import type { ServerContext } from "../context.ts";
  * @param ctx The server's context.
  * @returns The status document.
  */
-export function healthz(_request: Request, ctx: ServerContext): Response {
+export function healthz(_request: ServerRequest, ctx: ServerContext): Response {
   return jsonResponse(ctx.draining ? 503 : 200, {
     status: ctx.draining ? "SHUTTING_DOWN" : "OK",
   });

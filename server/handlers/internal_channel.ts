@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ServerRequest } from "../../http1/mod.ts";
 import { jsonResponse } from "../_http.ts";
 import type { ServerContext } from "../context.ts";
 import { noRoute } from "../http_error.ts";
@@ -17,7 +18,11 @@ import { isChannelId } from "../../protocol/wire.ts";
  * @param info The request's info.
  * @returns `{"channel_id", "attached", "server_url", "attached_at"}`; 404 for a malformed id.
  */
-export function internalChannel(request: Request, ctx: ServerContext, info: RequestInfo): Response {
+export function internalChannel(
+  request: ServerRequest,
+  ctx: ServerContext,
+  info: RequestInfo,
+): Response {
   if (!isChannelId(info.id)) throw noRoute(request.method, info.path);
   const channel = ctx.channels.get(info.id);
   return jsonResponse(200, {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { ServerRequest } from "../../http1/mod.ts";
 import { jsonResponse } from "../_http.ts";
 import type { ServerContext } from "../context.ts";
 import type { ReplicaChannels } from "../traefik.ts";
@@ -29,6 +30,6 @@ export function localChannels(ctx: ServerContext): ReplicaChannels {
  * @param ctx The server's context.
  * @returns The document.
  */
-export function internalChannels(_request: Request, ctx: ServerContext): Response {
+export function internalChannels(_request: ServerRequest, ctx: ServerContext): Response {
   return jsonResponse(200, localChannels(ctx));
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ServerRequest } from "../../http1/mod.ts";
 import { jsonResponse } from "../_http.ts";
 import type { ServerContext } from "../context.ts";
 
@@ -13,7 +14,7 @@ import type { ServerContext } from "../context.ts";
  * @param ctx The server's context.
  * @returns `{"members", "stats"}`.
  */
-export function internalMembers(_request: Request, ctx: ServerContext): Response {
+export function internalMembers(_request: ServerRequest, ctx: ServerContext): Response {
   return jsonResponse(200, {
     members: ctx.replicas.members(),
     stats: ctx.replicas.cluster.stats(),

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ServerRequest } from "../../http1/mod.ts";
 import { getLogger } from "@logtape/logtape";
 import { jsonResponse } from "../_http.ts";
 import type { ServerContext } from "../context.ts";
@@ -36,14 +37,14 @@ const log = getLogger(["wow", "server"]);
  * @returns The answer.
  */
 export async function internalTakeover(
-  request: Request,
+  request: ServerRequest,
   ctx: ServerContext,
   info: RequestInfo,
 ): Promise<Response> {
   if (!isChannelId(info.id)) throw noRoute(request.method, info.path);
   let claim: AttachClaim;
   try {
-    claim = await request.json();
+    claim = await request.json() as AttachClaim;
   } catch {
     throw new HttpError(400, 'Expected a JSON claim {"attached_at": <ms>, "node": "<name>"}');
   }

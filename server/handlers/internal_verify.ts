@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ServerRequest } from "../../http1/mod.ts";
 import { jsonResponse } from "../_http.ts";
 import type { ServerContext } from "../context.ts";
 import { noRoute } from "../http_error.ts";
@@ -17,8 +18,12 @@ import { CHANNEL_SECRET_HEADER, isChannelId } from "../../protocol/wire.ts";
  * @param info The request's info.
  * @returns `{"channel_id", "valid"}`; 404 for a malformed id.
  */
-export function internalVerify(request: Request, ctx: ServerContext, info: RequestInfo): Response {
+export function internalVerify(
+  request: ServerRequest,
+  ctx: ServerContext,
+  info: RequestInfo,
+): Response {
   if (!isChannelId(info.id)) throw noRoute(request.method, info.path);
-  const secret = request.headers.get(CHANNEL_SECRET_HEADER);
+  const secret = request.get(CHANNEL_SECRET_HEADER);
   return jsonResponse(200, { channel_id: info.id, valid: ctx.secrets.verify(info.id, secret) });
 }

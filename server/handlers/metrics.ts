@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ServerRequest } from "../../http1/mod.ts";
 import type { ServerContext } from "../context.ts";
 
 /**
@@ -12,6 +13,6 @@ import type { ServerContext } from "../context.ts";
  * @param ctx The server's context.
  * @returns The exposition text.
  */
-export function metrics(_request: Request, ctx: ServerContext): Promise<Response> {
+export function metrics(_request: ServerRequest, ctx: ServerContext): Promise<Response> {
   return ctx.metrics.response();
 }

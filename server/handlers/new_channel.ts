@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ServerRequest } from "../../http1/mod.ts";
 import { getLogger } from "@logtape/logtape";
 import { jsonResponse } from "../_http.ts";
 import type { ServerContext } from "../context.ts";
@@ -19,7 +20,11 @@ const log = getLogger(["wow", "server"]);
  * @param info The request's info (`info.ip` is the client address).
  * @returns `{"channel_id", "channel_secret"}`.
  */
-export function newChannel(_request: Request, ctx: ServerContext, info: RequestInfo): Response {
+export function newChannel(
+  _request: ServerRequest,
+  ctx: ServerContext,
+  info: RequestInfo,
+): Response {
   const wait = ctx.newLimiter.take(info.ip);
   if (wait > 0) {
     ctx.metrics.refused("rate_limited");

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ServerRequest } from "../../http1/mod.ts";
 import { methodNotAllowed, noRoute } from "../http_error.ts";
 import type { ServerContext } from "../context.ts";
 import type { RequestInfo } from "../router.ts";
@@ -15,7 +16,7 @@ import type { RequestInfo } from "../router.ts";
  * @param info The request's info.
  * @returns Never.
  */
-export function notFound(request: Request, _ctx: ServerContext, info: RequestInfo): never {
+export function notFound(request: ServerRequest, _ctx: ServerContext, info: RequestInfo): never {
   if (request.method !== "GET") throw methodNotAllowed(request.method);
   throw noRoute(request.method, info.path);
 }

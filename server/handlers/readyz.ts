@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { ServerRequest } from "../../http1/mod.ts";
 import { jsonResponse } from "../_http.ts";
 import type { ServerContext } from "../context.ts";
 
@@ -14,7 +15,7 @@ import type { ServerContext } from "../context.ts";
  * @param ctx The server's context.
  * @returns The readiness document.
  */
-export function readyz(_request: Request, ctx: ServerContext): Response {
+export function readyz(_request: ServerRequest, ctx: ServerContext): Response {
   const reason = ctx.draining
     ? "shutting down"
     : !ctx.replicas.synced

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { ServerRequest } from "../../http1/mod.ts";
 import { getLogger } from "@logtape/logtape";
 import type { ServerContext } from "../context.ts";
 import { catchUpTakeovers } from "../takeover.ts";
@@ -27,7 +28,7 @@ const log = getLogger(["wow", "server"]);
  * @returns The dynamic configuration.
  */
 export async function traefikConfig(
-  _request: Request,
+  _request: ServerRequest,
   ctx: ServerContext,
   info: RequestInfo,
 ): Promise<Response> {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ServerRequest } from "../../http1/mod.ts";
 import type { Channel } from "../channels.ts";
 import type { ServerContext } from "../context.ts";
 import { deliverWebhook, forwardedHeaders } from "../deliver.ts";
@@ -13,7 +14,8 @@ import type { RequestInfo } from "../router.ts";
 import type { WebhookRoute } from "../metrics/mod.ts";
 import { FORWARDED_HEADER, isChannelId } from "../../protocol/wire.ts";
 import { deliveryIdFrom } from "../../protocol/providers.ts";
-import { awayMode, enqueueWebhook, mayQueue, notQueued } from "../offline.ts";
+import { awayMode, enqueueWebhook, type HeaderPresence, mayQueue, notQueued } from "../offline.ts";
+import type { Reply, ServerAnswer } from "../../http1/mod.ts";
 
 /** Extra time a relayed webhook gets over the owner's own request timeout, ms. */
 export const RELAY_TIMEOUT_MARGIN = 2_000;
@@ -33,8 +35,8 @@ export const QUEUE_IT: { readonly queue: true } = Object.freeze({ queue: true })
  * @param peer The TCP peer's address.
  * @returns Whether to trust it as relayed.
  */
-export function isRelayed(request: Request, ctx: ServerContext, peer: string): boolean {
-  return request.headers.has(FORWARDED_HEADER) &&
+export function isRelayed(request: ServerRequest, ctx: ServerContext, peer: string): boolean {
+  return request.has(FORWARDED_HEADER) &&
     (ctx.replicas.isReplicaCall(request) ||
       (!ctx.replicas.authenticated && ctx.replicas.isMemberAddress(peer)));
 }
@@ -54,7 +56,7 @@ export async function routeWebhook(
   ctx: ServerContext,
   info: RequestInfo,
   relayed: boolean,
-  headers: Headers = new Headers(),
+  headers: HeaderPresence = new Headers(),
 ): Promise<Channel | string | typeof QUEUE_IT> {
   const id = info.id;
   const { config } = ctx;
@@ -106,16 +108,12 @@ export async function routeWebhook(
 }
 
 /**
- * 400 for a GET or HEAD that announces a body: Deno hands such requests over with no body, so
- * forwarding them would promise the app bytes that never come (it was a 502, issue #13.7).
+ * 400 for a GET or HEAD that announces a body: forwarding one would promise the app bytes that
+ * it does not expect (it was a 502, issue #13.7).
  * @param request The sender's request.
  */
-function refuseUnreadableBody(request: Request): void {
-  if (request.body !== null) return;
-  const length = request.headers.get("content-length");
-  if ((length === null || /^[\s0,]*$/.test(length)) && !request.headers.has("transfer-encoding")) {
-    return;
-  }
+function refuseUnreadableBody(request: ServerRequest): void {
+  if (request.body === null || (request.method !== "GET" && request.method !== "HEAD")) return;
   throw new HttpError(
     400,
     `A ${request.method} webhook cannot carry a body through the tunnel: send it without one, or use POST`,
@@ -130,10 +128,10 @@ function refuseUnreadableBody(request: Request): void {
  * @returns The response.
  */
 export async function webhook(
-  request: Request,
+  request: ServerRequest,
   ctx: ServerContext,
   info: RequestInfo,
-): Promise<Response> {
+): Promise<ServerAnswer> {
   const started = performance.now();
   ctx.metrics.webhookStarted();
   let route: WebhookRoute = "local";
@@ -142,7 +140,7 @@ export async function webhook(
   try {
     refuseUnreadableBody(request);
     relayed = isRelayed(request, ctx, info.peer);
-    const target = await routeWebhook(ctx, info, relayed, request.headers);
+    const target = await routeWebhook(ctx, info, relayed, request);
     if (typeof target === "string") route = "relay";
     const response = await (typeof target === "string"
       ? relay(request, ctx, info, target)
@@ -186,11 +184,11 @@ function recordWebhook(
 }
 
 async function relay(
-  request: Request,
+  request: ServerRequest,
   ctx: ServerContext,
   info: RequestInfo,
   owner: string,
-): Promise<Response> {
+): Promise<Reply> {
   ctx.inFlight++;
   try {
     const response = await relayWebhook(request, owner, {
@@ -212,13 +210,13 @@ async function relay(
 }
 
 async function deliver(
-  request: Request,
+  request: ServerRequest,
   ctx: ServerContext,
   info: RequestInfo,
   channel: Channel,
   relayed: boolean,
   arrivedAt: number,
-): Promise<Response> {
+): Promise<Reply> {
   const { config } = ctx;
   ctx.inFlight++;
   channel.inFlight++;
@@ -233,10 +231,10 @@ async function deliver(
     retryAfterSeconds: config.retryAfterSeconds,
     arrivedAt,
     // Stripe names its delivery only in the body: read it when the body is in memory anyway.
-    onWholeBody: request.headers.has("stripe-signature")
-      ? (bytes) => (info.providerDelivery = deliveryIdFrom(request.headers, bytes))
+    onWholeBody: request.has("stripe-signature")
+      ? (bytes) => (info.providerDelivery = deliveryIdFrom(request, bytes))
       : undefined,
-    keepForQueue: ctx.queue !== undefined && mayQueue(channel.offline, request.headers),
+    keepForQueue: ctx.queue !== undefined && mayQueue(channel.offline, request),
   });
   if (result.outcome.addedSeconds !== undefined) {
     ctx.metrics.tunnelAdded(result.outcome.addedSeconds);
