@@ -218,7 +218,9 @@ export async function deliverWebhook(
   const small = request.body && declared > 0 && declared <= SMALL_BODY && lengthHeader !== null;
   let smallBody: Uint8Array | undefined;
   if (small) {
-    const read = await readSmallBody(request.body!, options.requestTimeout);
+    // Mostly the body came with the head and is whole already: no timer, no await.
+    const read = request.body!.takeBuffered() ??
+      await readSmallBody(request.body!, options.requestTimeout);
     if (typeof read === "string") return fail(408, read);
     smallBody = read;
   }
@@ -270,8 +272,9 @@ export async function deliverWebhook(
       return requestBytes;
     },
   );
-  const abortOnSenderGone = () => stream.reset("cancelled", "The sender went away");
-  request.signal.addEventListener("abort", abortOnSenderGone, { once: true });
+  const stopWatchingSender = request.onAbort(() =>
+    stream.reset("cancelled", "The sender went away")
+  );
 
   let timedOut = false;
   stream.setDeadline(options.requestTimeout, () => {
@@ -295,7 +298,7 @@ export async function deliverWebhook(
       () => stream.bytesReceived,
       () => stream.bytesReceived,
     ).finally(() => {
-      request.signal.removeEventListener("abort", abortOnSenderGone);
+      stopWatchingSender();
       // The app answered without reading the whole body: stop uploading, free the stream.
       if (uploading) {
         stream.reset("cancelled", "The local app answered before reading the body");
@@ -308,7 +311,7 @@ export async function deliverWebhook(
       outcome: { status: head.status, requestBytes: requestBytesDone, responseBytes, addedSeconds },
     };
   } catch (error) {
-    request.signal.removeEventListener("abort", abortOnSenderGone);
+    stopWatchingSender();
     // The stream is reset by now: the upload stops at its next step; `requestBytesDone` settles
     // when it has.
     if (!(error instanceof StreamResetError)) stream.reset("cancelled", "Invalid response head");
@@ -317,7 +320,7 @@ export async function deliverWebhook(
     ) {
       // The upload stops at its next step without cancelling the sender's body.
       await requestBytesDone;
-      if (!keep.overflow && !request.signal.aborted) {
+      if (!keep.overflow && !request.aborted) {
         return {
           ...fail(502, RESETS.target_unreachable.message, requestBytesDone),
           unreachable: keptThenRest(keep, small ? null : request.body),

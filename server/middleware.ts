@@ -106,7 +106,6 @@ function adminRequired(replicaCredential: boolean): HttpError {
  */
 export const logWebhook: Middleware<ServerContext> =
   (next: Handler<ServerContext>) => async (request, ctx, info) => {
-    const started = performance.now();
     let response: ServerAnswer;
     try {
       response = await next(request, ctx, info);
@@ -114,7 +113,7 @@ export const logWebhook: Middleware<ServerContext> =
       response = renderError(error, request, info);
     }
     const status = response.status;
-    Promise.all([info.requestBytes, info.responseBytes]).then(([requestBytes, responseBytes]) => {
+    info.done().then(({ requestBytes, responseBytes, durationMs }) => {
       const delivery = info.providerDelivery ?? deliveryIdOf(request);
       accessLines.write(delivery ? 1 : 0, {
         provider: delivery?.provider,
@@ -122,7 +121,7 @@ export const logWebhook: Middleware<ServerContext> =
         method: request.method,
         path: info.path,
         status,
-        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        durationMs: Math.round(durationMs * 10) / 10,
         requestBytes,
         responseBytes,
         channelId: info.id,

@@ -200,7 +200,7 @@ export async function enqueueWebhook(
     result = await ctx.queue!.enqueue(info.id, {
       head: {
         method: request.method,
-        target: info.rest + info.url.search,
+        target: info.rest + info.search,
         headers: forwardedHeaders(request, {
           remoteIp: info.peer,
           proto: ctx.proto,

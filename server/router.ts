@@ -29,12 +29,20 @@ const log = getLogger(["wow", "server"]);
 
 const NO_BYTES: Promise<number> = Promise.resolve(0);
 
-/** What the router knows about one request besides the `Request` itself. */
+/**
+ * A path (from `/`) that URL parsing leaves as it is: no percent-escapes, dot segments,
+ * backslashes or characters the WHATWG path percent-encode set escapes.
+ */
+const PLAIN_PATH = /^\/[!$&'()*+,\-.\/0-9:;=@A-Z[\]^_a-z|~]*$/;
+/** A query (from `?`) that URL parsing leaves as it is (the special-query set escapes `'`). */
+const PLAIN_QUERY = /^\?[!$%&()*+,\-.\/0-9:;=?@A-Z[\\\]^_`a-z{|}~]*$/;
+
+/** What the router knows about one request besides the request itself. */
 export class RequestInfo {
-  /** The parsed request URL. */
-  readonly url: URL;
-  /** Its path. */
+  /** Its path, as URL parsing normalizes it (dot segments resolved, escapes kept). */
   readonly path: string;
+  /** Its query, `""` or from `?`. */
+  readonly search: string;
   /** The TCP peer's address. */
   readonly peer: string;
   /**
@@ -55,17 +63,64 @@ export class RequestInfo {
    * log; ids in headers are read by the log itself. Set before `requestBytes` resolves.
    */
   providerDelivery?: ProviderDelivery;
+  /** When the router got the request (`performance.now()`). */
+  readonly startedAt: number = performance.now();
+  #url: URL | undefined;
+  #absolute: string;
+  #done: Promise<RequestDone> | undefined;
 
   /**
-   * @param url The request URL.
+   * @param absoluteUrl The request's absolute URL (scheme, host, target).
+   * @param target The request target as sent (`/path?query`), when it is in origin form.
    * @param peer The TCP peer's address.
    */
-  constructor(url: URL, peer: string) {
-    this.url = url;
-    this.path = url.pathname;
+  constructor(absoluteUrl: string, target: string, peer: string) {
+    this.#absolute = absoluteUrl;
     this.peer = peer;
     this.ip = peer;
+    const mark = target.indexOf("?");
+    const path = mark < 0 ? target : target.slice(0, mark);
+    const search = mark < 0 || mark === target.length - 1 ? "" : target.slice(mark);
+    // Most targets are plain: no URL object is needed to know how it would read them.
+    if (PLAIN_PATH.test(path) && !path.includes("/.") && (!search || PLAIN_QUERY.test(search))) {
+      this.path = path;
+      this.search = search;
+    } else {
+      this.path = this.url.pathname;
+      this.search = this.url.search;
+    }
   }
+
+  /** The parsed request URL (made on first use). */
+  get url(): URL {
+    return this.#url ??= new URL(this.#absolute);
+  }
+
+  /**
+   * Settles once both byte counts are known (the upload stopped and the answer was sent); never
+   * rejects (a failed count is 0). Read it only after a handler set the byte counts.
+   * @returns The byte counts and how long the exchange took.
+   */
+  done(): Promise<RequestDone> {
+    return this.#done ??= Promise.all([this.requestBytes, this.responseBytes]).then(
+      ([requestBytes, responseBytes]) => this.#finished(requestBytes, responseBytes),
+      () => this.#finished(0, 0),
+    );
+  }
+
+  #finished(requestBytes: number, responseBytes: number): RequestDone {
+    return { requestBytes, responseBytes, durationMs: performance.now() - this.startedAt };
+  }
+}
+
+/** What {@linkcode RequestInfo.done} settles with. */
+export interface RequestDone {
+  /** Request body bytes passed on. */
+  requestBytes: number;
+  /** Response body bytes sent. */
+  responseBytes: number;
+  /** Milliseconds from the router getting the request until both counts were known. */
+  durationMs: number;
 }
 
 /** Answers one request; throws {@linkcode HttpError} to refuse it. */
@@ -186,7 +241,7 @@ export class Router<C> {
    * @returns The answer (an {@linkcode HttpError} rendered as JSON).
    */
   handle(request: ServerRequest): ServerAnswer | Promise<ServerAnswer> {
-    const info = new RequestInfo(new URL(request.url), request.peer);
+    const info = new RequestInfo(request.url, request.target, request.peer);
     const handler = this.#match(request.method, info) ?? this.#fallback;
     try {
       const result = handler(request, this.#ctx, info);

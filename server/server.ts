@@ -327,7 +327,7 @@ function startMetricsListener(
  * are a client's mistake or a probe, so they are logged at debug only, escaped.
  */
 function refuseInvalidHost(request: ServerRequest): Reply | undefined {
-  if (URL.canParse(request.url)) return undefined;
+  if (isPlainHost(request.host) || URL.canParse(request.url)) return undefined;
   log.debug("Refused a request whose Host header makes an invalid URL: {url}", {
     url: JSON.stringify(request.url),
   });
@@ -335,6 +335,25 @@ function refuseInvalidHost(request: ServerRequest): Reply | undefined {
     400,
     "The Host header does not make a valid URL: send a host name or address, with a port up to 65535",
   );
+}
+
+/** A host name or dotted IPv4 address, and a port: the common `Host` values. */
+const PLAIN_HOST = /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::(\d{1,5}))?$/;
+/** A last label the URL parser reads as a number (so the host as an IPv4 address). */
+const NUMERIC_LABEL = /(?:^|\.)(?:0x[0-9a-f]*|\d+)(?::\d+)?$/i;
+/** An IPv4 address the URL parser keeps as it is: four decimal octets, no leading zeros. */
+const IPV4 =
+  /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?::\d+)?$/;
+
+/**
+ * Whether `host` is valid in a URL as it is, without parsing one: a host name, or a plain
+ * dotted IPv4 address, with a port up to 65535 (anything else is checked by parsing the URL).
+ */
+function isPlainHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const match = PLAIN_HOST.exec(host);
+  if (match === null || (match[1] !== undefined && Number(match[1]) > 65535)) return false;
+  return !NUMERIC_LABEL.test(host) || IPV4.test(host);
 }
 
 /**

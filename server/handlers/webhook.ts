@@ -41,9 +41,14 @@ export function isRelayed(request: ServerRequest, ctx: ServerContext, peer: stri
       (!ctx.replicas.authenticated && ctx.replicas.isMemberAddress(peer)));
 }
 
+/** Where a webhook goes: the channel attached here, the owner's URL, or the queue. */
+export type WebhookTarget = Channel | string | typeof QUEUE_IT;
+
 /**
  * Decides what answers a webhook: the channel attached here (returned), the URL of the replica
- * holding it (returned, a string), or a refusal (thrown).
+ * holding it (returned, a string), or a refusal (thrown). Synchronous when the answer is known
+ * here (the common case: the client is attached to this replica); a promise when a peer or the
+ * store must be asked.
  * @param ctx The server's context.
  * @param info The request's info (`info.id` is the channel id).
  * @param relayed Whether a replica relayed it (see {@linkcode isRelayed}).
@@ -52,32 +57,47 @@ export function isRelayed(request: ServerRequest, ctx: ServerContext, peer: stri
  * @throws {HttpError} 503 (reconnecting, detached, not queued), 404 (nobody holds it), 429 (too
  * many in flight).
  */
-export async function routeWebhook(
+export function routeWebhook(
   ctx: ServerContext,
   info: RequestInfo,
   relayed: boolean,
   headers: HeaderPresence = new Headers(),
-): Promise<Channel | string | typeof QUEUE_IT> {
+): WebhookTarget | Promise<WebhookTarget> {
   const id = info.id;
-  const { config } = ctx;
   const channel = ctx.channels.get(id);
   // A relayed request is never relayed again. With a shared key an id without our tag was never
   // issued: no replica holds it.
   const lookUp = !channel?.session && !relayed && isChannelId(id) &&
     (!ctx.sharedChannelKey || ctx.secrets.isIssued(id));
-  const owner = lookUp ? await ctx.owners.find(id) : undefined;
-  if (owner) return owner;
+  if (lookUp) {
+    return ctx.owners.find(id).then((owner) => owner ?? routeHere(ctx, id, channel, headers));
+  }
+  return routeHere(ctx, id, channel, headers);
+}
+
+/** {@linkcode routeWebhook} once no other replica holds the channel. */
+function routeHere(
+  ctx: ServerContext,
+  id: string,
+  channel: Channel | undefined,
+  headers: HeaderPresence,
+): WebhookTarget | Promise<WebhookTarget> {
   if (ctx.queue) {
-    if (channel?.session) {
-      if (channel.draining && mayQueue(channel.offline, headers)) return QUEUE_IT;
-    } else {
-      const mode = await awayMode(ctx, id, channel);
-      if (mode) {
+    if (!channel?.session) {
+      return awayMode(ctx, id, channel).then((mode) => {
+        if (!mode) return refuseOrDeliver(ctx, id, channel);
         if (mayQueue(mode, headers)) return QUEUE_IT;
         throw notQueued(ctx, id, mode, headers);
-      }
+      });
     }
+    if (channel.draining && mayQueue(channel.offline, headers)) return QUEUE_IT;
   }
+  return refuseOrDeliver(ctx, id, channel);
+}
+
+/** The attached channel, or the refusal that says why not. */
+function refuseOrDeliver(ctx: ServerContext, id: string, channel: Channel | undefined): Channel {
+  const { config } = ctx;
   if (
     !channel && ctx.secrets.isIssued(id) && performance.now() - ctx.startedAt < config.channelTtl
   ) {
@@ -132,7 +152,6 @@ export async function webhook(
   ctx: ServerContext,
   info: RequestInfo,
 ): Promise<ServerAnswer> {
-  const started = performance.now();
   ctx.metrics.webhookStarted();
   let route: WebhookRoute = "local";
   let status = 500;
@@ -140,13 +159,14 @@ export async function webhook(
   try {
     refuseUnreadableBody(request);
     relayed = isRelayed(request, ctx, info.peer);
-    const target = await routeWebhook(ctx, info, relayed, request);
+    const routed = routeWebhook(ctx, info, relayed, request);
+    const target = routed instanceof Promise ? await routed : routed;
     if (typeof target === "string") route = "relay";
-    const response = await (typeof target === "string"
-      ? relay(request, ctx, info, target)
+    const response = typeof target === "string"
+      ? await relay(request, ctx, info, target)
       : target === QUEUE_IT
-      ? enqueueWebhook(request, ctx, info, { relayed, channel: ctx.channels.get(info.id) })
-      : deliver(request, ctx, info, target as Channel, relayed, started));
+      ? await enqueueWebhook(request, ctx, info, { relayed, channel: ctx.channels.get(info.id) })
+      : await deliver(request, ctx, info, target as Channel, relayed);
     status = response.status;
     return response;
   } catch (error) {
@@ -155,7 +175,7 @@ export async function webhook(
   } finally {
     // Counted once, by the replica the sender reached.
     if (relayed) ctx.metrics.relayedWebhookDone();
-    else recordWebhook(ctx, info, route, started, () => status);
+    else recordWebhook(ctx, info, route, () => status);
   }
 }
 
@@ -164,23 +184,21 @@ function recordWebhook(
   ctx: ServerContext,
   info: RequestInfo,
   route: WebhookRoute,
-  started: number,
   status: () => number,
 ): void {
-  const done = ([requestBytes, responseBytes]: number[]) => {
+  info.done().then((done) => {
     const code = status();
     if (code === 413 && route === "local") ctx.metrics.refused("too_large");
     ctx.metrics.webhookDone(
       route,
       code,
-      (performance.now() - started) / 1000,
-      requestBytes,
-      responseBytes,
+      done.durationMs / 1000,
+      done.requestBytes,
+      done.responseBytes,
       // Only ids some replica holds become a label (a sender's random ids must not mint series).
       ctx.metrics.perChannel && (route === "relay" || ctx.channels.get(info.id)) ? info.id : "",
     );
-  };
-  Promise.all([info.requestBytes, info.responseBytes]).then(done, () => done([0, 0]));
+  });
 }
 
 async function relay(
@@ -215,21 +233,20 @@ async function deliver(
   info: RequestInfo,
   channel: Channel,
   relayed: boolean,
-  arrivedAt: number,
 ): Promise<Reply> {
   const { config } = ctx;
   ctx.inFlight++;
   channel.inFlight++;
   if (relayed) ctx.metrics.relayReceived();
   const result = await deliverWebhook(request, channel.session!, {
-    target: info.rest + info.url.search,
+    target: info.rest + info.search,
     remoteIp: info.peer,
     proto: ctx.proto,
     trustForwarded: relayed,
     maxBodySize: config.maxBodySize,
     requestTimeout: config.requestTimeout,
     retryAfterSeconds: config.retryAfterSeconds,
-    arrivedAt,
+    arrivedAt: info.startedAt,
     // Stripe names its delivery only in the body: read it when the body is in memory anyway.
     onWholeBody: request.has("stripe-signature")
       ? (bytes) => (info.providerDelivery = deliveryIdFrom(request, bytes))
@@ -258,10 +275,9 @@ async function deliver(
   info.responseBytes = result.outcome.responseBytes;
   // The slot is held until the answer is sent and the upload has really stopped (a client that
   // stopped reading must not get more streams than --max-in-flight).
-  const release = () => {
+  info.done().then(() => {
     ctx.inFlight--;
     channel.inFlight--;
-  };
-  Promise.all([info.requestBytes, info.responseBytes]).then(release, release);
+  });
   return result.response;
 }
