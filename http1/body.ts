@@ -9,6 +9,12 @@ import type { Connection } from "./_conn.ts";
 import { Http1Error } from "./errors.ts";
 import { MAX_HEAD_BYTES, type ResponseHead } from "./head.ts";
 
+/** A Content-Length body with at least this much due is read without the connection's buffer. */
+const DIRECT_READ_MIN_BYTES = 16 * 1024;
+/** Largest chunk read straight from the socket (the tunnel's frame size). */
+const DIRECT_READ_MAX_BYTES = 64 * 1024;
+/** A direct read that filled less than 1/this of its chunk is copied into one of its own size. */
+const SHORT_READ_SHARE = 4;
 /** Largest chunk-size line (size plus extensions) accepted, in bytes. */
 const MAX_CHUNK_LINE_BYTES = 4 * 1024;
 /** Chunk sizes above 2^48 cannot be real and would lose precision: 12 hex digits at most. */
@@ -158,6 +164,9 @@ export class Http1Body implements AsyncIterable<Uint8Array> {
 
   async #readLength(): Promise<Uint8Array | null> {
     const c = this.#conn;
+    if (c.start === c.end && this.#remaining >= DIRECT_READ_MIN_BYTES && !c.pending) {
+      return await this.#readDirect();
+    }
     if (c.start === c.end && !(await c.fill())) {
       throw new Http1Error(
         "closed",
@@ -170,6 +179,27 @@ export class Http1Body implements AsyncIterable<Uint8Array> {
     this.#remaining -= n;
     if (this.#remaining === 0) this.#finish();
     return out;
+  }
+
+  /**
+   * Reads the next part of a long body straight into a fresh chunk, skipping the connection's
+   * buffer and the copy out of it (the buffer is empty and a large part is still due).
+   */
+  async #readDirect(): Promise<Uint8Array | null> {
+    const c = this.#conn;
+    const chunk = new Uint8Array(Math.min(this.#remaining, DIRECT_READ_MAX_BYTES));
+    const n = await c.conn.read(chunk);
+    if (n === null) {
+      throw new Http1Error(
+        "closed",
+        `The connection closed with ${this.#remaining} body bytes due`,
+      );
+    }
+    c.received += n;
+    this.#remaining -= n;
+    if (this.#remaining === 0) this.#finish();
+    // A short read keeps only its bytes, not the whole chunk's memory.
+    return n * SHORT_READ_SHARE >= chunk.length ? chunk.subarray(0, n) : chunk.slice(0, n);
   }
 
   async #readUntilClose(): Promise<Uint8Array | null> {
