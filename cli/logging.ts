@@ -4,7 +4,7 @@
  * @module
  */
 import { setImmediate } from "node:timers";
-import { configure, getTextFormatter, type LogLevel, type LogRecord } from "@logtape/logtape";
+import { configure, type LogLevel, type LogRecord } from "@logtape/logtape";
 
 /** Levels accepted by `--log-level`, as the Go original spells them. */
 export const LOG_LEVELS = ["DEBUG", "INFO", "WARN", "ERROR"] as const;
@@ -58,10 +58,43 @@ export async function setupLogging(options: LogOptions = {}): Promise<void> {
 export function logFormatter(
   format: typeof LOG_FORMATS[number],
 ): (record: LogRecord) => string {
-  return format === "json" ? formatJsonLine : getTextFormatter({
-    timestamp: dateTimeTz,
-    value: plainValue,
-  });
+  return format === "json" ? formatJsonLine : formatTextLine;
+}
+
+/** LogTape's abbreviated level names, as its text formatter writes them. */
+const LEVEL_ABBREVIATIONS: Record<LogLevel, string> = {
+  trace: "TRC",
+  debug: "DBG",
+  info: "INF",
+  warning: "WRN",
+  error: "ERR",
+  fatal: "FTL",
+};
+
+/** Each logger's category, joined once (a logger hands the same array with every record). */
+const categoryNames = new WeakMap<readonly string[], string>();
+
+/**
+ * One text line, the same as LogTape's text formatter with our timestamp and value rendering
+ * writes (`2026-12-07 02:30:13.194 +00 [INF] wow·server: message`), made with less work per
+ * record: the server writes one per webhook.
+ */
+function formatTextLine(record: LogRecord): string {
+  const parts = record.message;
+  let message = parts.length === 1 ? parts[0] as string : "";
+  if (parts.length > 1) {
+    for (let i = 0; i < parts.length; i++) {
+      message += i % 2 === 0 ? parts[i] as string : plainValue(parts[i]);
+    }
+  }
+  let category = categoryNames.get(record.category);
+  if (category === undefined) {
+    category = record.category.join("·");
+    categoryNames.set(record.category, category);
+  }
+  return `${dateTimeTz(record.timestamp)} [${
+    LEVEL_ABBREVIATIONS[record.level]
+  }] ${category}: ${message}\n`;
 }
 
 let stampSecond = NaN;
