@@ -9,6 +9,14 @@ import { findHeadEnd, MAX_HEAD_BYTES, parseResponseHead, type ResponseHead } fro
 
 /** Per-connection read buffer: a whole maximal head, plus room for the CRLFs that end it. */
 export const READ_BUFFER_BYTES = MAX_HEAD_BYTES + 1024;
+/** First size of a connection's write buffer: a typical webhook's head and body. */
+const WRITE_BUFFER_MIN_BYTES = 4 * 1024;
+/**
+ * Largest write buffer a connection keeps between requests: a request larger than this gets a
+ * buffer of its own (copying it costs more than the allocation), so a pool of idle connections
+ * never pins more than this each.
+ */
+const WRITE_BUFFER_KEEP_BYTES = 16 * 1024;
 
 /** One connection (pooled, or a single exchange) and its read buffer. */
 export class Connection {
@@ -29,12 +37,16 @@ export class Connection {
   reusable = true;
   writeDone = false;
   readDone = false;
+  /** Why writing the current request failed, once it did. */
+  writeError: unknown = undefined;
   /** A read issued while idle, adopted by the next exchange. */
   pending: Promise<number | null> | undefined;
   /** Settles once the idle read has settled (for a clean close). */
   pendingSettled: Promise<unknown> | undefined;
   onAbort: (() => void) | undefined;
   signal: AbortSignal | undefined;
+  /** The reusable write buffer (see {@linkcode Connection.writeBuffer}). */
+  #out: Uint8Array | undefined;
 
   /**
    * @param conn The byte stream.
@@ -72,6 +84,23 @@ export class Connection {
     this.end += n;
     this.received += n;
     return true;
+  }
+
+  /**
+   * A buffer of `size` bytes to build the next write in, reused from request to request: only
+   * one write is in flight per connection, and the caller lets it settle before asking again.
+   * @param size Bytes needed.
+   * @returns A view of exactly `size` bytes (contents undefined).
+   */
+  writeBuffer(size: number): Uint8Array {
+    if (size > WRITE_BUFFER_KEEP_BYTES) return new Uint8Array(size);
+    let out = this.#out;
+    if (out === undefined || out.length < size) {
+      let length = WRITE_BUFFER_MIN_BYTES;
+      while (length < size) length *= 2;
+      out = this.#out = new Uint8Array(length);
+    }
+    return out.subarray(0, size);
   }
 
   /** Writes all of `bytes`. */

@@ -10,9 +10,9 @@ import { dial, dialTarget } from "./dial.ts";
 import { abortError, Http1Error } from "./errors.ts";
 import {
   chunkedWhole,
+  encodeRequest,
   type PreparedHead,
   prepareHead,
-  withBody,
   writeStream,
 } from "./serialize.ts";
 import type { Http1RequestInit, Http1Response } from "./types.ts";
@@ -241,6 +241,7 @@ export class Http1Client implements BodyOwner {
     conn.received = 0;
     conn.readDone = false;
     conn.writeDone = false;
+    conn.writeError = undefined;
     conn.reusable = !prepared.close;
     if (signal) {
       conn.signal = signal;
@@ -248,34 +249,24 @@ export class Http1Client implements BodyOwner {
         conn.abortReason = signal.reason ?? new DOMException("Aborted", "AbortError");
         conn.destroy();
       };
-      signal.addEventListener("abort", conn.onAbort, { once: true });
+      // Not `once`: destroy() removes it anyway, and the options object costs per request.
+      signal.addEventListener("abort", conn.onAbort);
       // Aborted before the listener existed (between checkout and here): act on it now.
       if (signal.aborted) conn.onAbort();
     }
     // The head (and a small whole body) in one write; a failure here is before the server could
     // have seen a complete request.
-    let writing: Promise<void>;
-    const first = body instanceof Uint8Array && body.length <= COALESCE_BYTES
-      ? withBody(prepared, body)
-      : prepared.bytes;
-    const headWrite = conn.writeAll(first).catch((error) => {
-      throw new StaleConnection(error);
-    });
-    if (body === undefined || first !== prepared.bytes) {
-      writing = headWrite;
-    } else if (body instanceof Uint8Array) {
-      writing = headWrite.then(() => conn.writeAll(prepared.chunked ? chunkedWhole(body) : body));
-    } else {
-      writing = headWrite.then(() => writeStream(conn, body, prepared));
-    }
-    let writeError: unknown;
-    writing.then(() => {
-      conn.writeDone = true;
-      this._maybeRelease(conn);
-    }, (error) => {
-      writeError = error;
-      conn.destroy();
-    });
+    const coalesce = body === undefined ||
+      (body instanceof Uint8Array && body.length <= COALESCE_BYTES);
+    const first = encodeRequest(conn, prepared, coalesce ? body : undefined);
+    const rest = coalesce ? undefined : body;
+    conn.conn.write(first).then(
+      (n) =>
+        n === first.length && rest === undefined
+          ? this.#written(conn)
+          : this.#writeRest(conn, first.subarray(n), rest, prepared),
+      (error) => this.#writeFailed(conn, new StaleConnection(error)),
+    );
     try {
       for (;;) {
         const head = await readHead(conn);
@@ -297,8 +288,44 @@ export class Http1Client implements BodyOwner {
     } catch (error) {
       conn.destroy();
       // A failed write (it destroyed the connection) explains a failed read best.
+      const writeError = conn.writeError;
       throw writeError !== undefined && !(error instanceof StaleConnection) ? writeError : error;
     }
+  }
+
+  /** The request is written whole: the connection may go back to the pool once read too. */
+  #written(conn: Connection): void {
+    conn.writeDone = true;
+    this._maybeRelease(conn);
+  }
+
+  #writeFailed(conn: Connection, error: unknown): void {
+    conn.writeError = error;
+    conn.destroy();
+  }
+
+  /** Writes what the first write left: the rest of the head (and small body), then the body. */
+  async #writeRest(
+    conn: Connection,
+    head: Uint8Array,
+    body: Uint8Array | AsyncIterable<Uint8Array> | undefined,
+    prepared: PreparedHead,
+  ): Promise<void> {
+    try {
+      try {
+        await conn.writeAll(head);
+      } catch (error) {
+        throw new StaleConnection(error);
+      }
+      if (body instanceof Uint8Array) {
+        await conn.writeAll(prepared.chunked ? chunkedWhole(body) : body);
+      } else if (body !== undefined) {
+        await writeStream(conn, body, prepared);
+      }
+    } catch (error) {
+      return this.#writeFailed(conn, error);
+    }
+    this.#written(conn);
   }
 }
 

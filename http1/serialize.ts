@@ -4,20 +4,32 @@
  *
  * @module
  */
-import { concat, CR, encodeLatin1, encoder, hasToken, lastToken, LF } from "./_bytes.ts";
+import {
+  concat,
+  CR,
+  encodeLatin1Into,
+  encoder,
+  hasToken,
+  isFieldValue,
+  isToken,
+  lastToken,
+  LF,
+} from "./_bytes.ts";
 import type { Connection } from "./_conn.ts";
 import { Http1Error } from "./errors.ts";
-import { FIELD_VALUE, parseContentLength, TOKEN } from "./head.ts";
+import { parseContentLength } from "./head.ts";
 import type { Http1RequestInit } from "./types.ts";
 
 const REQUEST_TARGET = /^[\x21-\xff]+$/;
 const BODYLESS_METHODS = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
+/** The CR LF after a chunk's data. */
+const CRLF_BYTES = 2;
 
 /** A serialized request head and what it says about the body. */
 export interface PreparedHead {
-  /** The head's bytes, blank line included. */
-  bytes: Uint8Array;
+  /** The head's text (code points ≤ 0xff, one byte each), blank line included. */
+  text: string;
   /** Our `Content-Length` (or the caller's) for the body; -1 when none or chunked. */
   contentLength: number;
   /** The body goes out chunked. */
@@ -41,7 +53,8 @@ export function prepareHead(
   body: Uint8Array | undefined | "stream",
 ): PreparedHead {
   const { method, path, headers } = init;
-  if (!TOKEN.test(method)) throw new TypeError(`Invalid method "${method}"`);
+  const check = !init.headersChecked;
+  if (!isToken(method)) throw new TypeError(`Invalid method "${method}"`);
   if (!REQUEST_TARGET.test(path)) throw new TypeError(`Invalid request target "${path}"`);
   let head = `${method} ${path} HTTP/1.1\r\n`;
   let host = false;
@@ -49,8 +62,10 @@ export function prepareHead(
   let te: string | undefined;
   let close = false;
   for (const [name, value] of headers) {
-    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
-    if (!FIELD_VALUE.test(value)) throw new TypeError(`Invalid value for header "${name}"`);
+    if (check) {
+      if (!isToken(name)) throw new TypeError(`Invalid header name "${name}"`);
+      if (!isFieldValue(value)) throw new TypeError(`Invalid value for header "${name}"`);
+    }
     head += `${name}: ${value}\r\n`;
     switch (name.length) {
       case 4:
@@ -102,16 +117,49 @@ export function prepareHead(
     chunked = true;
   }
   head += "\r\n";
-  return { bytes: encodeLatin1(head), contentLength, chunked, close };
+  return { text: head, contentLength, chunked, close };
 }
 
-/** The head and a whole body in one buffer (one write). */
-export function withBody(prepared: PreparedHead, body: Uint8Array): Uint8Array {
-  const payload = prepared.chunked ? chunkedWhole(body) : body;
-  if (payload.length === 0) return prepared.bytes;
-  const out = new Uint8Array(prepared.bytes.length + payload.length);
-  out.set(prepared.bytes);
-  out.set(payload, prepared.bytes.length);
+/**
+ * The head, and a whole body when given (framed as the head says), in one buffer for one write:
+ * the connection's write buffer, so nothing is allocated per request.
+ * @param conn The connection (its write buffer is used until the write settles).
+ * @param prepared The head.
+ * @param body The whole body to send with it, if any.
+ * @returns The bytes to write.
+ */
+export function encodeRequest(
+  conn: Connection,
+  prepared: PreparedHead,
+  body?: Uint8Array,
+): Uint8Array {
+  const head = prepared.text;
+  let size = head.length;
+  let sizeLine = "";
+  if (body && body.length > 0) {
+    if (prepared.chunked) {
+      sizeLine = `${body.length.toString(16)}\r\n`;
+      size += sizeLine.length + body.length + CRLF_BYTES + LAST_CHUNK.length;
+    } else {
+      size += body.length;
+    }
+  } else if (body && prepared.chunked) {
+    size += LAST_CHUNK.length;
+  }
+  const out = conn.writeBuffer(size);
+  let at = encodeLatin1Into(head, out, 0);
+  if (body && prepared.chunked) {
+    if (body.length > 0) {
+      at += encoder.encodeInto(sizeLine, out.subarray(at)).written;
+      out.set(body, at);
+      at += body.length;
+      out[at++] = CR;
+      out[at++] = LF;
+    }
+    out.set(LAST_CHUNK, at);
+  } else if (body) {
+    out.set(body, at);
+  }
   return out;
 }
 

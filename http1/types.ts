@@ -26,6 +26,13 @@ export interface Http1RequestInit {
   body?: Uint8Array | AsyncIterable<Uint8Array> | null;
   /** Aborts the request at any stage, also while the body is read: the connection is destroyed. */
   signal?: AbortSignal;
+  /**
+   * Every header name is already known to be a token and every value free of CR, LF, NUL and
+   * other control characters (e.g. headers from `decodeRequestHead`, which checks exactly
+   * that): the check is not repeated. Method and target are checked anyway.
+   * @default {false}
+   */
+  headersChecked?: boolean;
 }
 
 /** The app's answer. */
