@@ -100,6 +100,37 @@ export function encodeFrames(frames: readonly Frame[]): Uint8Array {
 }
 
 /**
+ * Writes one frame header (type, flags 0, stream id, payload length) into `out` at `offset`; the
+ * payload goes right after it.
+ *
+ * @param out The message being built.
+ * @param offset Where the frame starts; {@linkcode FRAME_HEADER_SIZE} bytes must be free there.
+ * @param type The frame type.
+ * @param streamId The stream id (u32).
+ * @param length The payload's length (u32).
+ */
+export function writeFrameHeader(
+  out: Uint8Array,
+  offset: number,
+  type: FrameType,
+  streamId: number,
+  length: number,
+): void {
+  out[offset] = type;
+  out[offset + 1] = 0;
+  writeUint32(out, offset + 2, streamId);
+  writeUint32(out, offset + 6, length);
+}
+
+/** Writes a u32 big-endian. */
+function writeUint32(out: Uint8Array, offset: number, value: number): void {
+  out[offset] = value >>> 24;
+  out[offset + 1] = value >>> 16;
+  out[offset + 2] = value >>> 8;
+  out[offset + 3] = value;
+}
+
+/**
  * Decodes every frame of one WebSocket message, checking each length and type.
  *
  * @param message The message bytes.

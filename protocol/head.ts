@@ -59,6 +59,8 @@ export interface ResetInfo {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
+/** Replaces invalid UTF-8 with U+FFFD: Deno decodes with it several times faster than fatally. */
+const lenientDecoder = new TextDecoder();
 
 // RFC 9110 token characters, for methods and header names.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -134,7 +136,17 @@ export function decodeRequestHead(bytes: Uint8Array): RequestHead {
  * @returns UTF-8 JSON.
  */
 export function encodeResponseHead(head: ResponseHead): Uint8Array {
-  return encoder.encode(JSON.stringify([head.status, head.headers]));
+  return encoder.encode(encodeResponseHeadText(head));
+}
+
+/**
+ * The JSON text of {@linkcode encodeResponseHead}, for `TunnelStream.sendHead` to encode straight
+ * into the outgoing message.
+ * @param head The head.
+ * @returns JSON text (its UTF-8 bytes are `encodeResponseHead(head)`).
+ */
+export function encodeResponseHeadText(head: ResponseHead): string {
+  return JSON.stringify([head.status, head.headers]);
 }
 
 /**
@@ -185,7 +197,10 @@ export function decodeReset(bytes: Uint8Array): ResetInfo {
 
 function parseJson(bytes: Uint8Array, what: string): unknown {
   try {
-    return JSON.parse(decoder.decode(bytes));
+    // Invalid UTF-8 always leaves a U+FFFD: only then is the strict (slow) decoder needed, to
+    // tell a real U+FFFD from an error.
+    const text = lenientDecoder.decode(bytes);
+    return JSON.parse(text.includes("\uFFFD") ? decoder.decode(bytes) : text);
   } catch (cause) {
     throw new ProtocolError(`Cannot decode ${what}: not UTF-8 JSON`, { cause });
   }

@@ -25,18 +25,23 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
  * Returns the end-to-end headers of a header list: drops hop-by-hop headers and any header the
  * `Connection` header names.
  *
- * @param headers Lower-case `[name, value]` pairs.
- * @returns A new list without hop-by-hop headers, order and repeats kept.
+ * @param headers `[name, value]` pairs.
+ * @returns A new list without hop-by-hop headers, names lower-cased, order and repeats kept (pairs
+ *   already lower-case are the given ones, not copies).
  */
 export function endToEndHeaders(headers: Iterable<[string, string]>): HeaderList {
-  const list = [...headers].map(([name, value]): [string, string] => [name.toLowerCase(), value]);
-  const named = new Set<string>();
-  for (const [name, value] of list) {
-    if (name === "connection") {
+  const list: HeaderList = [];
+  let named: Set<string> | undefined;
+  for (const pair of headers) {
+    const [name, value] = pair;
+    const lower = name.toLowerCase();
+    if (lower === "connection") {
+      named ??= new Set();
       for (const token of value.split(",")) named.add(token.trim().toLowerCase());
     }
+    if (!HOP_BY_HOP_HEADERS.has(lower)) list.push(lower === name ? pair : [lower, value]);
   }
-  return list.filter(([name]) => !HOP_BY_HOP_HEADERS.has(name) && !named.has(name));
+  return named === undefined ? list : list.filter(([name]) => !named.has(name));
 }
 
 /**

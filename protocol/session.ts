@@ -7,8 +7,8 @@
  * @module
  */
 import { setImmediate } from "node:timers";
-import { type Frame, FRAME_HEADER_SIZE, FrameType } from "./frame.ts";
-import { decodeFrames, encodeFrames } from "./frame.ts";
+import { type Frame, FRAME_HEADER_SIZE, FrameType, writeFrameHeader } from "./frame.ts";
+import { decodeFrames } from "./frame.ts";
 import { ProtocolError, StreamResetError } from "./errors.ts";
 import type { ResetCode } from "./wire.ts";
 import { decodeReset, encodeReset } from "./head.ts";
@@ -30,6 +30,11 @@ export interface FrameTransport {
   readonly bufferedAmount: number;
   /** WebSocket ready state, when known: frames wait while it is 0 (CONNECTING). */
   readonly readyState?: number;
+  /**
+   * `send` copies the message before it returns (the client's own WebSocket does): the session
+   * then builds every message in one reused buffer instead of a fresh one each.
+   */
+  readonly copiesOnSend?: boolean;
 }
 
 /** WebSocket `readyState` while the opening handshake is in progress. */
@@ -77,6 +82,19 @@ const MAX_STREAM_ID = 0xffff_ffff;
 
 const EMPTY = new Uint8Array(0);
 const MAX_CREDIT = 2 ** 31;
+/**
+ * Smallest buffer outgoing frames are encoded into: a few small frames. A new buffer is at
+ * least as large as the last tick's messages, and grows by doubling.
+ */
+const OUT_BUFFER_MIN_BYTES = 1024;
+/**
+ * A reused buffer grown beyond this for a burst is not kept once flushed: the usual tick's
+ * frames take a few KiB, and an idle session should not pin a burst's megabyte.
+ */
+const OUT_BUFFER_KEEP_BYTES = 2 * MAX_BATCH_SIZE;
+/** UTF-8 takes at most this many bytes per UTF-16 code unit. */
+const MAX_UTF8_BYTES_PER_UNIT = 3;
+const utf8 = new TextEncoder();
 
 /**
  * A deadline may run this much before its time: timers fire by the event loop's clock, which can
@@ -178,7 +196,18 @@ export class TunnelSession {
   #streams = new Map<number, TunnelStream>();
   #nextStreamId = 1;
   #lastPeerStreamId = 0;
-  #queue: Frame[] = [];
+  /**
+   * The frames queued this tick, encoded at once (so a payload may be a view its owner reuses
+   * as soon as the call returns): `#out[0, #outLength)`, sent as one message per batch.
+   */
+  #out: Uint8Array = EMPTY;
+  #outLength = 0;
+  /** Size of the next new `#out`: what the last flush sent. */
+  #outHint = OUT_BUFFER_MIN_BYTES;
+  /** Where each full batch ends (the last batch ends at `#outLength`). */
+  #batchEnds: number[] = [];
+  #batchStart = 0;
+  /** Payload bytes queued (counted against {@linkcode SOCKET_HIGH_WATER}). */
   #queuedBytes = 0;
   #flushScheduled = false;
   #closedBy: StreamResetError | undefined;
@@ -258,8 +287,7 @@ export class TunnelSession {
     this.#closedBy = reason ?? new StreamResetError("tunnel_closed", "The tunnel closed");
     for (const stream of this.#streams.values()) stream._fail(this.#closedBy);
     this.#streams.clear();
-    this.#queue = [];
-    this.#queuedBytes = 0;
+    this.#resetOut();
   }
 
   /**
@@ -269,7 +297,7 @@ export class TunnelSession {
    * @param payload The encoded payload (`protocol/queued.ts`).
    */
   sendControl(type: FrameType, streamId: number, payload: Uint8Array): void {
-    this._enqueue({ type, streamId, payload });
+    this._enqueue(type, streamId, payload);
   }
 
   #dispatch(frame: Frame): void {
@@ -304,46 +332,119 @@ export class TunnelSession {
     stream._receive(frame);
   }
 
-  /** @internal Queues a frame and schedules a flush at the end of this tick. */
-  _enqueue(frame: Frame): void {
+  /**
+   * @internal Queues a frame and schedules a flush at the end of this tick. The payload is
+   * copied at once.
+   */
+  _enqueue(type: FrameType, streamId: number, payload: Uint8Array): void {
     if (this.#closedBy) return;
-    this.#queue.push(frame);
-    this.#queuedBytes += frame.payload.length;
+    const at = this.#reserve(payload.length);
+    writeFrameHeader(this.#out, at, type, streamId, payload.length);
+    this.#out.set(payload, at + FRAME_HEADER_SIZE);
+    this.#queued(payload.length);
+  }
+
+  /**
+   * @internal Queues a frame whose payload is `text` as UTF-8, encoded straight into the
+   * outgoing buffer, unless that takes more than `maxBytes`.
+   * @returns The payload's size in bytes, or -1 when over `maxBytes` (nothing queued).
+   */
+  _enqueueText(type: FrameType, streamId: number, text: string, maxBytes: number): number {
+    if (this.#closedBy) return 0;
+    // Enough for any text of this length, or one byte over the limit.
+    const room = Math.min(text.length * MAX_UTF8_BYTES_PER_UNIT, maxBytes + 1);
+    const at = this.#reserve(room);
+    const start = at + FRAME_HEADER_SIZE;
+    const { read, written } = utf8.encodeInto(text, this.#out.subarray(start, start + room));
+    if (read < text.length || written > maxBytes) {
+      this.#unreserve(at);
+      return -1;
+    }
+    writeFrameHeader(this.#out, at, type, streamId, written);
+    this.#outLength = start + written;
+    this.#queued(written);
+    return written;
+  }
+
+  /**
+   * Makes room for a frame of up to `payloadBytes` at the end of `#out` (starting a new batch
+   * when it would overfill the current one), and moves the end past it.
+   * @returns Where the frame starts.
+   */
+  #reserve(payloadBytes: number): number {
+    const size = FRAME_HEADER_SIZE + payloadBytes;
+    const at = this.#outLength;
+    // Count frame headers too: thousands of empty frames must not exceed MAX_MESSAGE_SIZE.
+    if (at - this.#batchStart + size > MAX_BATCH_SIZE && at > this.#batchStart) {
+      this.#batchEnds.push(at);
+      this.#batchStart = at;
+    }
+    if (at + size > this.#out.length) {
+      let length = Math.max(2 * this.#out.length, this.#outHint);
+      while (length < at + size) length *= 2;
+      const out = new Uint8Array(length);
+      out.set(this.#out.subarray(0, at));
+      this.#out = out;
+    }
+    this.#outLength = at + size;
+    return at;
+  }
+
+  /** Takes back the frame just reserved at `at` (nothing else was queued since). */
+  #unreserve(at: number): void {
+    this.#outLength = at;
+    if (this.#batchStart === at && this.#batchEnds.at(-1) === at) {
+      this.#batchEnds.pop();
+      this.#batchStart = this.#batchEnds.at(-1) ?? 0;
+    }
+  }
+
+  #queued(payloadBytes: number): void {
+    this.#queuedBytes += payloadBytes;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(this.#flush);
     }
   }
 
+  /**
+   * Empties the queue. `keep`: the transport copied what was sent, so the buffer is reused
+   * (unless a burst grew it); otherwise the transport owns the buffer now.
+   */
+  #resetOut(keep = true): void {
+    this.#outLength = 0;
+    if (this.#batchEnds.length > 0) this.#batchEnds = [];
+    this.#batchStart = 0;
+    this.#queuedBytes = 0;
+    if (!keep || this.#out.length > OUT_BUFFER_KEEP_BYTES) this.#out = EMPTY;
+  }
+
   /** Writes every queued frame now instead of at the end of the tick (before closing). */
   flush(): void {
-    if (this.#queue.length > 0) this.#flush();
+    if (this.#outLength > 0) this.#flush();
   }
 
   #flush = (): void => {
     this.#flushScheduled = false;
     // Not open yet: keep the frames; the owner calls flush() from its open handler.
-    if (this.#transport.readyState === CONNECTING) return;
-    const queue = this.#queue;
-    this.#queue = [];
-    this.#queuedBytes = 0;
+    if (this.#transport.readyState === CONNECTING || this.#outLength === 0) return;
+    const out = this.#out;
+    const length = this.#outLength;
+    this.#outHint = Math.max(OUT_BUFFER_MIN_BYTES, Math.min(length, MAX_BATCH_SIZE));
+    // Each message is a view of the buffer: a transport that copies lets us reuse it, any other
+    // is handed it for good (a new one is made for the next tick's frames).
     let start = 0;
-    let bytes = 0;
-    for (let i = 0; i < queue.length; i++) {
-      // Count frame headers too: thousands of empty frames must not exceed MAX_MESSAGE_SIZE.
-      bytes += FRAME_HEADER_SIZE + queue[i].payload.length;
-      if (bytes > MAX_BATCH_SIZE && i > start) {
-        this.#send(queue.slice(start, i));
-        start = i;
-        bytes = FRAME_HEADER_SIZE + queue[i].payload.length;
-      }
+    for (const end of this.#batchEnds) {
+      this.#send(out.subarray(start, end));
+      start = end;
     }
-    if (start < queue.length) this.#send(start === 0 ? queue : queue.slice(start));
+    this.#send(out.subarray(start, length));
+    this.#resetOut(this.#transport.copiesOnSend === true);
   };
 
-  #send(frames: Frame[]): void {
+  #send(message: Uint8Array): void {
     try {
-      this.#transport.send(encodeFrames(frames));
+      this.#transport.send(message);
     } catch {
       // The socket is closing; its close handler ends the session.
     }
@@ -383,6 +484,11 @@ export class TunnelSession {
     }
   }
 
+  /** @internal Whether DATA may be queued now without waiting for the socket to drain. */
+  _hasSocketRoom(): boolean {
+    return !this.#socketFull();
+  }
+
   #socketFull(): boolean {
     return !this.#closedBy &&
       this.#transport.bufferedAmount + this.#queuedBytes > SOCKET_HIGH_WATER;
@@ -399,6 +505,10 @@ export class TunnelSession {
   _remove(id: number): void {
     this.#streams.delete(id);
   }
+}
+
+function tooLargeHead(size: number): RangeError {
+  return new RangeError(`Cannot send a head of ${size} bytes: the limit is ${MAX_HEAD_SIZE} bytes`);
 }
 
 /** Options for {@linkcode TunnelStream.sendBody}. */
@@ -559,33 +669,62 @@ export class TunnelStream {
 
   /**
    * Sends this side's head.
-   * @param payload An encoded request or response head.
+   * @param payload An encoded request or response head, or its JSON text (then encoded as UTF-8
+   *   straight into the outgoing message, e.g. {@linkcode encodeResponseHeadText}'s).
    * @throws {RangeError} When it exceeds {@linkcode MAX_HEAD_SIZE}: the peer would take it as a
    * protocol error and drop the whole tunnel, so nothing is sent and the caller answers this one
    * request with an error.
    */
-  sendHead(payload: Uint8Array): void {
-    if (payload.length > MAX_HEAD_SIZE) {
-      throw new RangeError(
-        `Cannot send a head of ${payload.length} bytes: the limit is ${MAX_HEAD_SIZE} bytes`,
-      );
+  sendHead(payload: Uint8Array | string): void {
+    if (typeof payload === "string") {
+      const size = this.#session._enqueueText(FrameType.Head, this.id, payload, MAX_HEAD_SIZE);
+      if (size < 0) throw tooLargeHead(utf8.encode(payload).length);
+      return;
     }
-    this.#session._enqueue({ type: FrameType.Head, streamId: this.id, payload });
+    if (payload.length > MAX_HEAD_SIZE) throw tooLargeHead(payload.length);
+    this.#session._enqueue(FrameType.Head, this.id, payload);
   }
 
   /**
-   * Sends a body in chunks of at most 64 KiB, waiting for credit and socket room, then END.
+   * Sends a body in chunks of at most 64 KiB, waiting for credit and socket room, then END. A
+   * body of at most one chunk given as an array (or `null`) that needs no wait is queued, END
+   * included, before this returns (the chunk is copied: it may be reused at once).
    * @param source The body.
    * @param options Size limit.
    * @returns The number of body bytes sent.
    * @throws {StreamResetError} When the stream is reset meanwhile or the body is too large (the
    * stream is then reset with `body_too_large`).
    */
-  async sendBody(
+  sendBody(
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | null,
     options: SendBodyOptions = {},
   ): Promise<number> {
     const maxBytes = options.maxBytes ?? Infinity;
+    // A whole small body (the usual answer) goes out at once, END included, when it needs no
+    // wait for credit or socket room: no async iteration, and the chunk is copied before this
+    // returns, so it may be a view its owner reuses.
+    if (source === null || (Array.isArray(source) && source.length <= 1)) {
+      const chunk: Uint8Array | undefined = source?.[0];
+      const size = chunk?.length ?? 0;
+      if (
+        !this.#failure && size <= maxBytes && size <= MAX_CHUNK_SIZE && size <= this.#sendCredit &&
+        (size === 0 || this.#session._hasSocketRoom())
+      ) {
+        if (size > 0) {
+          this.#sendCredit -= size;
+          this.#session._enqueue(FrameType.Data, this.id, chunk!);
+        }
+        this.sendEnd();
+        return Promise.resolve(size);
+      }
+    }
+    return this.#sendBody(source, maxBytes);
+  }
+
+  async #sendBody(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | null,
+    maxBytes: number,
+  ): Promise<number> {
     let sent = 0;
     if (source) {
       for await (const chunk of source) {
@@ -610,7 +749,7 @@ export class TunnelStream {
   /** Sends END without a body (or after one sent by other means). */
   sendEnd(): void {
     if (this.#localDone) return;
-    this.#session._enqueue({ type: FrameType.End, streamId: this.id, payload: EMPTY });
+    this.#session._enqueue(FrameType.End, this.id, EMPTY);
     this.#localDone = true;
     this.#maybeRemove();
   }
@@ -623,11 +762,7 @@ export class TunnelStream {
   reset(code: ResetCode, message: string): void {
     if (this.#failure) return;
     if (!this.#localDone || !this.#remoteDone) {
-      this.#session._enqueue({
-        type: FrameType.Reset,
-        streamId: this.id,
-        payload: encodeReset({ code, message }),
-      });
+      this.#session._enqueue(FrameType.Reset, this.id, encodeReset({ code, message }));
     }
     this._fail(new StreamResetError(code, message), false);
   }
@@ -648,11 +783,7 @@ export class TunnelStream {
       if (this.#failure) throw this.#failure;
       const size = Math.min(chunk.length - offset, MAX_CHUNK_SIZE, this.#sendCredit);
       this.#sendCredit -= size;
-      this.#session._enqueue({
-        type: FrameType.Data,
-        streamId: this.id,
-        payload: chunk.subarray(offset, offset + size),
-      });
+      this.#session._enqueue(FrameType.Data, this.id, chunk.subarray(offset, offset + size));
       offset += size;
     }
   }
@@ -733,7 +864,7 @@ export class TunnelStream {
     new DataView(payload.buffer).setUint32(0, this.#consumedUngranted);
     this.#receivedUngranted -= this.#consumedUngranted;
     this.#consumedUngranted = 0;
-    this.#session._enqueue({ type: FrameType.Window, streamId: this.id, payload });
+    this.#session._enqueue(FrameType.Window, this.id, payload);
   }
 
   #wakeSender(): void {
