@@ -10,6 +10,7 @@ import { type Http1Client, Http1Error, type Http1Response } from "../http1/mod.t
 import {
   decodeRequestHead,
   encodeResponseHead,
+  encodeResponseHeadText,
   endToEndHeaders,
   type HeaderList,
   type RequestHead,
@@ -129,15 +130,14 @@ export async function forwardStream(
     if (!(error instanceof StreamResetError)) stream.reset("target_error", String(error));
     throw error;
   }
-  const result: ForwardResult = { head, status: "cancelled", requestBytes: 0, responseBytes: 0 };
+  const result = new Forwarded(head);
   if (head.delivery && options.skipQueued && await options.skipQueued(head, stream)) {
     stream.reset("cancelled", "Not sent to the app: already delivered, or behind a failed one");
     result.skipped = true;
     return result;
   }
   const { target } = options;
-  const headers: HeaderList = head.headers.filter(([name]) => name !== "host");
-  headers.push(["host", target.host]);
+  const headers = withHost(head.headers, target.host);
   const path = localPath(target, head.target);
   const recording = options.recorder?.begin({
     method: head.method,
@@ -145,25 +145,15 @@ export async function forwardStream(
     headers,
     ...(head.delivery ? { queued: head.delivery } : {}),
   });
-  const done = () => {
-    const failure = stream.failure;
-    if (result.verification) recording?.verified(result.verification);
-    recording?.finish(
-      failure?.code ?? (typeof result.status === "number" ? "ok" : result.status),
-      failure?.message,
-    );
-    return result;
-  };
   // On the sender's own header pairs, before anything else touches them.
-  const senderHeaders = headersFromPairs(head.headers);
-  const check = options.verifier?.begin(senderHeaders);
+  const check = options.verifier?.begin(headersFromPairs(head.headers));
   const abort = new AbortController();
   stream.onReset((error) => abort.abort(error));
   const deadline = new TransferDeadline(stream, options.timeout, abort);
   deadline.waitForAnswer();
   // A small body already complete in the tunnel goes out in the same write as the head.
   const buffered = stream.takeBufferedBody();
-  result.delivery = deliveryIdFrom(senderHeaders, buffered);
+  result.keepBody(buffered);
   if (buffered) recording?.requestChunk(buffered);
   if (buffered && check) {
     check.update(buffered);
@@ -179,7 +169,7 @@ export async function forwardStream(
       if (upload) body = await upload.readAhead(options.verifier!.maxBody);
       if (result.verification?.result === "invalid") {
         await refuse(stream, result, recording);
-        return done();
+        return finish(stream, result, recording);
       }
     }
     const sent = performance.now();
@@ -189,6 +179,8 @@ export async function forwardStream(
       headers,
       body,
       signal: abort.signal,
+      // Checked by decodeRequestHead; the host is the target URL's.
+      headersChecked: true,
     });
     result.appSeconds = (performance.now() - sent) / 1000;
     if (buffered) result.requestBytes = buffered.length;
@@ -200,14 +192,14 @@ export async function forwardStream(
       stream.reset(code, result.failure);
     }
     result.status = stream.failure?.code ?? code;
-    return done();
+    return finish(stream, result, recording);
   } finally {
     deadline.stop();
   }
   result.status = answer.status;
   recording?.responseHead(answer.status, answer.headers);
   try {
-    stream.sendHead(encodeResponseHead({
+    stream.sendHead(encodeResponseHeadText({
       status: result.status,
       headers: endToEndHeaders(answer.headers),
     }));
@@ -216,11 +208,12 @@ export async function forwardStream(
     answer.body.cancel();
     stream.reset("target_error", `The local app's answer cannot be tunnelled: ${error}`);
     result.status = "target_error";
-    return done();
+    return finish(stream, result, recording);
   }
   try {
-    const whole = answer.body.takeBuffered();
-    // A fresh slice of the read buffer, which the tunnel only reads: kept without a copy.
+    // A view of the read buffer, valid for this synchronous run: the recording and the tunnel
+    // both copy it at once (sendBody queues a whole small body before it returns).
+    const whole = answer.body.takeBuffered({ view: true });
     if (whole) recording?.responseChunk(whole, true);
     result.responseBytes = await stream.sendBody(
       whole
@@ -239,7 +232,68 @@ export async function forwardStream(
     upload.stop();
     abort.abort(new DOMException("The local app answered early", "AbortError"));
   }
-  return done();
+  return finish(stream, result, recording);
+}
+
+/**
+ * A {@linkcode ForwardResult} whose provider delivery id is looked up only when read (the log
+ * line reads it; at `--log-level ERROR` nobody does).
+ */
+class Forwarded implements ForwardResult {
+  head: RequestHead;
+  status: number | ResetCode = "cancelled";
+  requestBytes = 0;
+  responseBytes = 0;
+  verification?: Verdict;
+  appSeconds?: number;
+  skipped?: boolean;
+  failure?: string;
+  /** The request body when it came whole with the head (Stripe's event id is read from it). */
+  #body: Uint8Array | undefined;
+  #delivery: ProviderDelivery | undefined;
+  #looked = false;
+
+  constructor(head: RequestHead) {
+    this.head = head;
+  }
+
+  /** Keeps the request body that came whole with the head, for {@linkcode delivery}. */
+  keepBody(body: Uint8Array | undefined): void {
+    this.#body = body;
+  }
+
+  get delivery(): ProviderDelivery | undefined {
+    if (!this.#looked) {
+      this.#looked = true;
+      this.#delivery = deliveryIdFrom(headersFromPairs(this.head.headers), this.#body);
+    }
+    return this.#delivery;
+  }
+}
+
+/** The request's headers for the app: the sender's, with the `Host` of the target URL. */
+function withHost(headers: HeaderList, host: string): HeaderList {
+  const out: HeaderList = [];
+  for (const pair of headers) if (pair[0] !== "host") out.push(pair);
+  out.push(["host", host]);
+  return out;
+}
+
+/** Closes the recording (when there is one) and returns the result. */
+function finish(
+  stream: TunnelStream,
+  result: ForwardResult,
+  recording: Recording | undefined,
+): ForwardResult {
+  if (recording) {
+    const failure = stream.failure;
+    if (result.verification) recording.verified(result.verification);
+    recording.finish(
+      failure?.code ?? (typeof result.status === "number" ? "ok" : result.status),
+      failure?.message,
+    );
+  }
+  return result;
 }
 
 /**

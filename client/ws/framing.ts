@@ -121,6 +121,83 @@ export function encodeFrame(opcode: number, payload: Uint8Array): Uint8Array {
   return padding === 0 ? buffer : buffer.subarray(padding);
 }
 
+/** The mask as one 32-bit word, built byte by byte so it matches the platform's byte order. */
+const maskBytes = new Uint8Array(MASK_BYTES);
+const maskWord = new Uint32Array(maskBytes.buffer);
+
+/**
+ * Bytes of the header {@linkcode encodeFrameInto} writes before a payload of `length` bytes.
+ * @param length The payload's length.
+ * @returns 2 to 14 bytes: the fixed part, the extended length and the mask.
+ */
+export function frameHeaderSize(length: number): number {
+  return 2 + (length <= LENGTH_7_MAX ? 0 : length <= UINT16_MAX ? 2 : 8) + MASK_BYTES;
+}
+
+/**
+ * Writes one masked, final client frame into `out` at `offset`, the payload masked 32 bits at a
+ * time where `words` (a `Uint32Array` over all of `out`'s buffer, `out` starting at its byte 0)
+ * reaches it.
+ * @param out Where to write; {@linkcode frameHeaderSize} plus the payload's length must fit.
+ * @param words `out`'s buffer as 32-bit words.
+ * @param offset Where the frame starts.
+ * @param opcode The frame's opcode.
+ * @param payload The payload (copied).
+ * @returns The offset just past the frame.
+ */
+export function encodeFrameInto(
+  out: Uint8Array,
+  words: Uint32Array,
+  offset: number,
+  opcode: number,
+  payload: Uint8Array,
+): number {
+  const length = payload.length;
+  out[offset] = FIN_BIT | opcode;
+  let at = offset + 2;
+  if (length <= LENGTH_7_MAX) {
+    out[offset + 1] = MASK_BIT | length;
+  } else if (length <= UINT16_MAX) {
+    out[offset + 1] = MASK_BIT | LENGTH_16_MARK;
+    out[at++] = length >>> 8;
+    out[at++] = length & 0xff;
+  } else {
+    out[offset + 1] = MASK_BIT | LENGTH_64_MARK;
+    writeUint32(out, at, Math.floor(length / UINT32_RANGE));
+    writeUint32(out, at + 4, length >>> 0);
+    at += 8;
+  }
+  const maskOffset = at;
+  writeMask(out, maskOffset);
+  const start = maskOffset + MASK_BYTES;
+  const end = start + length;
+  out.set(payload, start);
+  // Byte by byte up to a word boundary, then whole words, then the tail.
+  let i = start;
+  const firstWord = Math.min(end, (start + MASK_BYTES - 1) & ~(MASK_BYTES - 1));
+  for (; i < firstWord; i++) out[i] ^= out[maskOffset + ((i - start) & (MASK_BYTES - 1))];
+  const lastWord = end & ~(MASK_BYTES - 1);
+  if (i < lastWord) {
+    // The mask rotated to start at byte i of the payload.
+    for (let k = 0; k < MASK_BYTES; k++) {
+      maskBytes[k] = out[maskOffset + ((i - start + k) & (MASK_BYTES - 1))];
+    }
+    const mask = maskWord[0];
+    for (let w = i >>> 2; w < lastWord >>> 2; w++) words[w] ^= mask;
+    i = lastWord;
+  }
+  for (; i < end; i++) out[i] ^= out[maskOffset + ((i - start) & (MASK_BYTES - 1))];
+  return end;
+}
+
+/** Writes a u32 big-endian (network byte order). */
+function writeUint32(out: Uint8Array, offset: number, value: number): void {
+  out[offset] = value >>> 24;
+  out[offset + 1] = value >>> 16;
+  out[offset + 2] = value >>> 8;
+  out[offset + 3] = value;
+}
+
 /** Close codes that may appear in a close frame (RFC 6455 §7.4, IANA registry). */
 export function isValidCloseCode(code: number): boolean {
   return Number.isInteger(code) &&
