@@ -139,14 +139,52 @@ function writeUint32(out: Uint8Array, offset: number, value: number): void {
  * frame type, a zero stream id, non-zero flags or an oversized payload.
  */
 export function decodeFrames(message: Uint8Array): Frame[] {
+  const frames: Frame[] = [];
+  forEachFrame(message, (type, streamId, payload) => frames.push({ type, streamId, payload }));
+  return frames;
+}
+
+/**
+ * Checks every frame of one WebSocket message (as {@linkcode decodeFrames} does), then hands
+ * each to `visit` in order, without building frame objects. Nothing is visited when any frame
+ * is invalid.
+ *
+ * @param message The message bytes.
+ * @param visit Called per frame; the payload is a view into `message` (or an empty array).
+ * @throws {ProtocolError} As {@linkcode decodeFrames}; and whatever `visit` throws.
+ */
+export function forEachFrame(
+  message: Uint8Array,
+  visit: (type: FrameType, streamId: number, payload: Uint8Array) => void,
+): void {
+  checkFrames(message);
+  let offset = 0;
+  while (offset < message.length) {
+    const length = readUint32(message, offset + 6);
+    const start = offset + FRAME_HEADER_SIZE;
+    visit(
+      message[offset] as FrameType,
+      readUint32(message, offset + 2),
+      length === 0 ? EMPTY : message.subarray(start, start + length),
+    );
+    offset = start + length;
+  }
+}
+
+/** Reads a u32 big-endian. */
+function readUint32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) |
+    bytes[offset + 3]) >>> 0;
+}
+
+/** Throws the {@linkcode ProtocolError} {@linkcode decodeFrames} documents for a bad message. */
+function checkFrames(message: Uint8Array): void {
   if (message.length === 0) throw new ProtocolError("Cannot decode frames: empty message");
   if (message.length > MAX_MESSAGE_SIZE) {
     throw new ProtocolError(
       `Cannot decode frames: message of ${message.length} bytes exceeds ${MAX_MESSAGE_SIZE}`,
     );
   }
-  const view = new DataView(message.buffer, message.byteOffset, message.byteLength);
-  const frames: Frame[] = [];
   let offset = 0;
   while (offset < message.length) {
     if (message.length - offset < FRAME_HEADER_SIZE) {
@@ -164,11 +202,11 @@ export function decodeFrames(message: Uint8Array): Frame[] {
     if (message[offset + 1] !== 0) {
       throw new ProtocolError(`Cannot decode frame at offset ${offset}: flags must be 0`);
     }
-    const streamId = view.getUint32(offset + 2);
+    const streamId = readUint32(message, offset + 2);
     if (streamId === 0 && type !== FrameType.Notice) {
       throw new ProtocolError(`Cannot decode frame at offset ${offset}: stream id 0`);
     }
-    const length = view.getUint32(offset + 6);
+    const length = readUint32(message, offset + 6);
     if (length > maxPayload) {
       throw new ProtocolError(
         `Cannot decode frame at offset ${offset}: payload of ${length} bytes exceeds ${maxPayload} for type ${type}`,
@@ -182,12 +220,6 @@ export function decodeFrames(message: Uint8Array): Frame[] {
         } bytes left`,
       );
     }
-    frames.push({
-      type,
-      streamId,
-      payload: length === 0 ? EMPTY : message.subarray(start, start + length),
-    });
     offset = start + length;
   }
-  return frames;
 }

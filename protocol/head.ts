@@ -87,6 +87,9 @@ export function encodeRequestHead(head: RequestHead): Uint8Array {
   ));
 }
 
+/** Characters JSON.stringify escapes in a string: quote, backslash, controls, lone surrogates. */
+const JSON_ESCAPED = /["\\\x00-\x1f\ud800-\udfff]/;
+
 /** Delivery ids: short, URL- and key-safe (as the server's queue stores them). */
 const DELIVERY_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 
@@ -146,7 +149,19 @@ export function encodeResponseHead(head: ResponseHead): Uint8Array {
  * @returns JSON text (its UTF-8 bytes are `encodeResponseHead(head)`).
  */
 export function encodeResponseHeadText(head: ResponseHead): string {
-  return JSON.stringify([head.status, head.headers]);
+  const { status, headers } = head;
+  if (!Number.isInteger(status)) return JSON.stringify([status, headers]);
+  // What JSON.stringify writes, built directly when no string needs escaping (the usual case:
+  // header names are tokens, values have no quotes, backslashes or control characters).
+  let text = `[${status},[`;
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i];
+    if (JSON_ESCAPED.test(name) || JSON_ESCAPED.test(value)) {
+      return JSON.stringify([status, headers]);
+    }
+    text += i === 0 ? `["${name}","${value}"]` : `,["${name}","${value}"]`;
+  }
+  return text + "]]";
 }
 
 /**

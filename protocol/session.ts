@@ -8,7 +8,7 @@
  */
 import { setImmediate } from "node:timers";
 import { type Frame, FRAME_HEADER_SIZE, FrameType, writeFrameHeader } from "./frame.ts";
-import { decodeFrames } from "./frame.ts";
+import { forEachFrame } from "./frame.ts";
 import { ProtocolError, StreamResetError } from "./errors.ts";
 import type { ResetCode } from "./wire.ts";
 import { decodeReset, encodeReset } from "./head.ts";
@@ -275,7 +275,7 @@ export class TunnelSession {
    */
   receive(message: Uint8Array): void {
     if (this.#closedBy) return;
-    for (const frame of decodeFrames(message)) this.#dispatch(frame);
+    forEachFrame(message, this.#dispatch);
   }
 
   /**
@@ -300,37 +300,37 @@ export class TunnelSession {
     this._enqueue(type, streamId, payload);
   }
 
-  #dispatch(frame: Frame): void {
-    if (CONTROL_TYPES.has(frame.type)) {
+  #dispatch = (type: FrameType, streamId: number, payload: Uint8Array): void => {
+    if (CONTROL_TYPES.has(type)) {
       if (!this.#onControl) {
-        throw new ProtocolError(`Unexpected frame type ${frame.type}: queueing was not negotiated`);
+        throw new ProtocolError(`Unexpected frame type ${type}: queueing was not negotiated`);
       }
-      if ((frame.type === FrameType.Notice) !== (frame.streamId === 0)) {
-        throw new ProtocolError(`Frame type ${frame.type} on stream ${frame.streamId}`);
+      if ((type === FrameType.Notice) !== (streamId === 0)) {
+        throw new ProtocolError(`Frame type ${type} on stream ${streamId}`);
       }
-      this.#onControl(frame);
+      this.#onControl({ type, streamId, payload });
       return;
     }
-    if (frame.streamId === 0) throw new ProtocolError("Frame on stream 0");
-    let stream = this.#streams.get(frame.streamId);
+    if (streamId === 0) throw new ProtocolError("Frame on stream 0");
+    let stream = this.#streams.get(streamId);
     if (!stream) {
-      if (this.#role === "client" && frame.type === FrameType.Head) {
-        if (frame.streamId <= this.#lastPeerStreamId || frame.streamId % 2 === 0) {
-          throw new ProtocolError(`Stream id ${frame.streamId} is not a new odd id`);
+      if (this.#role === "client" && type === FrameType.Head) {
+        if (streamId <= this.#lastPeerStreamId || streamId % 2 === 0) {
+          throw new ProtocolError(`Stream id ${streamId} is not a new odd id`);
         }
-        this.#lastPeerStreamId = frame.streamId;
-        stream = new TunnelStream(this, frame.streamId);
-        this.#streams.set(frame.streamId, stream);
-        stream._receive(frame);
+        this.#lastPeerStreamId = streamId;
+        stream = new TunnelStream(this, streamId);
+        this.#streams.set(streamId, stream);
+        stream._receive(type, payload);
         this.#onStream?.(stream);
         return;
       }
       // Frames for a stream that was reset or finished on our side can race the reset: ignore.
-      if (frame.streamId < this.#nextStreamId || frame.streamId <= this.#lastPeerStreamId) return;
-      throw new ProtocolError(`Frame for unknown stream ${frame.streamId}`);
+      if (streamId < this.#nextStreamId || streamId <= this.#lastPeerStreamId) return;
+      throw new ProtocolError(`Frame for unknown stream ${streamId}`);
     }
-    stream._receive(frame);
-  }
+    stream._receive(type, payload);
+  };
 
   /**
    * @internal Queues a frame and schedules a flush at the end of this tick. The payload is
@@ -531,7 +531,9 @@ export class TunnelStream {
   #headPayload: Uint8Array | undefined;
   // The promises behind `head` and `remoteEnded` are made on first access (most streams need at
   // most one of them), and settled from the stream's state then or when it changes.
-  #head: PromiseWithResolvers<Uint8Array> | undefined;
+  #head: Promise<Uint8Array> | undefined;
+  /** Settles `#head` when it was made before the HEAD arrived. */
+  #headWaiter: PromiseWithResolvers<Uint8Array> | undefined;
   #ended: PromiseWithResolvers<void> | undefined;
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   #inbox: Uint8Array[] = [];
@@ -545,7 +547,8 @@ export class TunnelStream {
   #sendCredit = STREAM_WINDOW;
   #creditWaiter: (() => void) | undefined;
   #onReset: ((error: StreamResetError) => void) | undefined;
-  #deadline: { queue: DeadlineQueue; entry: Deadline } | undefined;
+  #deadlineQueue: DeadlineQueue | undefined;
+  #deadline: Deadline | undefined;
   #bytesReceived = 0;
   #bodyTouched = false;
 
@@ -561,12 +564,17 @@ export class TunnelStream {
    */
   get head(): Promise<Uint8Array> {
     if (!this.#head) {
-      this.#head = Promise.withResolvers();
-      this.#head.promise.catch(() => {});
-      if (this.#headPayload) this.#head.resolve(this.#headPayload);
-      else if (this.#failure) this.#head.reject(this.#failure);
+      if (this.#headPayload) {
+        // The usual case (a stream is opened by its HEAD): one settled promise, nothing more.
+        this.#head = Promise.resolve(this.#headPayload);
+      } else {
+        const waiter = this.#headWaiter = Promise.withResolvers();
+        waiter.promise.catch(() => {});
+        if (this.#failure) waiter.reject(this.#failure);
+        this.#head = waiter.promise;
+      }
     }
-    return this.#head.promise;
+    return this.#head;
   }
 
   /**
@@ -656,7 +664,8 @@ export class TunnelStream {
   setDeadline(ms: number, onExpire: () => void): void {
     this.clearDeadline();
     const queue = this.#session._deadlines(ms);
-    this.#deadline = { queue, entry: queue.add(onExpire) };
+    this.#deadlineQueue = queue;
+    this.#deadline = queue.add(onExpire);
   }
 
   /** Cancels the pending deadline, if any. */
@@ -664,7 +673,7 @@ export class TunnelStream {
     const deadline = this.#deadline;
     if (!deadline) return;
     this.#deadline = undefined;
-    deadline.queue.cancel(deadline.entry);
+    this.#deadlineQueue!.cancel(deadline);
   }
 
   /**
@@ -789,21 +798,21 @@ export class TunnelStream {
   }
 
   /** @internal Handles a frame of this stream. */
-  _receive(frame: Frame): void {
-    switch (frame.type) {
+  _receive(type: FrameType, payload: Uint8Array): void {
+    switch (type) {
       case FrameType.Head:
         if (this.#headPayload) throw new ProtocolError(`Second HEAD on stream ${this.id}`);
-        this.#headPayload = frame.payload;
-        this.#head?.resolve(frame.payload);
+        this.#headPayload = payload;
+        this.#headWaiter?.resolve(payload);
         return;
       case FrameType.Data:
         this.#requireOpenBody("DATA");
-        this.#receivedUngranted += frame.payload.length;
-        this.#bytesReceived += frame.payload.length;
+        this.#receivedUngranted += payload.length;
+        this.#bytesReceived += payload.length;
         if (this.#receivedUngranted > STREAM_WINDOW) {
           throw new ProtocolError(`Stream ${this.id} exceeded its credit window`);
         }
-        this.#inbox.push(frame.payload);
+        this.#inbox.push(payload);
         this.#deliver();
         return;
       case FrameType.End:
@@ -815,7 +824,7 @@ export class TunnelStream {
         this.#maybeRemove();
         return;
       case FrameType.Reset: {
-        const info = decodeReset(frame.payload);
+        const info = decodeReset(payload);
         this.#remoteDone = true;
         this.#localDone = true;
         this._fail(new StreamResetError(info.code, info.message));
@@ -823,10 +832,10 @@ export class TunnelStream {
       }
       case FrameType.Window: {
         // Check the length first: a DataView past the end of a short payload throws RangeError.
-        if (frame.payload.length !== 4) {
+        if (payload.length !== 4) {
           throw new ProtocolError(`Invalid WINDOW on stream ${this.id}`);
         }
-        const grant = new DataView(frame.payload.buffer, frame.payload.byteOffset, 4).getUint32(0);
+        const grant = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
         if (grant === 0 || this.#sendCredit + grant > MAX_CREDIT) {
           throw new ProtocolError(`Invalid WINDOW on stream ${this.id}`);
         }
@@ -885,7 +894,7 @@ export class TunnelStream {
     this.#remoteDone = true;
     this.#session._remove(this.id);
     this.clearDeadline();
-    this.#head?.reject(error);
+    this.#headWaiter?.reject(error);
     this.#ended?.reject(error);
     if (!this.#inboxEnded) {
       this.#inbox = [];
