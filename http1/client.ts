@@ -153,16 +153,13 @@ export class Http1Client implements BodyOwner {
     // A read kept pending while idle notices the server's close (or stray bytes) at once.
     const read = conn.conn.read(conn.buf);
     conn.pending = read;
-    const settled = read.then(
-      (n) => this.#idleReadDone(conn, read, n),
-      () => this.#idleReadDone(conn, read, null),
-    );
-    conn.pendingSettled = settled;
+    const settle = () => this.#idleReadDone(conn, read);
+    conn.pendingSettled = read.then(settle, settle);
     pool.push(conn);
     this.#startSweeper();
   }
 
-  #idleReadDone(conn: Connection, read: Promise<number | null>, _n: number | null): void {
+  #idleReadDone(conn: Connection, read: Promise<number | null>): void {
     if (!conn.idle || conn.pending !== read) return; // adopted by an exchange
     this.#evict(conn);
   }
