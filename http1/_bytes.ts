@@ -13,7 +13,6 @@ export const EMPTY: Uint8Array = new Uint8Array(0);
 /** UTF-8 encoder (ASCII-only text is encoded through it: faster than a latin1 loop). */
 export const encoder: TextEncoder = new TextEncoder();
 const decoder = new TextDecoder();
-const NON_ASCII = /[\x80-\xff]/;
 /** Horizontal tab. */
 const HTAB = 0x09;
 /** Space. */
@@ -113,28 +112,15 @@ export function stripCr(line: string): string {
   return line.endsWith("\r") ? line.slice(0, -1) : line;
 }
 
-/** Encodes a string of code points ≤ 0xff one byte each. */
-export function encodeLatin1(s: string): Uint8Array {
-  if (!NON_ASCII.test(s)) return encoder.encode(s);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
 /**
- * Encodes a string of code points ≤ 0xff one byte each into `out` at `offset`.
- * @returns The number of bytes written (`s.length`).
- * @throws {RangeError} When `out` has no room for them.
+ * Writes a string of code points ≤ 0xff one byte each into `out` at `offset` (a loop: for the
+ * short pieces of a head it beats building one string to encode).
+ * @returns The offset just past them.
  */
-export function encodeLatin1Into(s: string, out: Uint8Array, offset: number): number {
-  if (offset + s.length > out.length) {
-    throw new RangeError(`Cannot encode ${s.length} bytes at offset ${offset} of ${out.length}`);
-  }
-  // ASCII (the usual case) goes through the native UTF-8 encoder, byte for byte.
-  const { read, written } = encoder.encodeInto(s, out.subarray(offset));
-  if (read === s.length && written === s.length) return written;
-  for (let i = 0; i < s.length; i++) out[offset + i] = s.charCodeAt(i);
-  return s.length;
+export function writeLatin1(s: string, out: Uint8Array, offset: number): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) out[offset + i] = s.charCodeAt(i);
+  return offset + n;
 }
 
 /** Decodes bytes one code point each (header bytes survive unchanged). */

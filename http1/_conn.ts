@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { Http1Abort, Http1AbortTarget } from "./abort.ts";
 import type { ByteConn } from "./byte_conn.ts";
 import { Http1Error } from "./errors.ts";
 import { findHeadEnd, MAX_HEAD_BYTES, parseResponseHead, type ResponseHead } from "./head.ts";
@@ -19,7 +20,7 @@ const WRITE_BUFFER_MIN_BYTES = 4 * 1024;
 const WRITE_BUFFER_KEEP_BYTES = 16 * 1024;
 
 /** One connection (pooled, or a single exchange) and its read buffer. */
-export class Connection {
+export class Connection implements Http1AbortTarget {
   readonly conn: ByteConn;
   readonly key: string;
   readonly buf: Uint8Array;
@@ -45,6 +46,8 @@ export class Connection {
   pendingSettled: Promise<unknown> | undefined;
   onAbort: (() => void) | undefined;
   signal: AbortSignal | undefined;
+  /** The current exchange's {@linkcode Http1Abort}, if it has one. */
+  abort: Http1Abort | undefined;
   /** The reusable write buffer (see {@linkcode Connection.writeBuffer}). */
   #out: Uint8Array | undefined;
 
@@ -123,10 +126,19 @@ export class Connection {
     }
   }
 
+  /** The request's abort: remembers why, and destroys the connection. */
+  abortWith(reason: unknown): void {
+    this.abortReason = reason;
+    this.destroy();
+  }
+
+  /** The exchange is over (or the connection gone): its signal or abort no longer reaches it. */
   detachSignal(): void {
     if (this.onAbort) this.signal?.removeEventListener("abort", this.onAbort);
     this.onAbort = undefined;
     this.signal = undefined;
+    this.abort?._detach(this);
+    this.abort = undefined;
   }
 }
 

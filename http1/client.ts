@@ -6,6 +6,7 @@
  */
 import { Connection, readHead } from "./_conn.ts";
 import { bodyFraming, type BodyOwner, Http1Body } from "./body.ts";
+import type { Http1Abort, Http1AbortTarget } from "./abort.ts";
 import { dial, dialTarget } from "./dial.ts";
 import { abortError, Http1Error } from "./errors.ts";
 import {
@@ -84,21 +85,22 @@ export class Http1Client implements BodyOwner {
     if (origin.protocol !== "http:" && origin.protocol !== "https:") {
       throw new TypeError(`Cannot request "${origin.href}": unsupported scheme`);
     }
-    const { signal } = init;
+    const { signal, abort } = init;
     if (signal?.aborted) throw abortError(signal.reason);
+    if (abort?.aborted) throw abortError(abort.reason);
     const body = init.body ?? undefined;
     const whole = body === undefined || body instanceof Uint8Array;
     const prepared = prepareHead(origin, init, whole ? body : "stream");
     const key = origin.origin;
     for (let attempt = 0;; attempt++) {
-      const conn = this.#checkout(key) ?? await this.#connect(origin, key, signal);
+      const conn = this.#checkout(key) ?? await this.#connect(origin, key, signal, abort);
       try {
-        return await this.#exchange(conn, prepared, init.method, body, signal);
+        return await this.#exchange(conn, prepared, init.method, body, signal, abort);
       } catch (error) {
         conn.destroy();
         if (
           error instanceof StaleConnection && conn.reused && whole && attempt === 0 &&
-          !signal?.aborted && !this.#closed
+          !signal?.aborted && !abort?.aborted && !this.#closed
         ) continue;
         throw this._mapError(conn, error instanceof StaleConnection ? error.cause : error);
       }
@@ -211,7 +213,21 @@ export class Http1Client implements BodyOwner {
     this.#sweeper = undefined;
   }
 
-  async #connect(origin: URL, key: string, signal: AbortSignal | undefined): Promise<Connection> {
+  async #connect(
+    origin: URL,
+    key: string,
+    signal: AbortSignal | undefined,
+    abort: Http1Abort | undefined,
+  ): Promise<Connection> {
+    // Dialing takes a signal: an Http1Abort gets one for the connect (rare: connections are
+    // pooled), which also follows the request's own signal.
+    let connecting: Http1AbortTarget | undefined;
+    if (abort) {
+      const controller = new AbortController();
+      connecting = { abortWith: (reason) => controller.abort(reason) };
+      signal = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
+      abort._attach(connecting);
+    }
     try {
       const conn = await dial(dialTarget(origin), {
         caCerts: this.#caCerts,
@@ -225,6 +241,8 @@ export class Http1Client implements BodyOwner {
       throw new Http1Error("connect", `Cannot connect to "${origin.host}": ${message}`, {
         cause: error,
       });
+    } finally {
+      if (connecting) abort!._detach(connecting);
     }
   }
 
@@ -234,6 +252,7 @@ export class Http1Client implements BodyOwner {
     method: string,
     body: Uint8Array | AsyncIterable<Uint8Array> | undefined,
     signal: AbortSignal | undefined,
+    abort: Http1Abort | undefined,
   ): Promise<Http1Response> {
     conn.received = 0;
     conn.readDone = false;
@@ -250,6 +269,10 @@ export class Http1Client implements BodyOwner {
       signal.addEventListener("abort", conn.onAbort);
       // Aborted before the listener existed (between checkout and here): act on it now.
       if (signal.aborted) conn.onAbort();
+    }
+    if (abort) {
+      conn.abort = abort;
+      abort._attach(conn);
     }
     // The head (and a small whole body) in one write; a failure here is before the server could
     // have seen a complete request.

@@ -44,6 +44,7 @@
  * @module
  */
 export { concat } from "./_bytes.ts";
+export { Http1Abort, type Http1AbortTarget } from "./abort.ts";
 export { Http1Body } from "./body.ts";
 export type { ByteConn } from "./byte_conn.ts";
 export { connectTlsInsecure, NodeSocketConn } from "./byte_conn.ts";

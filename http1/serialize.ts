@@ -7,13 +7,13 @@
 import {
   concat,
   CR,
-  encodeLatin1Into,
   encoder,
   hasToken,
   isFieldValue,
   isToken,
   lastToken,
   LF,
+  writeLatin1,
 } from "./_bytes.ts";
 import type { Connection } from "./_conn.ts";
 import { Http1Error } from "./errors.ts";
@@ -23,13 +23,30 @@ import type { Http1RequestInit } from "./types.ts";
 const REQUEST_TARGET = /^[\x21-\xff]+$/;
 const BODYLESS_METHODS = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
+/** What follows the request target on the request line. */
+const VERSION_LINE = " HTTP/1.1\r\n";
+/** A header line's bytes besides name and value: `: ` and CR LF. */
+const HEADER_LINE_EXTRA_BYTES = 4;
+const SP = 0x20;
+const COLON = 0x3a;
 /** The CR LF after a chunk's data. */
 const CRLF_BYTES = 2;
 
-/** A serialized request head and what it says about the body. */
+/**
+ * A checked request head, written byte by byte into each connection's write buffer by
+ * {@linkcode encodeRequest} (no head string is built), and what it says about the body.
+ */
 export interface PreparedHead {
-  /** The head's text (code points ≤ 0xff, one byte each), blank line included. */
-  text: string;
+  /** The method. */
+  method: string;
+  /** The request target. */
+  path: string;
+  /** The caller's headers, in order. */
+  headers: readonly (readonly [string, string])[];
+  /** The header lines we add (Host, the body's framing), then the blank line. */
+  added: string;
+  /** The head's size in bytes (every code point ≤ 0xff is one byte). */
+  size: number;
   /** Our `Content-Length` (or the caller's) for the body; -1 when none or chunked. */
   contentLength: number;
   /** The body goes out chunked. */
@@ -56,7 +73,7 @@ export function prepareHead(
   const check = !init.headersChecked;
   if (!isToken(method)) throw new TypeError(`Invalid method "${method}"`);
   if (!REQUEST_TARGET.test(path)) throw new TypeError(`Invalid request target "${path}"`);
-  let head = `${method} ${path} HTTP/1.1\r\n`;
+  let size = method.length + 1 + path.length + VERSION_LINE.length;
   let host = false;
   let contentLength = -1;
   let te: string | undefined;
@@ -66,7 +83,7 @@ export function prepareHead(
       if (!isToken(name)) throw new TypeError(`Invalid header name "${name}"`);
       if (!isFieldValue(value)) throw new TypeError(`Invalid value for header "${name}"`);
     }
-    head += `${name}: ${value}\r\n`;
+    size += name.length + value.length + HEADER_LINE_EXTRA_BYTES;
     switch (name.length) {
       case 4:
         if (name.toLowerCase() === "host") host = true;
@@ -98,7 +115,7 @@ export function prepareHead(
     }
     chunked = true;
   }
-  if (!host) head += `host: ${origin.host}\r\n`;
+  let added = host ? "" : `host: ${origin.host}\r\n`;
   if (body instanceof Uint8Array) {
     if (contentLength >= 0 && contentLength !== body.length) {
       throw new TypeError(
@@ -109,15 +126,16 @@ export function prepareHead(
       contentLength < 0 && !chunked &&
       !(body.length === 0 && BODYLESS_METHODS.has(method.toUpperCase()))
     ) {
-      head += `content-length: ${body.length}\r\n`;
+      added += `content-length: ${body.length}\r\n`;
       contentLength = body.length;
     }
   } else if (body === "stream" && contentLength < 0 && !chunked) {
-    head += "transfer-encoding: chunked\r\n";
+    added += "transfer-encoding: chunked\r\n";
     chunked = true;
   }
-  head += "\r\n";
-  return { text: head, contentLength, chunked, close };
+  added += "\r\n";
+  size += added.length;
+  return { method, path, headers, added, size, contentLength, chunked, close };
 }
 
 /**
@@ -133,8 +151,7 @@ export function encodeRequest(
   prepared: PreparedHead,
   body?: Uint8Array,
 ): Uint8Array {
-  const head = prepared.text;
-  let size = head.length;
+  let size = prepared.size;
   let sizeLine = "";
   if (body && body.length > 0) {
     if (prepared.chunked) {
@@ -147,10 +164,22 @@ export function encodeRequest(
     size += LAST_CHUNK.length;
   }
   const out = conn.writeBuffer(size);
-  let at = encodeLatin1Into(head, out, 0);
+  let at = writeLatin1(prepared.method, out, 0);
+  out[at++] = SP;
+  at = writeLatin1(prepared.path, out, at);
+  at = writeLatin1(VERSION_LINE, out, at);
+  for (const [name, value] of prepared.headers) {
+    at = writeLatin1(name, out, at);
+    out[at++] = COLON;
+    out[at++] = SP;
+    at = writeLatin1(value, out, at);
+    out[at++] = CR;
+    out[at++] = LF;
+  }
+  at = writeLatin1(prepared.added, out, at);
   if (body && prepared.chunked) {
     if (body.length > 0) {
-      at += encoder.encodeInto(sizeLine, out.subarray(at)).written;
+      at = writeLatin1(sizeLine, out, at);
       out.set(body, at);
       at += body.length;
       out[at++] = CR;
