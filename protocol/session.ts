@@ -11,7 +11,14 @@ import { type Frame, FRAME_HEADER_SIZE, FrameType, writeFrameHeader } from "./fr
 import { forEachFrame } from "./frame.ts";
 import { ProtocolError, StreamResetError } from "./errors.ts";
 import type { ResetCode } from "./wire.ts";
-import { decodeReset, encodeReset } from "./head.ts";
+import {
+  decodeReset,
+  encodeReset,
+  encodeResponseHead,
+  type ResponseHead,
+  responseHeadBound,
+  writeResponseHead,
+} from "./head.ts";
 import {
   DRAIN_POLL_INTERVAL,
   MAX_BATCH_SIZE,
@@ -92,9 +99,6 @@ const OUT_BUFFER_MIN_BYTES = 1024;
  * frames take a few KiB, and an idle session should not pin a burst's megabyte.
  */
 const OUT_BUFFER_KEEP_BYTES = 2 * MAX_BATCH_SIZE;
-/** UTF-8 takes at most this many bytes per UTF-16 code unit. */
-const MAX_UTF8_BYTES_PER_UNIT = 3;
-const utf8 = new TextEncoder();
 
 /**
  * A deadline may run this much before its time: timers fire by the event loop's clock, which can
@@ -345,58 +349,58 @@ export class TunnelSession {
   }
 
   /**
-   * @internal Queues a frame whose payload is `text` as UTF-8, encoded straight into the
-   * outgoing buffer, unless that takes more than `maxBytes`.
-   * @returns The payload's size in bytes, or -1 when over `maxBytes` (nothing queued).
+   * @internal Queues a HEAD frame with `head` written straight into the outgoing buffer
+   * ({@linkcode writeResponseHead}).
+   * @returns false (nothing queued) when the head needs the general encoder, or may be too large.
    */
-  _enqueueText(type: FrameType, streamId: number, text: string, maxBytes: number): number {
-    if (this.#closedBy) return 0;
-    // Enough for any text of this length, or one byte over the limit.
-    const room = Math.min(text.length * MAX_UTF8_BYTES_PER_UNIT, maxBytes + 1);
-    const at = this.#reserve(room);
+  _enqueueResponseHead(streamId: number, head: ResponseHead): boolean {
+    if (this.#closedBy) return true;
+    const bound = responseHeadBound(head);
+    if (bound > MAX_HEAD_SIZE) return false;
+    const at = this.#outLength;
+    this.#room(at + FRAME_HEADER_SIZE + bound);
     const start = at + FRAME_HEADER_SIZE;
-    const { read, written } = utf8.encodeInto(text, this.#out.subarray(start, start + room));
-    if (read < text.length || written > maxBytes) {
-      this.#unreserve(at);
-      return -1;
-    }
-    writeFrameHeader(this.#out, at, type, streamId, written);
-    this.#outLength = start + written;
-    this.#queued(written);
-    return written;
+    const end = writeResponseHead(head, this.#out, start);
+    if (end < 0) return false;
+    this.#startFrame(at, end - at);
+    writeFrameHeader(this.#out, at, FrameType.Head, streamId, end - start);
+    this.#outLength = end;
+    this.#queued(end - start);
+    return true;
   }
 
   /**
-   * Makes room for a frame of up to `payloadBytes` at the end of `#out` (starting a new batch
-   * when it would overfill the current one), and moves the end past it.
+   * Makes room for a frame of `payloadBytes` at the end of `#out` and moves the end past it.
    * @returns Where the frame starts.
    */
   #reserve(payloadBytes: number): number {
-    const size = FRAME_HEADER_SIZE + payloadBytes;
     const at = this.#outLength;
-    // Count frame headers too: thousands of empty frames must not exceed MAX_MESSAGE_SIZE.
-    if (at - this.#batchStart + size > MAX_BATCH_SIZE && at > this.#batchStart) {
-      this.#batchEnds.push(at);
-      this.#batchStart = at;
-    }
-    if (at + size > this.#out.length) {
-      let length = Math.max(2 * this.#out.length, this.#outHint);
-      while (length < at + size) length *= 2;
-      const out = new Uint8Array(length);
-      out.set(this.#out.subarray(0, at));
-      this.#out = out;
-    }
+    const size = FRAME_HEADER_SIZE + payloadBytes;
+    this.#startFrame(at, size);
+    this.#room(at + size);
     this.#outLength = at + size;
     return at;
   }
 
-  /** Takes back the frame just reserved at `at` (nothing else was queued since). */
-  #unreserve(at: number): void {
-    this.#outLength = at;
-    if (this.#batchStart === at && this.#batchEnds.at(-1) === at) {
-      this.#batchEnds.pop();
-      this.#batchStart = this.#batchEnds.at(-1) ?? 0;
+  /**
+   * Starts a new batch at `at` when a frame of `size` bytes there would overfill the current one.
+   * Frame headers count too: thousands of empty frames must not exceed MAX_MESSAGE_SIZE.
+   */
+  #startFrame(at: number, size: number): void {
+    if (at - this.#batchStart + size > MAX_BATCH_SIZE && at > this.#batchStart) {
+      this.#batchEnds.push(at);
+      this.#batchStart = at;
     }
+  }
+
+  /** Grows `#out` (keeping its bytes) to at least `length` bytes. */
+  #room(length: number): void {
+    if (length <= this.#out.length) return;
+    let size = Math.max(2 * this.#out.length, this.#outHint);
+    while (size < length) size *= 2;
+    const out = new Uint8Array(size);
+    out.set(this.#out.subarray(0, this.#outLength));
+    this.#out = out;
   }
 
   #queued(payloadBytes: number): void {
@@ -678,17 +682,16 @@ export class TunnelStream {
 
   /**
    * Sends this side's head.
-   * @param payload An encoded request or response head, or its JSON text (then encoded as UTF-8
-   *   straight into the outgoing message, e.g. {@linkcode encodeResponseHeadText}'s).
+   * @param payload An encoded request or response head, or a response head to encode (written
+   *   straight into the outgoing message: the bytes of `encodeResponseHead(payload)`).
    * @throws {RangeError} When it exceeds {@linkcode MAX_HEAD_SIZE}: the peer would take it as a
    * protocol error and drop the whole tunnel, so nothing is sent and the caller answers this one
    * request with an error.
    */
-  sendHead(payload: Uint8Array | string): void {
-    if (typeof payload === "string") {
-      const size = this.#session._enqueueText(FrameType.Head, this.id, payload, MAX_HEAD_SIZE);
-      if (size < 0) throw tooLargeHead(utf8.encode(payload).length);
-      return;
+  sendHead(payload: Uint8Array | ResponseHead): void {
+    if (!(payload instanceof Uint8Array)) {
+      if (this.#session._enqueueResponseHead(this.id, payload)) return;
+      payload = encodeResponseHead(payload);
     }
     if (payload.length > MAX_HEAD_SIZE) throw tooLargeHead(payload.length);
     this.#session._enqueue(FrameType.Head, this.id, payload);
