@@ -10,6 +10,7 @@ import { setImmediate } from "node:timers";
 import { type Frame, FRAME_HEADER_SIZE, FrameType, writeFrameHeader } from "./frame.ts";
 import { forEachFrame } from "./frame.ts";
 import { ProtocolError, StreamResetError } from "./errors.ts";
+import { StreamTable } from "./_stream_table.ts";
 import type { ResetCode } from "./wire.ts";
 import {
   decodeReset,
@@ -197,7 +198,8 @@ export class TunnelSession {
   #onStream?: (stream: TunnelStream) => void;
   #onExhausted?: () => void;
   #exhausted = false;
-  #streams = new Map<number, TunnelStream>();
+  /** Open streams by id (not a Map: see `_stream_table.ts`). */
+  #streams = new StreamTable<TunnelStream>();
   #nextStreamId = 1;
   #lastPeerStreamId = 0;
   /**
@@ -289,8 +291,9 @@ export class TunnelSession {
   close(reason?: StreamResetError): void {
     if (this.#closedBy) return;
     this.#closedBy = reason ?? new StreamResetError("tunnel_closed", "The tunnel closed");
-    for (const stream of this.#streams.values()) stream._fail(this.#closedBy);
+    const streams = this.#streams.values();
     this.#streams.clear();
+    for (const stream of streams) stream._fail(this.#closedBy);
     this.#resetOut();
   }
 
