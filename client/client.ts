@@ -83,7 +83,9 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   const timeout = options.transferRequestTimeout ?? CLIENT_DEFAULTS.transferRequestTimeout;
   const localHttp = new Http1Client();
   const stop = new AbortController();
-  const inFlight = new Set<Promise<unknown>>();
+  /** Requests being forwarded; shutdown waits for them (counted: a set costs per request). */
+  let inFlight = 0;
+  let allDone: PromiseWithResolvers<void> | undefined;
   let socket: WsClient | undefined;
   let session: TunnelSession | undefined;
   const inspectAddr = options.inspectAddr === "off" ? undefined : options.inspectAddr;
@@ -166,9 +168,9 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
 
   /** Forwards one stream and logs (and, for a queued delivery, settles) the result. */
   const serve = async (stream: TunnelStream, tunnel: TunnelSession, forward: ForwardOptions) => {
-    // Only the access line reads the duration.
-    const started = accessLines.enabled ? performance.now() : 0;
     try {
+      // Only the access line reads the duration.
+      const started = accessLines.enabled ? performance.now() : 0;
       const result = await forwardStream(stream, forward);
       if (result.skipped) return;
       if (result.head.delivery) await settleQueued(result, stream, tunnel);
@@ -212,6 +214,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       }
     } finally {
       turns.done(stream, false);
+      if (--inFlight === 0) allDone?.resolve();
     }
   };
 
@@ -220,9 +223,8 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       stream.reset("shutting_down", "The client is shutting down");
       return;
     }
-    const task = serve(stream, tunnel, forward);
-    inFlight.add(task);
-    task.then(() => inFlight.delete(task));
+    inFlight++;
+    serve(stream, tunnel, forward);
   };
 
   const connect = async (): Promise<WsClient> => {
@@ -402,7 +404,10 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     stopping ??= (async () => {
       stop.abort();
       const grace = AbortSignal.timeout(CLIENT_DEFAULTS.shutdownGrace);
-      await Promise.race([Promise.allSettled([...inFlight]), aborted(grace)]);
+      if (inFlight > 0) {
+        allDone = Promise.withResolvers();
+        await Promise.race([allDone.promise, aborted(grace)]);
+      }
       session?.flush();
       await socket?.drained();
       socket?.close(CLOSE_NORMAL, "Client shutting down");
