@@ -67,6 +67,18 @@ export class Connection implements Http1AbortTarget {
    * @returns false at end of stream.
    */
   async fill(): Promise<boolean> {
+    return this.took(await this.readMore());
+  }
+
+  /**
+   * Starts reading more bytes into the buffer (compacting it first when full), or adopts the
+   * read kept pending while idle; hand the result to {@linkcode Connection.took}. The two halves
+   * of {@linkcode Connection.fill}, for callers that await the read themselves (one async frame
+   * fewer per read).
+   * @returns The read: bytes read, or null at end of stream.
+   * @throws {Http1Error} `protocol` when the buffer is full of unconsumed bytes.
+   */
+  readMore(): Promise<number | null> {
     if (this.end === this.buf.length) {
       if (this.start === 0) throw new Http1Error("protocol", "Read buffer full");
       this.buf.copyWithin(0, this.start, this.end);
@@ -76,13 +88,19 @@ export class Connection implements Http1AbortTarget {
       this.start = this.end = 0;
     }
     const pending = this.pending;
-    let n: number | null;
     if (pending) {
       this.pending = undefined;
-      n = await pending;
-    } else {
-      n = await this.conn.read(this.buf.subarray(this.end));
+      return pending;
     }
+    return this.conn.read(this.buf.subarray(this.end));
+  }
+
+  /**
+   * Accounts for a read {@linkcode Connection.readMore} started.
+   * @param n What the read resolved with.
+   * @returns false at end of stream.
+   */
+  took(n: number | null): boolean {
     if (n === null) return false;
     this.end += n;
     this.received += n;
@@ -169,7 +187,7 @@ export async function readHead(
     const offset = conn.start;
     let more: boolean;
     try {
-      more = await conn.fill();
+      more = conn.took(await conn.readMore());
     } catch (error) {
       if (error instanceof Http1Error) throw error;
       throw new Http1Error("closed", `The connection failed: ${(error as Error).message}`, {
