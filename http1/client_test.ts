@@ -699,6 +699,26 @@ Deno.test("Http1Abort aborts like a signal: before, awaiting the head, mid-body,
   });
 });
 
+Deno.test("Http1Body.takeBuffered({ view: true }) gives the bytes without a copy, then reuses the connection", async () => {
+  const app = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("ok!"),
+  );
+  const client = new Http1Client();
+  const origin = new URL(`http://127.0.0.1:${app.addr.port}`);
+  for (let i = 0; i < 3; i++) {
+    const res = await client.request(origin, { method: "GET", path: "/", headers: [] });
+    const view = res.body.takeBuffered({ view: true })!;
+    assert.equal(dec.decode(view), "ok!");
+    assert.ok(view.buffer.byteLength > view.length, "a view of the read buffer");
+    assert.equal(res.body.takeBuffered(), undefined);
+    await Promise.resolve(); // released once the synchronous run is over
+    assert.equal(client.idleConnections, 1);
+  }
+  await client.close();
+  await app.shutdown();
+});
+
 Deno.test("Http1Client against Deno.serve: repeats, gzip untouched, 5 MiB both ways, reuse", async () => {
   const ports = new Set<number>();
   const gzipped = new Uint8Array(

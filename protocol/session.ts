@@ -733,6 +733,8 @@ export class TunnelStream {
         return Promise.resolve(size);
       }
     }
+    // Chunks handed over in an array are copied before this returns either way.
+    if (Array.isArray(source)) source = source.map((chunk: Uint8Array) => chunk.slice());
     return this.#sendBody(source, maxBytes);
   }
 
