@@ -30,6 +30,9 @@ export const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const HTTP_1_PREFIX = "HTTP/1.";
 const DIGIT_0 = 0x30;
 const DIGIT_1 = 0x31;
+const DIGIT_9 = 0x39;
+/** The status code's base. */
+const DECIMAL = 10;
 const SP = 0x20;
 
 /** A parsed response head. */
@@ -148,9 +151,9 @@ function parseStatusLine(line: string): number {
     (line.length === STATUS_LINE_MIN || line.charCodeAt(STATUS_LINE_MIN) === SP);
   let status = 0;
   for (let i = STATUS_AT; ok && i < STATUS_LINE_MIN; i++) {
-    const digit = line.charCodeAt(i) - DIGIT_0;
-    if (digit < 0 || digit > 9) ok = false;
-    status = status * 10 + digit;
+    const c = line.charCodeAt(i);
+    if (c < DIGIT_0 || c > DIGIT_9) ok = false;
+    status = status * DECIMAL + (c - DIGIT_0);
   }
   if (ok && line.indexOf("\r", STATUS_LINE_MIN) >= 0) ok = false;
   if (!ok) throw new Http1Error("protocol", `Invalid status line "${line.slice(0, 64)}"`);
@@ -200,7 +203,7 @@ function isDigits(s: string): boolean {
   if (s.length === 0) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < DIGIT_0 || c > DIGIT_0 + 9) return false;
+    if (c < DIGIT_0 || c > DIGIT_9) return false;
   }
   return true;
 }
