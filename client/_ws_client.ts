@@ -31,10 +31,14 @@
 
 import { type ByteConn, dial } from "../http1/mod.ts";
 import { MAX_MESSAGE_SIZE } from "../protocol/mod.ts";
-import { Connection, type ConnectionOptions, type WsClient } from "./ws/connection.ts";
+import {
+  WebSocketConnection as Connection,
+  type WebSocketOptions as ConnectionOptions,
+  type WsClient,
+} from "../http1/mod.ts";
 import { buildRequest, handshake, newKey, parseWsUrl } from "./ws/handshake.ts";
 
-export type { WsClient, WsCloseInfo } from "./ws/connection.ts";
+export type { WsClient, WsCloseInfo } from "../http1/mod.ts";
 export { WsHandshakeError, type WsHandshakeErrorOptions } from "./ws/handshake.ts";
 
 /** How long the TCP + TLS + HTTP upgrade may take: beyond this the path is as good as dead. */

@@ -28,7 +28,7 @@ import {
 import { AckedIds } from "./acked.ts";
 import { QueuedTurns } from "./queued_turns.ts";
 import { connectWebSocket, type WsClient, WsHandshakeError } from "./_ws_client.ts";
-import { type ForwardResult, forwardStream } from "./forward.ts";
+import { type ForwardOptions, type ForwardResult, forwardStream } from "./forward.ts";
 import { Http1Client } from "../http1/mod.ts";
 import { baseUrl, ClientError, issueChannel, obtainChannel } from "./channel.ts";
 import { CLIENT_DEFAULTS, type ClientOptions } from "./options.ts";
@@ -83,7 +83,9 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   const timeout = options.transferRequestTimeout ?? CLIENT_DEFAULTS.transferRequestTimeout;
   const localHttp = new Http1Client();
   const stop = new AbortController();
-  const inFlight = new Set<Promise<unknown>>();
+  /** Requests being forwarded; shutdown waits for them (counted: a set costs per request). */
+  let inFlight = 0;
+  let allDone: PromiseWithResolvers<void> | undefined;
   let socket: WsClient | undefined;
   let session: TunnelSession | undefined;
   const inspectAddr = options.inspectAddr === "off" ? undefined : options.inspectAddr;
@@ -164,63 +166,65 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     }
   };
 
-  const onStream = (stream: TunnelStream, tunnel: TunnelSession) => {
+  /** Forwards one stream and logs (and, for a queued delivery, settles) the result. */
+  const serve = async (stream: TunnelStream, tunnel: TunnelSession, forward: ForwardOptions) => {
+    try {
+      // Only the access line reads the duration.
+      const started = accessLines.enabled ? performance.now() : 0;
+      const result = await forwardStream(stream, forward);
+      if (result.skipped) return;
+      if (result.head.delivery) await settleQueued(result, stream, tunnel);
+      metrics?.forwarded(result);
+      const verdict = result.verification;
+      if (options.json) {
+        // The JSON lines (stdout) come from the recorder; a failed check still shows on stderr.
+        if (verdict?.result === "invalid") {
+          log.warn("{method} {path} verify={verify}", {
+            method: result.head.method,
+            path: result.head.target || "/",
+            verify: formatVerdict(verdict),
+          });
+        }
+        return;
+      }
+      // Nothing is computed for a line no sink takes (`--log-level` above INFO).
+      if (!accessLines.enabled) return;
+      const delivery = result.delivery;
+      const queued = result.head.delivery;
+      accessLines.write(
+        (delivery ? 1 : 0) | (verdict ? 2 : 0) | (queued ? 4 : 0) | (result.failure ? 8 : 0),
+        {
+          provider: delivery?.provider,
+          provider_delivery: delivery?.id,
+          deliveryId: queued?.id,
+          attempt: queued?.attempt,
+          failure: result.failure,
+          verify: verdict && formatVerdict(verdict),
+          method: result.head.method,
+          path: result.head.target || "/",
+          status: result.status,
+          durationMs: Math.round((performance.now() - started) * 10) / 10,
+          requestBytes: result.requestBytes,
+          responseBytes: result.responseBytes,
+        },
+      );
+    } catch (error) {
+      if (!(error instanceof StreamResetError)) {
+        log.warn("Request failed: {error}", { error: String(error) });
+      }
+    } finally {
+      turns.done(stream, false);
+      if (--inFlight === 0) allDone?.resolve();
+    }
+  };
+
+  const onStream = (stream: TunnelStream, tunnel: TunnelSession, forward: ForwardOptions) => {
     if (stop.signal.aborted) {
       stream.reset("shutting_down", "The client is shutting down");
       return;
     }
-    const started = performance.now();
-    const task = forwardStream(stream, {
-      target: targetUrl,
-      http: localHttp,
-      timeout,
-      recorder,
-      verifier,
-      verifyMode,
-      skipQueued: (head, stream) => skipQueued(head, stream, tunnel),
-    })
-      .then(async (result) => {
-        if (result.skipped) return;
-        if (result.head.delivery) await settleQueued(result, stream, tunnel);
-        metrics?.forwarded(result);
-        const verdict = result.verification;
-        if (options.json) {
-          // The JSON lines (stdout) come from the recorder; a failed check still shows on stderr.
-          if (verdict?.result === "invalid") {
-            log.warn("{method} {path} verify={verify}", {
-              method: result.head.method,
-              path: result.head.target || "/",
-              verify: formatVerdict(verdict),
-            });
-          }
-          return;
-        }
-        const delivery = result.delivery;
-        const queued = result.head.delivery;
-        accessLines.write(
-          (delivery ? 1 : 0) | (verdict ? 2 : 0) | (queued ? 4 : 0) | (result.failure ? 8 : 0),
-          {
-            provider: delivery?.provider,
-            provider_delivery: delivery?.id,
-            deliveryId: queued?.id,
-            attempt: queued?.attempt,
-            failure: result.failure,
-            verify: verdict && formatVerdict(verdict),
-            method: result.head.method,
-            path: result.head.target || "/",
-            status: result.status,
-            durationMs: Math.round((performance.now() - started) * 10) / 10,
-            requestBytes: result.requestBytes,
-            responseBytes: result.responseBytes,
-          },
-        );
-      }).catch((error) => {
-        if (!(error instanceof StreamResetError)) {
-          log.warn("Request failed: {error}", { error: String(error) });
-        }
-      }).finally(() => turns.done(stream, false));
-    inFlight.add(task);
-    task.finally(() => inFlight.delete(task));
+    inFlight++;
+    serve(stream, tunnel, forward);
   };
 
   const connect = async (): Promise<WsClient> => {
@@ -242,9 +246,19 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       // Silence for this long → ping; as long again → the server is gone: ≤ 24 s < 30 s.
       idleTimeout: KEEPALIVE_INTERVAL,
     });
+    // One options object per tunnel, not per request.
+    const forward: ForwardOptions = {
+      target: targetUrl,
+      http: localHttp,
+      timeout,
+      recorder,
+      verifier,
+      verifyMode,
+      skipQueued: (head, stream) => skipQueued(head, stream, tunnel),
+    };
     const tunnel: TunnelSession = new TunnelSession(ws, {
       role: "client",
-      onStream: (stream) => onStream(stream, tunnel),
+      onStream: (stream) => onStream(stream, tunnel, forward),
       onControl: (frame) => {
         if (frame.type !== FrameType.Notice) {
           throw new ProtocolError("Unexpected ACK/NACK from the server");
@@ -390,7 +404,10 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     stopping ??= (async () => {
       stop.abort();
       const grace = AbortSignal.timeout(CLIENT_DEFAULTS.shutdownGrace);
-      await Promise.race([Promise.allSettled([...inFlight]), aborted(grace)]);
+      if (inFlight > 0) {
+        allDone = Promise.withResolvers();
+        await Promise.race([allDone.promise, aborted(grace)]);
+      }
       session?.flush();
       await socket?.drained();
       socket?.close(CLOSE_NORMAL, "Client shutting down");

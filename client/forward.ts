@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type Http1Client, Http1Error, type Http1Response } from "../http1/mod.ts";
+import { Http1Abort, type Http1Client, Http1Error, type Http1Response } from "../http1/mod.ts";
 import {
   decodeRequestHead,
   encodeResponseHead,
@@ -129,15 +129,14 @@ export async function forwardStream(
     if (!(error instanceof StreamResetError)) stream.reset("target_error", String(error));
     throw error;
   }
-  const result: ForwardResult = { head, status: "cancelled", requestBytes: 0, responseBytes: 0 };
+  const result = new Forwarded(head);
   if (head.delivery && options.skipQueued && await options.skipQueued(head, stream)) {
     stream.reset("cancelled", "Not sent to the app: already delivered, or behind a failed one");
     result.skipped = true;
     return result;
   }
   const { target } = options;
-  const headers: HeaderList = head.headers.filter(([name]) => name !== "host");
-  headers.push(["host", target.host]);
+  const headers = withHost(head.headers, target.host);
   const path = localPath(target, head.target);
   const recording = options.recorder?.begin({
     method: head.method,
@@ -145,25 +144,16 @@ export async function forwardStream(
     headers,
     ...(head.delivery ? { queued: head.delivery } : {}),
   });
-  const done = () => {
-    const failure = stream.failure;
-    if (result.verification) recording?.verified(result.verification);
-    recording?.finish(
-      failure?.code ?? (typeof result.status === "number" ? "ok" : result.status),
-      failure?.message,
-    );
-    return result;
-  };
   // On the sender's own header pairs, before anything else touches them.
-  const senderHeaders = headersFromPairs(head.headers);
-  const check = options.verifier?.begin(senderHeaders);
-  const abort = new AbortController();
+  const check = options.verifier?.begin(headersFromPairs(head.headers));
+  // Aborts the app request on a reset or timeout; cheaper than an AbortController and listener.
+  const abort = new Http1Abort();
   stream.onReset((error) => abort.abort(error));
   const deadline = new TransferDeadline(stream, options.timeout, abort);
   deadline.waitForAnswer();
   // A small body already complete in the tunnel goes out in the same write as the head.
   const buffered = stream.takeBufferedBody();
-  result.delivery = deliveryIdFrom(senderHeaders, buffered);
+  result.keepBody(buffered);
   if (buffered) recording?.requestChunk(buffered);
   if (buffered && check) {
     check.update(buffered);
@@ -179,7 +169,7 @@ export async function forwardStream(
       if (upload) body = await upload.readAhead(options.verifier!.maxBody);
       if (result.verification?.result === "invalid") {
         await refuse(stream, result, recording);
-        return done();
+        return finish(stream, result, recording);
       }
     }
     const sent = performance.now();
@@ -188,39 +178,42 @@ export async function forwardStream(
       path,
       headers,
       body,
-      signal: abort.signal,
+      abort,
+      // Checked by decodeRequestHead; the host is the target URL's.
+      headersChecked: true,
     });
     result.appSeconds = (performance.now() - sent) / 1000;
     if (buffered) result.requestBytes = buffered.length;
   } catch (error) {
-    const stalled = abort.signal.reason instanceof UploadStalledError ? abort.signal.reason : null;
+    const stalled = abort.reason instanceof UploadStalledError ? abort.reason : null;
     const code = stalled ? "cancelled" : resetCode(error);
     if (!stream.failure) {
       result.failure = stalled?.message ?? describe(error, options);
       stream.reset(code, result.failure);
     }
     result.status = stream.failure?.code ?? code;
-    return done();
+    return finish(stream, result, recording);
   } finally {
     deadline.stop();
   }
   result.status = answer.status;
   recording?.responseHead(answer.status, answer.headers);
   try {
-    stream.sendHead(encodeResponseHead({
+    stream.sendHead({
       status: result.status,
       headers: endToEndHeaders(answer.headers),
-    }));
+    });
   } catch (error) {
     // Too large to tunnel: this request fails (502), the tunnel and the others go on.
     answer.body.cancel();
     stream.reset("target_error", `The local app's answer cannot be tunnelled: ${error}`);
     result.status = "target_error";
-    return done();
+    return finish(stream, result, recording);
   }
   try {
-    const whole = answer.body.takeBuffered();
-    // A fresh slice of the read buffer, which the tunnel only reads: kept without a copy.
+    // A view of the read buffer, valid for this synchronous run: the recording and the tunnel
+    // both copy it at once (sendBody queues a whole small body before it returns).
+    const whole = answer.body.takeBuffered({ view: true });
     if (whole) recording?.responseChunk(whole, true);
     result.responseBytes = await stream.sendBody(
       whole
@@ -239,7 +232,68 @@ export async function forwardStream(
     upload.stop();
     abort.abort(new DOMException("The local app answered early", "AbortError"));
   }
-  return done();
+  return finish(stream, result, recording);
+}
+
+/**
+ * A {@linkcode ForwardResult} whose provider delivery id is looked up only when read (the log
+ * line reads it; at `--log-level ERROR` nobody does).
+ */
+class Forwarded implements ForwardResult {
+  head: RequestHead;
+  status: number | ResetCode = "cancelled";
+  requestBytes = 0;
+  responseBytes = 0;
+  verification?: Verdict;
+  appSeconds?: number;
+  skipped?: boolean;
+  failure?: string;
+  /** The request body when it came whole with the head (Stripe's event id is read from it). */
+  #body: Uint8Array | undefined;
+  #delivery: ProviderDelivery | undefined;
+  #looked = false;
+
+  constructor(head: RequestHead) {
+    this.head = head;
+  }
+
+  /** Keeps the request body that came whole with the head, for {@linkcode delivery}. */
+  keepBody(body: Uint8Array | undefined): void {
+    this.#body = body;
+  }
+
+  get delivery(): ProviderDelivery | undefined {
+    if (!this.#looked) {
+      this.#looked = true;
+      this.#delivery = deliveryIdFrom(headersFromPairs(this.head.headers), this.#body);
+    }
+    return this.#delivery;
+  }
+}
+
+/** The request's headers for the app: the sender's, with the `Host` of the target URL. */
+function withHost(headers: HeaderList, host: string): HeaderList {
+  const out: HeaderList = [];
+  for (const pair of headers) if (pair[0] !== "host") out.push(pair);
+  out.push(["host", host]);
+  return out;
+}
+
+/** Closes the recording (when there is one) and returns the result. */
+function finish(
+  stream: TunnelStream,
+  result: ForwardResult,
+  recording: Recording | undefined,
+): ForwardResult {
+  if (recording) {
+    const failure = stream.failure;
+    if (result.verification) recording.verified(result.verification);
+    recording.finish(
+      failure?.code ?? (typeof result.status === "number" ? "ok" : result.status),
+      failure?.message,
+    );
+  }
+  return result;
 }
 
 /**
@@ -298,28 +352,40 @@ export class UploadStalledError extends Error {
 class TransferDeadline {
   #stream: TunnelStream;
   #ms: number;
-  #abort: AbortController;
-  constructor(stream: TunnelStream, ms: number, abort: AbortController) {
+  #abort: Http1Abort;
+  /** The phase being timed: waiting for the sender (else for the app). */
+  #forSender = false;
+  constructor(stream: TunnelStream, ms: number, abort: Http1Abort) {
     this.#stream = stream;
     this.#ms = ms;
     this.#abort = abort;
   }
   /** Waiting for the sender's next body chunk: expiry is a stalled upload. */
   waitForSender(): void {
-    this.#arm(() => new UploadStalledError(this.#ms));
+    this.#forSender = true;
+    this.#arm();
   }
   /** Waiting for the app: to take the next chunk, or to answer once the upload is over. */
   waitForAnswer(): void {
-    this.#arm(() => new DOMException("timeout", "TimeoutError"));
+    this.#forSender = false;
+    this.#arm();
   }
   /** The answer has begun (or failed): no phase is timed any more. */
   stop(): void {
     this.#ms = 0;
     this.#stream.clearDeadline();
   }
-  #arm(reason: () => unknown): void {
-    if (this.#ms > 0) this.#stream.setDeadline(this.#ms, () => this.#abort.abort(reason()));
+  #arm(): void {
+    if (this.#ms > 0) this.#stream.setDeadline(this.#ms, this.#expire);
   }
+  /** One callback for every phase (made once per request, not per phase). */
+  #expire = (): void => {
+    this.#abort.abort(
+      this.#forSender
+        ? new UploadStalledError(this.#ms)
+        : new DOMException("timeout", "TimeoutError"),
+    );
+  };
 }
 
 /** Optional companions of an {@linkcode Upload}. */

@@ -13,7 +13,20 @@ export const EMPTY: Uint8Array = new Uint8Array(0);
 /** UTF-8 encoder (ASCII-only text is encoded through it: faster than a latin1 loop). */
 export const encoder: TextEncoder = new TextEncoder();
 const decoder = new TextDecoder();
-const NON_ASCII = /[\x80-\xff]/;
+/** Horizontal tab. */
+const HTAB = 0x09;
+/** Space. */
+const SP = 0x20;
+/** Delete, the one control character above the printable ASCII range. */
+const DEL = 0x7f;
+/** The largest code point of a latin1 string. */
+const LATIN1_MAX = 0xff;
+
+/** `TOKEN_CHARS[c]` is 1 for the RFC 9110 token characters (header names, methods). */
+const TOKEN_CHARS: Uint8Array = new Uint8Array(LATIN1_MAX + 1);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+  TOKEN_CHARS[c.charCodeAt(0)] = 1;
+}
 
 /**
  * Joins byte arrays into one; a single piece is returned as it is (no copy).
@@ -55,9 +68,43 @@ export function lastToken(list: string): string {
   return trimOws(parts[parts.length - 1]).toLowerCase();
 }
 
+/**
+ * Whether `s.slice(from, to)` is an RFC 9110 token (a header name or a method): one or more of
+ * ``!#$%&'*+-.^_`|~``, digits and letters.
+ */
+export function isToken(s: string, from = 0, to: number = s.length): boolean {
+  if (from >= to) return false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c > LATIN1_MAX || TOKEN_CHARS[c] === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether `s.slice(from, to)` is a valid header value: tabs, spaces, visible ASCII and obs-text
+ * (0x80-0xff); never CR, LF, NUL or another control character.
+ */
+export function isFieldValue(s: string, from = 0, to: number = s.length): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < SP && c !== HTAB) || c === DEL || c > LATIN1_MAX) return false;
+  }
+  return true;
+}
+
+/** Whether the char code is optional whitespace (space or tab). */
+export function isOws(c: number): boolean {
+  return c === SP || c === HTAB;
+}
+
 /** Strips optional whitespace (spaces and tabs) at both ends. */
 export function trimOws(s: string): string {
-  return s.replace(/^[ \t]+|[ \t]+$/g, "");
+  let from = 0;
+  let to = s.length;
+  while (from < to && isOws(s.charCodeAt(from))) from++;
+  while (to > from && isOws(s.charCodeAt(to - 1))) to--;
+  return from === 0 && to === s.length ? s : s.slice(from, to);
 }
 
 /** Drops one trailing CR. */
@@ -65,24 +112,23 @@ export function stripCr(line: string): string {
   return line.endsWith("\r") ? line.slice(0, -1) : line;
 }
 
-/** Encodes a string of code points ≤ 0xff one byte each. */
-export function encodeLatin1(s: string): Uint8Array {
-  if (!NON_ASCII.test(s)) return encoder.encode(s);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
+/**
+ * Writes a string of code points ≤ 0xff one byte each into `out` at `offset` (a loop: for the
+ * short pieces of a head it beats building one string to encode).
+ * @returns The offset just past them.
+ */
+export function writeLatin1(s: string, out: Uint8Array, offset: number): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) out[offset + i] = s.charCodeAt(i);
+  return offset + n;
 }
 
 /** Decodes bytes one code point each (header bytes survive unchanged). */
 export function decodeLatin1(bytes: Uint8Array): string {
-  let ascii = true;
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] > 0x7f) {
-      ascii = false;
-      break;
-    }
-  }
-  if (ascii) return decoder.decode(bytes);
+  // The native UTF-8 decoder gives the same string for ASCII, and for ASCII only: any other byte
+  // either joins a multi-byte sequence (the string comes out shorter) or decodes to U+FFFD.
+  const text = decoder.decode(bytes);
+  if (text.length === bytes.length && !text.includes("\uFFFD")) return text;
   let s = "";
   for (let i = 0; i < bytes.length; i += 8192) {
     s += String.fromCharCode(...bytes.subarray(i, i + 8192));

@@ -3,18 +3,27 @@
  *
  * @module
  */
+import type { Http1Abort, Http1AbortTarget } from "./abort.ts";
 import type { ByteConn } from "./byte_conn.ts";
 import { Http1Error } from "./errors.ts";
 import { findHeadEnd, MAX_HEAD_BYTES, parseResponseHead, type ResponseHead } from "./head.ts";
 
 /** Per-connection read buffer: a whole maximal head, plus room for the CRLFs that end it. */
 export const READ_BUFFER_BYTES = MAX_HEAD_BYTES + 1024;
+/** First size of a connection's write buffer: a typical webhook's head and body. */
+const WRITE_BUFFER_MIN_BYTES = 4 * 1024;
+/**
+ * Largest write buffer a connection keeps between requests: a request larger than this gets a
+ * buffer of its own (copying it costs more than the allocation), so a pool of idle connections
+ * never pins more than this each.
+ */
+const WRITE_BUFFER_KEEP_BYTES = 16 * 1024;
 
 /** How much a read buffer grows by when reads fill it. */
 const BUFFER_GROWTH = 4;
 
 /** One connection (pooled, or a single exchange) and its read buffer. */
-export class Connection {
+export class Connection implements Http1AbortTarget {
   readonly conn: ByteConn;
   readonly key: string;
   /** The read buffer: `buf[start, end)` is received and not consumed yet. */
@@ -33,12 +42,18 @@ export class Connection {
   reusable = true;
   writeDone = false;
   readDone = false;
+  /** Why writing the current request failed, once it did. */
+  writeError: unknown = undefined;
   /** A read issued while idle, adopted by the next exchange. */
   pending: Promise<number | null> | undefined;
   /** Settles once the idle read has settled (for a clean close). */
   pendingSettled: Promise<unknown> | undefined;
   onAbort: (() => void) | undefined;
   signal: AbortSignal | undefined;
+  /** The current exchange's {@linkcode Http1Abort}, if it has one. */
+  abort: Http1Abort | undefined;
+  /** The reusable write buffer (see {@linkcode Connection.writeBuffer}). */
+  #out: Uint8Array | undefined;
 
   readonly #smallBytes: number;
   readonly #maxBytes: number;
@@ -70,16 +85,34 @@ export class Connection {
    * @returns false at end of stream.
    */
   async fill(): Promise<boolean> {
-    let n: number | null;
+    return this.took(await this.readMore());
+  }
+
+  /**
+   * Starts reading more bytes into the buffer (compacting or growing it first when needed), or
+   * adopts the read kept pending while idle; hand the result to {@linkcode Connection.took}. The
+   * two halves of {@linkcode Connection.fill}, for callers that await the read themselves (one
+   * async frame fewer per read).
+   * @returns The read: bytes read, or null at end of stream.
+   * @throws {Http1Error} `protocol` when the buffer is full of unconsumed bytes at its largest.
+   */
+  readMore(): Promise<number | null> {
     const pending = this.pending;
     if (pending) {
       // Issued on the empty buffer (start = end = 0) into all of it: nothing may move first.
       this.pending = undefined;
-      n = await pending;
-    } else {
-      this.#makeRoom();
-      n = await this.conn.read(this.buf.subarray(this.end));
+      return pending;
     }
+    this.#makeRoom();
+    return this.conn.read(this.buf.subarray(this.end));
+  }
+
+  /**
+   * Accounts for a read {@linkcode Connection.readMore} started.
+   * @param n What the read resolved with.
+   * @returns false at end of stream.
+   */
+  took(n: number | null): boolean {
     if (n === null) return false;
     this.#lastReadFilled = this.end + n === this.buf.length;
     this.end += n;
@@ -116,6 +149,23 @@ export class Connection {
     this.#lastReadFilled = false;
   }
 
+  /**
+   * A buffer of `size` bytes to build the next write in, reused from request to request: only
+   * one write is in flight per connection, and the caller lets it settle before asking again.
+   * @param size Bytes needed.
+   * @returns A view of exactly `size` bytes (contents undefined).
+   */
+  writeBuffer(size: number): Uint8Array {
+    if (size > WRITE_BUFFER_KEEP_BYTES) return new Uint8Array(size);
+    let out = this.#out;
+    if (out === undefined || out.length < size) {
+      let length = WRITE_BUFFER_MIN_BYTES;
+      while (length < size) length *= 2;
+      out = this.#out = new Uint8Array(length);
+    }
+    return out.subarray(0, size);
+  }
+
   /** Writes all of `bytes`. */
   async writeAll(bytes: Uint8Array): Promise<void> {
     let off = 0;
@@ -136,10 +186,19 @@ export class Connection {
     }
   }
 
+  /** The request's abort: remembers why, and destroys the connection. */
+  abortWith(reason: unknown): void {
+    this.abortReason = reason;
+    this.destroy();
+  }
+
+  /** The exchange is over (or the connection gone): its signal or abort no longer reaches it. */
   detachSignal(): void {
     if (this.onAbort) this.signal?.removeEventListener("abort", this.onAbort);
     this.onAbort = undefined;
     this.signal = undefined;
+    this.abort?._detach(this);
+    this.abort = undefined;
   }
 }
 
@@ -170,7 +229,7 @@ export async function readHead(
     const offset = conn.start;
     let more: boolean;
     try {
-      more = await conn.fill();
+      more = conn.took(await conn.readMore());
     } catch (error) {
       if (error instanceof Http1Error) throw error;
       throw new Http1Error("closed", `The connection failed: ${(error as Error).message}`, {

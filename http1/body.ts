@@ -94,19 +94,25 @@ export class Http1Body implements AsyncIterable<Uint8Array> {
   /**
    * The whole body when it is already buffered (a small Content-Length body that came with the
    * head, or no body): the connection is released at once. Nothing is returned once reading began.
+   * @param options `view: true` returns a view of the connection's read buffer instead of a copy,
+   *   valid until the end of the current synchronous run only (the connection goes back to the
+   *   pool, and is read again, after it): copy it (or send it through something that copies at
+   *   once) before awaiting anything.
    * @returns The bytes, or `undefined` when the body must be read by iterating.
    */
-  takeBuffered(): Uint8Array | undefined {
+  takeBuffered(options?: { view?: boolean }): Uint8Array | undefined {
     if (this.#touched) return undefined;
     this.#touched = true;
     if (this.#done) return this.#framing === "none" || this.#remaining === 0 ? EMPTY : undefined;
     const c = this.#conn;
     if (this.#framing !== "length" || c.end - c.start < this.#remaining) return undefined;
-    const out = c.buf.slice(c.start, c.start + this.#remaining);
-    c.start += this.#remaining;
+    const view = options?.view === true;
+    const from = c.start;
+    const to = from + this.#remaining;
+    c.start = to;
     this.#remaining = 0;
-    this.#finish();
-    return out;
+    this.#finish(view);
+    return view ? c.buf.subarray(from, to) : c.buf.slice(from, to);
   }
 
   /**
@@ -154,12 +160,14 @@ export class Http1Body implements AsyncIterable<Uint8Array> {
     };
   }
 
-  #finish(): void {
+  /** The body is read whole; `later`: release the connection only after this synchronous run. */
+  #finish(later = false): void {
     this.#done = true;
     const c = this.#conn;
     c.readDone = true;
     if (c.end > c.start) c.reusable = false; // bytes beyond the response: not ours to guess at
-    this.#client._maybeRelease(c);
+    if (later) queueMicrotask(() => this.#client._maybeRelease(c));
+    else this.#client._maybeRelease(c);
   }
 
   async #readLength(): Promise<Uint8Array | null> {

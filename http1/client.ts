@@ -6,13 +6,14 @@
  */
 import { Connection, readHead } from "./_conn.ts";
 import { bodyFraming, type BodyOwner, Http1Body } from "./body.ts";
+import type { Http1Abort, Http1AbortTarget } from "./abort.ts";
 import { dial, dialTarget } from "./dial.ts";
 import { abortError, Http1Error } from "./errors.ts";
 import {
   chunkedWhole,
+  encodeRequest,
   type PreparedHead,
   prepareHead,
-  withBody,
   writeStream,
 } from "./serialize.ts";
 import type { Http1RequestInit, Http1Response } from "./types.ts";
@@ -84,21 +85,22 @@ export class Http1Client implements BodyOwner {
     if (origin.protocol !== "http:" && origin.protocol !== "https:") {
       throw new TypeError(`Cannot request "${origin.href}": unsupported scheme`);
     }
-    const { signal } = init;
+    const { signal, abort } = init;
     if (signal?.aborted) throw abortError(signal.reason);
+    if (abort?.aborted) throw abortError(abort.reason);
     const body = init.body ?? undefined;
     const whole = body === undefined || body instanceof Uint8Array;
     const prepared = prepareHead(origin, init, whole ? body : "stream");
     const key = origin.origin;
     for (let attempt = 0;; attempt++) {
-      const conn = this.#checkout(key) ?? await this.#connect(origin, key, signal);
+      const conn = this.#checkout(key) ?? await this.#connect(origin, key, signal, abort);
       try {
-        return await this.#exchange(conn, prepared, init.method, body, signal);
+        return await this.#exchange(conn, prepared, init.method, body, signal, abort);
       } catch (error) {
         conn.destroy();
         if (
           error instanceof StaleConnection && conn.reused && whole && attempt === 0 &&
-          !signal?.aborted && !this.#closed
+          !signal?.aborted && !abort?.aborted && !this.#closed
         ) continue;
         throw this._mapError(conn, error instanceof StaleConnection ? error.cause : error);
       }
@@ -153,16 +155,13 @@ export class Http1Client implements BodyOwner {
     // A read kept pending while idle notices the server's close (or stray bytes) at once.
     const read = conn.conn.read(conn.buf);
     conn.pending = read;
-    const settled = read.then(
-      (n) => this.#idleReadDone(conn, read, n),
-      () => this.#idleReadDone(conn, read, null),
-    );
-    conn.pendingSettled = settled;
+    const settle = () => this.#idleReadDone(conn, read);
+    conn.pendingSettled = read.then(settle, settle);
     pool.push(conn);
     this.#startSweeper();
   }
 
-  #idleReadDone(conn: Connection, read: Promise<number | null>, _n: number | null): void {
+  #idleReadDone(conn: Connection, read: Promise<number | null>): void {
     if (!conn.idle || conn.pending !== read) return; // adopted by an exchange
     this.#evict(conn);
   }
@@ -214,7 +213,21 @@ export class Http1Client implements BodyOwner {
     this.#sweeper = undefined;
   }
 
-  async #connect(origin: URL, key: string, signal: AbortSignal | undefined): Promise<Connection> {
+  async #connect(
+    origin: URL,
+    key: string,
+    signal: AbortSignal | undefined,
+    abort: Http1Abort | undefined,
+  ): Promise<Connection> {
+    // Dialing takes a signal: an Http1Abort gets one for the connect (rare: connections are
+    // pooled), which also follows the request's own signal.
+    let connecting: Http1AbortTarget | undefined;
+    if (abort) {
+      const controller = new AbortController();
+      connecting = { abortWith: (reason) => controller.abort(reason) };
+      signal = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
+      abort._attach(connecting);
+    }
     try {
       const conn = await dial(dialTarget(origin), {
         caCerts: this.#caCerts,
@@ -228,6 +241,8 @@ export class Http1Client implements BodyOwner {
       throw new Http1Error("connect", `Cannot connect to "${origin.host}": ${message}`, {
         cause: error,
       });
+    } finally {
+      if (connecting) abort!._detach(connecting);
     }
   }
 
@@ -237,10 +252,12 @@ export class Http1Client implements BodyOwner {
     method: string,
     body: Uint8Array | AsyncIterable<Uint8Array> | undefined,
     signal: AbortSignal | undefined,
+    abort: Http1Abort | undefined,
   ): Promise<Http1Response> {
     conn.received = 0;
     conn.readDone = false;
     conn.writeDone = false;
+    conn.writeError = undefined;
     conn.reusable = !prepared.close;
     if (signal) {
       conn.signal = signal;
@@ -248,34 +265,28 @@ export class Http1Client implements BodyOwner {
         conn.abortReason = signal.reason ?? new DOMException("Aborted", "AbortError");
         conn.destroy();
       };
-      signal.addEventListener("abort", conn.onAbort, { once: true });
+      // Not `once`: destroy() removes it anyway, and the options object costs per request.
+      signal.addEventListener("abort", conn.onAbort);
       // Aborted before the listener existed (between checkout and here): act on it now.
       if (signal.aborted) conn.onAbort();
     }
+    if (abort) {
+      conn.abort = abort;
+      abort._attach(conn);
+    }
     // The head (and a small whole body) in one write; a failure here is before the server could
     // have seen a complete request.
-    let writing: Promise<void>;
-    const first = body instanceof Uint8Array && body.length <= COALESCE_BYTES
-      ? withBody(prepared, body)
-      : prepared.bytes;
-    const headWrite = conn.writeAll(first).catch((error) => {
-      throw new StaleConnection(error);
-    });
-    if (body === undefined || first !== prepared.bytes) {
-      writing = headWrite;
-    } else if (body instanceof Uint8Array) {
-      writing = headWrite.then(() => conn.writeAll(prepared.chunked ? chunkedWhole(body) : body));
-    } else {
-      writing = headWrite.then(() => writeStream(conn, body, prepared));
-    }
-    let writeError: unknown;
-    writing.then(() => {
-      conn.writeDone = true;
-      this._maybeRelease(conn);
-    }, (error) => {
-      writeError = error;
-      conn.destroy();
-    });
+    const coalesce = body === undefined ||
+      (body instanceof Uint8Array && body.length <= COALESCE_BYTES);
+    const first = encodeRequest(conn, prepared, coalesce ? body : undefined);
+    const rest = coalesce ? undefined : body;
+    conn.conn.write(first).then(
+      (n) =>
+        n === first.length && rest === undefined
+          ? this.#written(conn)
+          : this.#writeRest(conn, first.subarray(n), rest, prepared),
+      (error) => this.#writeFailed(conn, new StaleConnection(error)),
+    );
     try {
       for (;;) {
         const head = await readHead(conn);
@@ -297,8 +308,44 @@ export class Http1Client implements BodyOwner {
     } catch (error) {
       conn.destroy();
       // A failed write (it destroyed the connection) explains a failed read best.
+      const writeError = conn.writeError;
       throw writeError !== undefined && !(error instanceof StaleConnection) ? writeError : error;
     }
+  }
+
+  /** The request is written whole: the connection may go back to the pool once read too. */
+  #written(conn: Connection): void {
+    conn.writeDone = true;
+    this._maybeRelease(conn);
+  }
+
+  #writeFailed(conn: Connection, error: unknown): void {
+    conn.writeError = error;
+    conn.destroy();
+  }
+
+  /** Writes what the first write left: the rest of the head (and small body), then the body. */
+  async #writeRest(
+    conn: Connection,
+    head: Uint8Array,
+    body: Uint8Array | AsyncIterable<Uint8Array> | undefined,
+    prepared: PreparedHead,
+  ): Promise<void> {
+    try {
+      try {
+        await conn.writeAll(head);
+      } catch (error) {
+        throw new StaleConnection(error);
+      }
+      if (body instanceof Uint8Array) {
+        await conn.writeAll(prepared.chunked ? chunkedWhole(body) : body);
+      } else if (body !== undefined) {
+        await writeStream(conn, body, prepared);
+      }
+    } catch (error) {
+      return this.#writeFailed(conn, error);
+    }
+    this.#written(conn);
   }
 }
 

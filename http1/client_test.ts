@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Http1Client, Http1Error, type Http1Response } from "./mod.ts";
+import { Http1Abort, Http1Client, Http1Error, type Http1Response } from "./mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -614,6 +614,109 @@ Deno.test("Http1Client errors are typed: connect, timeout, aborted mid-body", as
     await server.close();
     assert.equal(closedByClient, true);
   });
+});
+
+Deno.test("Http1Abort aborts like a signal: before, awaiting the head, mid-body, not after", async (t) => {
+  await t.step("aborted before the request → aborted, nothing sent", async () => {
+    const abort = new Http1Abort();
+    abort.abort(new Error("no"));
+    const client = new Http1Client();
+    const error = await client.request(new URL("http://127.0.0.1:9"), {
+      method: "GET",
+      path: "/",
+      headers: [],
+      abort,
+    }).then(() => undefined, (e) => e);
+    assert.ok(error instanceof Http1Error, String(error));
+    assert.equal(error.code, "aborted");
+    await client.close();
+  });
+
+  await t.step(
+    "a TimeoutError while awaiting the head → timeout, connection destroyed",
+    async () => {
+      const server = new RawServer(async (_conn, reader) => {
+        await reader.read();
+        await reader.read(); // waits until the client gives up
+      });
+      const client = new Http1Client();
+      const abort = new Http1Abort();
+      setTimeout(() => abort.abort(new DOMException("too slow", "TimeoutError")), 50);
+      const error = await client.request(server.origin, {
+        method: "GET",
+        path: "/",
+        headers: [],
+        abort,
+      }).then(() => undefined, (e) => e);
+      assert.ok(error instanceof Http1Error, String(error));
+      assert.equal(error.code, "timeout");
+      assert.equal(client.idleConnections, 0);
+      await client.close();
+      await server.close();
+    },
+  );
+
+  await t.step("mid-body → aborted; after the exchange → no effect", async () => {
+    const server = new RawServer(async (conn, reader) => {
+      await reader.read();
+      await writeAll(conn, enc.encode("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc"));
+      await reader.read();
+    });
+    const client = new Http1Client();
+    const abort = new Http1Abort();
+    const res = await client.request(server.origin, {
+      method: "GET",
+      path: "/",
+      headers: [],
+      abort,
+    });
+    assert.equal(dec.decode((await res.body.read())!), "abc");
+    setTimeout(() => abort.abort(), 10);
+    const error = await res.body.read().then(() => undefined, (e) => e);
+    assert.ok(error instanceof Http1Error, String(error));
+    assert.equal(error.code, "aborted");
+    await client.close();
+    await server.close();
+
+    const app = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => new Response("ok"),
+    );
+    const done = new Http1Abort();
+    const client2 = new Http1Client();
+    const origin = new URL(`http://127.0.0.1:${app.addr.port}`);
+    const ok = await client2.request(origin, {
+      method: "GET",
+      path: "/",
+      headers: [],
+      abort: done,
+    });
+    assert.equal(await text(ok), "ok");
+    done.abort();
+    assert.equal(client2.idleConnections, 1);
+    await client2.close();
+    await app.shutdown();
+  });
+});
+
+Deno.test("Http1Body.takeBuffered({ view: true }) gives the bytes without a copy, then reuses the connection", async () => {
+  const app = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("ok!"),
+  );
+  const client = new Http1Client();
+  const origin = new URL(`http://127.0.0.1:${app.addr.port}`);
+  for (let i = 0; i < 3; i++) {
+    const res = await client.request(origin, { method: "GET", path: "/", headers: [] });
+    const view = res.body.takeBuffered({ view: true })!;
+    assert.equal(dec.decode(view), "ok!");
+    assert.ok(view.buffer.byteLength > view.length, "a view of the read buffer");
+    assert.equal(res.body.takeBuffered(), undefined);
+    await Promise.resolve(); // released once the synchronous run is over
+    assert.equal(client.idleConnections, 1);
+  }
+  await client.close();
+  await app.shutdown();
 });
 
 Deno.test("Http1Client against Deno.serve: repeats, gzip untouched, 5 MiB both ways, reuse", async () => {

@@ -5,7 +5,17 @@
  *
  * @module
  */
-import { decodeLatin1, hasToken, LF, stripCr, trimOws } from "./_bytes.ts";
+import {
+  CR,
+  decodeLatin1,
+  hasToken,
+  isFieldValue,
+  isOws,
+  isToken,
+  LF,
+  stripCr,
+  trimOws,
+} from "./_bytes.ts";
 import { Http1Error } from "./errors.ts";
 
 /** Largest response head (status line and headers) or trailer section accepted, in bytes. */
@@ -17,7 +27,13 @@ const MAX_CONTENT_LENGTH_DIGITS = 15;
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A header value: visible latin1 characters, spaces and tabs. */
 export const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
+const HTTP_1_PREFIX = "HTTP/1.";
+const DIGIT_0 = 0x30;
+const DIGIT_1 = 0x31;
+const DIGIT_9 = 0x39;
+/** The status code's base. */
+const DECIMAL = 10;
+const SP = 0x20;
 
 /** A parsed response head. */
 export interface ResponseHead {
@@ -53,36 +69,50 @@ export function findHeadEnd(buf: Uint8Array, from: number, to: number): number {
   }
 }
 
+/** `HTTP/1.` and a minor version digit, space, three status digits: the shortest status line. */
+const STATUS_LINE_MIN = "HTTP/1.x 200".length;
+/** Where the status code starts in the status line. */
+const STATUS_AT = "HTTP/1.x ".length;
+
 /**
- * Parses a whole response head.
+ * Parses a whole response head (byte by byte, no regular expressions: this runs once per
+ * forwarded request).
  * @param bytes The head, up to and including its blank line.
  * @returns Status, raw header pairs and what frames the body.
  * @throws {Http1Error} `protocol` for a bad status line, header line or Content-Length.
  */
 export function parseResponseHead(bytes: Uint8Array): ResponseHead {
   const text = decodeLatin1(bytes);
-  const lines = text.split("\n");
-  const line0 = stripCr(lines[0]);
-  const m = STATUS_LINE.exec(line0);
-  if (!m) throw new Http1Error("protocol", `Invalid status line "${line0.slice(0, 64)}"`);
-  const status = Number(m[2]);
-  if (status < 100) throw new Http1Error("protocol", `Invalid status ${status}`);
-  let keepAlive = m[1] === "1";
+  let lf = text.indexOf("\n");
+  if (lf < 0) lf = text.length;
+  const line0 = stripCr(text.slice(0, lf));
+  const status = parseStatusLine(line0);
+  let keepAlive = line0.charCodeAt(STATUS_AT - 2) === DIGIT_1;
   const headers: [string, string][] = [];
   let contentLength = -1;
   let transferEncoding: string | undefined;
-  for (let i = 1; i < lines.length; i++) {
-    const line = stripCr(lines[i]);
-    if (line === "") break;
-    const colon = line.indexOf(":");
-    const name = colon > 0 ? line.slice(0, colon) : "";
-    if (!TOKEN.test(name)) {
-      throw new Http1Error("protocol", `Invalid header line "${line.slice(0, 64)}"`);
+  for (let start = lf + 1; start < text.length; start = lf + 1) {
+    lf = text.indexOf("\n", start);
+    if (lf < 0) lf = text.length;
+    // One CR before the LF belongs to the line ending.
+    const end = lf > start && text.charCodeAt(lf - 1) === CR ? lf - 1 : lf;
+    if (end === start) break;
+    const colon = text.indexOf(":", start);
+    if (colon <= start || colon >= end || !isToken(text, start, colon)) {
+      throw new Http1Error(
+        "protocol",
+        `Invalid header line "${text.slice(start, Math.min(end, start + 64))}"`,
+      );
     }
-    const value = trimOws(line.slice(colon + 1));
-    if (!FIELD_VALUE.test(value)) {
+    const name = text.slice(start, colon);
+    let from = colon + 1;
+    let to = end;
+    while (from < to && isOws(text.charCodeAt(from))) from++;
+    while (to > from && isOws(text.charCodeAt(to - 1))) to--;
+    if (!isFieldValue(text, from, to)) {
       throw new Http1Error("protocol", `Invalid value for header "${name}"`);
     }
+    const value = text.slice(from, to);
     headers.push([name, value]);
     switch (name.length) {
       case 10:
@@ -106,7 +136,29 @@ export function parseResponseHead(bytes: Uint8Array): ResponseHead {
         break;
     }
   }
-  return { status, statusText: m[3] ?? "", headers, keepAlive, contentLength, transferEncoding };
+  const statusText = line0.length > STATUS_LINE_MIN ? line0.slice(STATUS_LINE_MIN + 1) : "";
+  return { status, statusText, headers, keepAlive, contentLength, transferEncoding };
+}
+
+/**
+ * Checks a status line (`HTTP/1.0` or `HTTP/1.1`, a space, three digits, then nothing or a
+ * space and a reason phrase without CR) and returns its status code.
+ */
+function parseStatusLine(line: string): number {
+  let ok = line.length >= STATUS_LINE_MIN && line.startsWith(HTTP_1_PREFIX) &&
+    (line.charCodeAt(STATUS_AT - 2) === DIGIT_0 || line.charCodeAt(STATUS_AT - 2) === DIGIT_1) &&
+    line.charCodeAt(STATUS_AT - 1) === SP &&
+    (line.length === STATUS_LINE_MIN || line.charCodeAt(STATUS_LINE_MIN) === SP);
+  let status = 0;
+  for (let i = STATUS_AT; ok && i < STATUS_LINE_MIN; i++) {
+    const c = line.charCodeAt(i);
+    if (c < DIGIT_0 || c > DIGIT_9) ok = false;
+    status = status * DECIMAL + (c - DIGIT_0);
+  }
+  if (ok && line.indexOf("\r", STATUS_LINE_MIN) >= 0) ok = false;
+  if (!ok) throw new Http1Error("protocol", `Invalid status line "${line.slice(0, 64)}"`);
+  if (status < 100) throw new Http1Error("protocol", `Invalid status ${status}`);
+  return status;
 }
 
 /**
@@ -115,10 +167,11 @@ export function parseResponseHead(bytes: Uint8Array): ResponseHead {
  * @returns The length, or -1 if invalid.
  */
 export function parseContentLength(value: string): number {
+  if (value.length <= MAX_CONTENT_LENGTH_DIGITS && isDigits(value)) return Number(value);
   let result = -1;
   for (const part of value.split(",")) {
     const v = trimOws(part);
-    if (!/^\d+$/.test(v) || v.length > MAX_CONTENT_LENGTH_DIGITS) return -1;
+    if (!isDigits(v) || v.length > MAX_CONTENT_LENGTH_DIGITS) return -1;
     const n = Number(v);
     if (result >= 0 && n !== result) return -1;
     result = n;
@@ -143,4 +196,14 @@ export function headerValue(
     }
   }
   return value;
+}
+
+/** Whether `s` is one or more ASCII digits. */
+function isDigits(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < DIGIT_0 || c > DIGIT_9) return false;
+  }
+  return true;
 }

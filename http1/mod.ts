@@ -51,6 +51,7 @@
  * @module
  */
 export { concat } from "./_bytes.ts";
+export { Http1Abort, type Http1AbortTarget } from "./abort.ts";
 export { Http1Body } from "./body.ts";
 export type { ByteConn } from "./byte_conn.ts";
 export { connectTlsInsecure, NodeSocketConn } from "./byte_conn.ts";
@@ -87,4 +88,4 @@ export type {
   WsClient,
   WsCloseInfo,
 } from "./ws/connection.ts";
-export { CloseCode, websocketAccept } from "./ws/framing.ts";
+export { CloseCode, KEY_BYTES, websocketAccept } from "./ws/framing.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { encodeLatin1, hasToken } from "./_bytes.ts";
+import { hasToken } from "./_bytes.ts";
 import { parseContentLength } from "./head.ts";
 
 /** A body of a {@linkcode Reply}: all of it, or its chunks as they come, or none. */
@@ -56,10 +56,13 @@ const utf8 = new TextEncoder();
 /** How a written body is delimited. */
 export type ReplyFraming = "none" | "length" | "chunked" | "close";
 
-/** A serialized response head and the framing the body must follow. */
+/** A response head and the framing the body must follow. */
 export interface ReplyHead {
-  /** The head's bytes, blank line included. */
-  bytes: Uint8Array;
+  /**
+   * The head, blank line included, one character per byte (latin1: header values pass through
+   * as the bytes they were); write it with `writeLatin1`.
+   */
+  text: string;
   /** How the body goes out. */
   framing: ReplyFraming;
   /** The body's length when `framing` is `length`. */
@@ -89,7 +92,7 @@ const FRAMING_HEADERS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Serializes a reply's head and chooses its body's framing.
+ * Writes a reply's head and chooses its body's framing.
  * @param reply The reply.
  * @param context Method, version, keep-alive and date.
  * @returns The head's bytes and the framing.
@@ -142,7 +145,7 @@ export function replyHead(reply: Reply, context: ReplyHeadContext): ReplyHead {
     else if (context.minorVersion === 0) head += "connection: keep-alive\r\n";
   }
   head += "\r\n";
-  return { bytes: encodeLatin1(head), framing, length, close };
+  return { text: head, framing, length, close };
 }
 
 /** Reason phrases of the statuses the server sends (RFC 9110 §15); others get "Unknown". */

@@ -4,20 +4,49 @@
  *
  * @module
  */
-import { concat, CR, encodeLatin1, encoder, hasToken, lastToken, LF } from "./_bytes.ts";
+import {
+  concat,
+  CR,
+  encoder,
+  hasToken,
+  isFieldValue,
+  isToken,
+  lastToken,
+  LF,
+  writeLatin1,
+} from "./_bytes.ts";
 import type { Connection } from "./_conn.ts";
 import { Http1Error } from "./errors.ts";
-import { FIELD_VALUE, parseContentLength, TOKEN } from "./head.ts";
+import { parseContentLength } from "./head.ts";
 import type { Http1RequestInit } from "./types.ts";
 
 const REQUEST_TARGET = /^[\x21-\xff]+$/;
 const BODYLESS_METHODS = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
+/** What follows the request target on the request line. */
+const VERSION_LINE = " HTTP/1.1\r\n";
+/** A header line's bytes besides name and value: `: ` and CR LF. */
+const HEADER_LINE_EXTRA_BYTES = 4;
+const SP = 0x20;
+const COLON = 0x3a;
+/** The CR LF after a chunk's data. */
+const CRLF_BYTES = 2;
 
-/** A serialized request head and what it says about the body. */
+/**
+ * A checked request head, written byte by byte into each connection's write buffer by
+ * {@linkcode encodeRequest} (no head string is built), and what it says about the body.
+ */
 export interface PreparedHead {
-  /** The head's bytes, blank line included. */
-  bytes: Uint8Array;
+  /** The method. */
+  method: string;
+  /** The request target. */
+  path: string;
+  /** The caller's headers, in order. */
+  headers: readonly (readonly [string, string])[];
+  /** The header lines we add (Host, the body's framing), then the blank line. */
+  added: string;
+  /** The head's size in bytes (every code point ≤ 0xff is one byte). */
+  size: number;
   /** Our `Content-Length` (or the caller's) for the body; -1 when none or chunked. */
   contentLength: number;
   /** The body goes out chunked. */
@@ -41,17 +70,20 @@ export function prepareHead(
   body: Uint8Array | undefined | "stream",
 ): PreparedHead {
   const { method, path, headers } = init;
-  if (!TOKEN.test(method)) throw new TypeError(`Invalid method "${method}"`);
+  const check = !init.headersChecked;
+  if (!isToken(method)) throw new TypeError(`Invalid method "${method}"`);
   if (!REQUEST_TARGET.test(path)) throw new TypeError(`Invalid request target "${path}"`);
-  let head = `${method} ${path} HTTP/1.1\r\n`;
+  let size = method.length + 1 + path.length + VERSION_LINE.length;
   let host = false;
   let contentLength = -1;
   let te: string | undefined;
   let close = false;
   for (const [name, value] of headers) {
-    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
-    if (!FIELD_VALUE.test(value)) throw new TypeError(`Invalid value for header "${name}"`);
-    head += `${name}: ${value}\r\n`;
+    if (check) {
+      if (!isToken(name)) throw new TypeError(`Invalid header name "${name}"`);
+      if (!isFieldValue(value)) throw new TypeError(`Invalid value for header "${name}"`);
+    }
+    size += name.length + value.length + HEADER_LINE_EXTRA_BYTES;
     switch (name.length) {
       case 4:
         if (name.toLowerCase() === "host") host = true;
@@ -83,7 +115,7 @@ export function prepareHead(
     }
     chunked = true;
   }
-  if (!host) head += `host: ${origin.host}\r\n`;
+  let added = host ? "" : `host: ${origin.host}\r\n`;
   if (body instanceof Uint8Array) {
     if (contentLength >= 0 && contentLength !== body.length) {
       throw new TypeError(
@@ -94,24 +126,69 @@ export function prepareHead(
       contentLength < 0 && !chunked &&
       !(body.length === 0 && BODYLESS_METHODS.has(method.toUpperCase()))
     ) {
-      head += `content-length: ${body.length}\r\n`;
+      added += `content-length: ${body.length}\r\n`;
       contentLength = body.length;
     }
   } else if (body === "stream" && contentLength < 0 && !chunked) {
-    head += "transfer-encoding: chunked\r\n";
+    added += "transfer-encoding: chunked\r\n";
     chunked = true;
   }
-  head += "\r\n";
-  return { bytes: encodeLatin1(head), contentLength, chunked, close };
+  added += "\r\n";
+  size += added.length;
+  return { method, path, headers, added, size, contentLength, chunked, close };
 }
 
-/** The head and a whole body in one buffer (one write). */
-export function withBody(prepared: PreparedHead, body: Uint8Array): Uint8Array {
-  const payload = prepared.chunked ? chunkedWhole(body) : body;
-  if (payload.length === 0) return prepared.bytes;
-  const out = new Uint8Array(prepared.bytes.length + payload.length);
-  out.set(prepared.bytes);
-  out.set(payload, prepared.bytes.length);
+/**
+ * The head, and a whole body when given (framed as the head says), in one buffer for one write:
+ * the connection's write buffer, so nothing is allocated per request.
+ * @param conn The connection (its write buffer is used until the write settles).
+ * @param prepared The head.
+ * @param body The whole body to send with it, if any.
+ * @returns The bytes to write.
+ */
+export function encodeRequest(
+  conn: Connection,
+  prepared: PreparedHead,
+  body?: Uint8Array,
+): Uint8Array {
+  let size = prepared.size;
+  let sizeLine = "";
+  if (body && body.length > 0) {
+    if (prepared.chunked) {
+      sizeLine = `${body.length.toString(16)}\r\n`;
+      size += sizeLine.length + body.length + CRLF_BYTES + LAST_CHUNK.length;
+    } else {
+      size += body.length;
+    }
+  } else if (body && prepared.chunked) {
+    size += LAST_CHUNK.length;
+  }
+  const out = conn.writeBuffer(size);
+  let at = writeLatin1(prepared.method, out, 0);
+  out[at++] = SP;
+  at = writeLatin1(prepared.path, out, at);
+  at = writeLatin1(VERSION_LINE, out, at);
+  for (const [name, value] of prepared.headers) {
+    at = writeLatin1(name, out, at);
+    out[at++] = COLON;
+    out[at++] = SP;
+    at = writeLatin1(value, out, at);
+    out[at++] = CR;
+    out[at++] = LF;
+  }
+  at = writeLatin1(prepared.added, out, at);
+  if (body && prepared.chunked) {
+    if (body.length > 0) {
+      at = writeLatin1(sizeLine, out, at);
+      out.set(body, at);
+      at += body.length;
+      out[at++] = CR;
+      out[at++] = LF;
+    }
+    out.set(LAST_CHUNK, at);
+  } else if (body) {
+    out.set(body, at);
+  }
   return out;
 }
 

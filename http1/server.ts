@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { concat, encoder } from "./_bytes.ts";
+import { concat, encoder, writeLatin1 } from "./_bytes.ts";
 import { Connection } from "./_conn.ts";
 import { type BodyOwner, Http1Body } from "./body.ts";
 import { Http1Error } from "./errors.ts";
@@ -367,7 +367,7 @@ class ServerConnection implements BodyOwner {
     const request = this.#request!;
     let prepared: ReplyHead;
     if (reply.status === 101) {
-      prepared = { bytes: switchingHead(reply), framing: "none", length: 0, close: false };
+      prepared = { text: switchingHead(reply), framing: "none", length: 0, close: false };
     } else {
       prepared = replyHead(reply, {
         method: head.method,
@@ -378,16 +378,27 @@ class ServerConnection implements BodyOwner {
     }
     const body = reply.body;
     try {
-      if (prepared.framing === "none" || body === null) {
-        await c.writeAll(prepared.bytes);
-      } else if (body instanceof Uint8Array) {
-        await c.writeAll(
-          body.length <= COALESCE_LIMIT ? concat([prepared.bytes, body]) : prepared.bytes,
-        );
-        if (body.length > COALESCE_LIMIT) await c.writeAll(body);
+      const text = prepared.text;
+      const whole = body instanceof Uint8Array && prepared.framing !== "none";
+      if (whole && body.length <= COALESCE_LIMIT) {
+        // Head and body in one write, from the connection's reused write buffer.
+        const out = c.writeBuffer(text.length + body.length);
+        writeLatin1(text, out, 0);
+        out.set(body, text.length);
+        await c.writeAll(out);
       } else {
-        await c.writeAll(prepared.bytes);
-        if (!(await this.#writeStream(body, prepared, request))) return { ok: false, close: true };
+        const out = c.writeBuffer(text.length);
+        writeLatin1(text, out, 0);
+        await c.writeAll(out);
+        if (whole) await c.writeAll(body);
+        else if (body !== null && !(body instanceof Uint8Array)) {
+          if (prepared.framing === "none") {
+            // A HEAD answer or a bodiless status: the stream is not wanted (it is let go).
+            await body[Symbol.asyncIterator]().return?.();
+          } else if (!(await this.#writeStream(body, prepared, request))) {
+            return { ok: false, close: true };
+          }
+        }
       }
     } catch (error) {
       request._abort(error);
@@ -507,7 +518,10 @@ class ServerConnection implements BodyOwner {
       date: this.#server.date,
     });
     try {
-      await this.#conn.writeAll(concat([prepared.bytes, reply.body as Uint8Array]));
+      const body = reply.body as Uint8Array;
+      const out = new Uint8Array(prepared.text.length + body.length);
+      out.set(body, writeLatin1(prepared.text, out, 0));
+      await this.#conn.writeAll(out);
     } catch {
       // The peer is gone.
     }
@@ -610,10 +624,10 @@ async function replyFromResponse(response: Response): Promise<Reply> {
 }
 
 /** The head of a `101 Switching Protocols` answer, its headers as given. */
-function switchingHead(reply: Reply): Uint8Array {
+function switchingHead(reply: Reply): string {
   let head = "HTTP/1.1 101 Switching Protocols\r\n";
   for (const [name, value] of reply.headers) head += `${name}: ${value}\r\n`;
-  return encoder.encode(`${head}\r\n`);
+  return `${head}\r\n`;
 }
 
 /** Drops CRLFs left before a request line (RFC 9112 §2.2). */

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { Http1Abort } from "./abort.ts";
 import type { Http1Body } from "./body.ts";
 
 /** One request, see {@linkcode Http1Client.request}. */
@@ -26,6 +27,18 @@ export interface Http1RequestInit {
   body?: Uint8Array | AsyncIterable<Uint8Array> | null;
   /** Aborts the request at any stage, also while the body is read: the connection is destroyed. */
   signal?: AbortSignal;
+  /**
+   * Aborts the request as `signal` does, cheaper (see {@linkcode Http1Abort}); either or both.
+   * @default {undefined}
+   */
+  abort?: Http1Abort;
+  /**
+   * Every header name is already known to be a token and every value free of CR, LF, NUL and
+   * other control characters (e.g. headers from `decodeRequestHead`, which checks exactly
+   * that): the check is not repeated. Method and target are checked anyway.
+   * @default {false}
+   */
+  headersChecked?: boolean;
 }
 
 /** The app's answer. */

@@ -100,6 +100,37 @@ export function encodeFrames(frames: readonly Frame[]): Uint8Array {
 }
 
 /**
+ * Writes one frame header (type, flags 0, stream id, payload length) into `out` at `offset`; the
+ * payload goes right after it.
+ *
+ * @param out The message being built.
+ * @param offset Where the frame starts; {@linkcode FRAME_HEADER_SIZE} bytes must be free there.
+ * @param type The frame type.
+ * @param streamId The stream id (u32).
+ * @param length The payload's length (u32).
+ */
+export function writeFrameHeader(
+  out: Uint8Array,
+  offset: number,
+  type: FrameType,
+  streamId: number,
+  length: number,
+): void {
+  out[offset] = type;
+  out[offset + 1] = 0;
+  writeUint32(out, offset + 2, streamId);
+  writeUint32(out, offset + 6, length);
+}
+
+/** Writes a u32 big-endian. */
+function writeUint32(out: Uint8Array, offset: number, value: number): void {
+  out[offset] = value >>> 24;
+  out[offset + 1] = value >>> 16;
+  out[offset + 2] = value >>> 8;
+  out[offset + 3] = value;
+}
+
+/**
  * Decodes every frame of one WebSocket message, checking each length and type.
  *
  * @param message The message bytes.
@@ -108,14 +139,52 @@ export function encodeFrames(frames: readonly Frame[]): Uint8Array {
  * frame type, a zero stream id, non-zero flags or an oversized payload.
  */
 export function decodeFrames(message: Uint8Array): Frame[] {
+  const frames: Frame[] = [];
+  forEachFrame(message, (type, streamId, payload) => frames.push({ type, streamId, payload }));
+  return frames;
+}
+
+/**
+ * Checks every frame of one WebSocket message (as {@linkcode decodeFrames} does), then hands
+ * each to `visit` in order, without building frame objects. Nothing is visited when any frame
+ * is invalid.
+ *
+ * @param message The message bytes.
+ * @param visit Called per frame; the payload is a view into `message` (or an empty array).
+ * @throws {ProtocolError} As {@linkcode decodeFrames}; and whatever `visit` throws.
+ */
+export function forEachFrame(
+  message: Uint8Array,
+  visit: (type: FrameType, streamId: number, payload: Uint8Array) => void,
+): void {
+  checkFrames(message);
+  let offset = 0;
+  while (offset < message.length) {
+    const length = readUint32(message, offset + 6);
+    const start = offset + FRAME_HEADER_SIZE;
+    visit(
+      message[offset] as FrameType,
+      readUint32(message, offset + 2),
+      length === 0 ? EMPTY : message.subarray(start, start + length),
+    );
+    offset = start + length;
+  }
+}
+
+/** Reads a u32 big-endian. */
+function readUint32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) |
+    bytes[offset + 3]) >>> 0;
+}
+
+/** Throws the {@linkcode ProtocolError} {@linkcode decodeFrames} documents for a bad message. */
+function checkFrames(message: Uint8Array): void {
   if (message.length === 0) throw new ProtocolError("Cannot decode frames: empty message");
   if (message.length > MAX_MESSAGE_SIZE) {
     throw new ProtocolError(
       `Cannot decode frames: message of ${message.length} bytes exceeds ${MAX_MESSAGE_SIZE}`,
     );
   }
-  const view = new DataView(message.buffer, message.byteOffset, message.byteLength);
-  const frames: Frame[] = [];
   let offset = 0;
   while (offset < message.length) {
     if (message.length - offset < FRAME_HEADER_SIZE) {
@@ -133,11 +202,11 @@ export function decodeFrames(message: Uint8Array): Frame[] {
     if (message[offset + 1] !== 0) {
       throw new ProtocolError(`Cannot decode frame at offset ${offset}: flags must be 0`);
     }
-    const streamId = view.getUint32(offset + 2);
+    const streamId = readUint32(message, offset + 2);
     if (streamId === 0 && type !== FrameType.Notice) {
       throw new ProtocolError(`Cannot decode frame at offset ${offset}: stream id 0`);
     }
-    const length = view.getUint32(offset + 6);
+    const length = readUint32(message, offset + 6);
     if (length > maxPayload) {
       throw new ProtocolError(
         `Cannot decode frame at offset ${offset}: payload of ${length} bytes exceeds ${maxPayload} for type ${type}`,
@@ -151,12 +220,6 @@ export function decodeFrames(message: Uint8Array): Frame[] {
         } bytes left`,
       );
     }
-    frames.push({
-      type,
-      streamId,
-      payload: length === 0 ? EMPTY : message.subarray(start, start + length),
-    });
     offset = start + length;
   }
-  return frames;
 }

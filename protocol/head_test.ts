@@ -8,6 +8,8 @@ import {
   encodeResponseHead,
   type RequestHead,
   type ResponseHead,
+  responseHeadBound,
+  writeResponseHead,
 } from "./head.ts";
 import { endToEndHeaders, HOP_BY_HOP_HEADERS } from "./headers.ts";
 import { ProtocolError, RESET_CODES } from "./errors.ts";
@@ -211,4 +213,102 @@ Deno.test("endToEndHeaders keeps order and repeats and lower-cases names", () =>
 Deno.test("endToEndHeaders accepts any iterable such as Headers", () => {
   const headers = new Headers([["x-a", "1"], ["connection", "x-a"], ["x-b", "2"]]);
   assert.deepEqual(endToEndHeaders(headers), [["x-b", "2"]]);
+});
+
+/** A pseudo-random generator (xorshift), so failures reproduce. */
+function generator(seed: number): (n: number) => number {
+  let x = seed;
+  return (n) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+}
+
+/** Strings from characters that matter to JSON and to the plain paths. */
+function randomString(next: (n: number) => number): string {
+  const chars = [
+    "a",
+    "Z",
+    "-",
+    "/",
+    "?",
+    " ",
+    '"',
+    "\\",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\t",
+    "\u0001",
+    "é",
+    "\u00ff",
+    "\u2028",
+    "\ud800",
+  ];
+  let s = "";
+  for (let i = next(6); i > 0; i--) s += next(3) === 0 ? chars[next(chars.length)] : "x";
+  return s;
+}
+
+Deno.test("writeResponseHead writes exactly encodeResponseHead's bytes, or -1 for the general encoder", () => {
+  const next = generator(42);
+  const out = new Uint8Array(64 * 1024);
+  let written = 0;
+  for (let i = 0; i < 5000; i++) {
+    const headers: [string, string][] = [];
+    for (let j = next(4); j > 0; j--) headers.push([randomString(next), randomString(next)]);
+    const head: ResponseHead = { status: [200, 204, 404, 599][next(4)], headers };
+    const end = writeResponseHead(head, out, 3);
+    if (end < 0) continue;
+    written++;
+    assert.ok(end - 3 <= responseHeadBound(head));
+    assert.deepEqual(out.subarray(3, end), encodeResponseHead(head));
+  }
+  assert.ok(written > 1000, `only ${written} heads took the direct path`);
+});
+
+Deno.test("decodeRequestHead decodes the plain form as JSON.parse would, and rejects the same", () => {
+  const next = generator(7);
+  const enc = new TextEncoder();
+  let decoded = 0;
+  for (let i = 0; i < 5000; i++) {
+    const headers: [string, string][] = [];
+    for (let j = next(4); j > 0; j--) {
+      headers.push([next(2) ? "x-a" : randomString(next), next(2) ? "v" : randomString(next)]);
+    }
+    const head: RequestHead = {
+      method: next(4) ? "POST" : randomString(next),
+      target: next(2) ? "/p?q=1" : randomString(next),
+      headers,
+    };
+    let text = JSON.stringify([head.method, head.target, head.headers]);
+    if (next(4) === 0) text = text.replace(",", ", "); // not the plain form: JSON.parse's path
+    let expected: RequestHead | string;
+    try {
+      const [method, target, list] = JSON.parse(text);
+      if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(method)) throw new Error("invalid method");
+      // deno-lint-ignore no-control-regex -- as decodeRequestHead checks targets
+      if (!/^([/?].*)?$/.test(target) || /[\s\x00-\x1f]/.test(target)) throw new Error("target");
+      for (const [name, value] of list) {
+        if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new Error("header");
+        if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(value)) throw new Error("header");
+      }
+      expected = { method, target, headers: list };
+    } catch {
+      expected = "rejected";
+    }
+    let actual: RequestHead | string;
+    try {
+      actual = decodeRequestHead(enc.encode(text));
+      decoded++;
+    } catch (error) {
+      assert.ok(error instanceof ProtocolError, String(error));
+      actual = "rejected";
+    }
+    assert.deepEqual(actual, expected, text);
+  }
+  assert.ok(decoded > 1000, `only ${decoded} heads decoded`);
 });

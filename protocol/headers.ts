@@ -21,22 +21,40 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   "upgrade",
 ]);
 
+/** `HOP_BY_HOP_LENGTHS[n]` is 1 when a hop-by-hop header name has `n` characters. */
+const HOP_BY_HOP_LENGTHS: Uint8Array = (() => {
+  const lengths = new Uint8Array(Math.max(...[...HOP_BY_HOP_HEADERS].map((h) => h.length)) + 1);
+  for (const name of HOP_BY_HOP_HEADERS) lengths[name.length] = 1;
+  return lengths;
+})();
+
 /**
  * Returns the end-to-end headers of a header list: drops hop-by-hop headers and any header the
  * `Connection` header names.
  *
- * @param headers Lower-case `[name, value]` pairs.
- * @returns A new list without hop-by-hop headers, order and repeats kept.
+ * @param headers `[name, value]` pairs.
+ * @returns A new list without hop-by-hop headers, names lower-cased, order and repeats kept (pairs
+ *   already lower-case are the given ones, not copies).
  */
 export function endToEndHeaders(headers: Iterable<[string, string]>): HeaderList {
-  const list = [...headers].map(([name, value]): [string, string] => [name.toLowerCase(), value]);
-  const named = new Set<string>();
-  for (const [name, value] of list) {
-    if (name === "connection") {
-      for (const token of value.split(",")) named.add(token.trim().toLowerCase());
+  const pairs = Array.isArray(headers) ? headers : [...headers];
+  const list: HeaderList = [];
+  let named: Set<string> | undefined;
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i];
+    const name = pair[0];
+    const lower = name.toLowerCase();
+    // Only names of a hop-by-hop header's length need the set lookup.
+    if (HOP_BY_HOP_LENGTHS[lower.length] === 1 && HOP_BY_HOP_HEADERS.has(lower)) {
+      if (lower === "connection") {
+        named ??= new Set();
+        for (const token of pair[1].split(",")) named.add(token.trim().toLowerCase());
+      }
+      continue;
     }
+    list.push(lower === name ? pair : [lower, pair[1]]);
   }
-  return list.filter(([name]) => !HOP_BY_HOP_HEADERS.has(name) && !named.has(name));
+  return named === undefined ? list : list.filter(([name]) => !named.has(name));
 }
 
 /**

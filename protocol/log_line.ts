@@ -172,6 +172,15 @@ export class LogLines {
   }
 
   /**
+   * Whether any sink takes these lines' level: when not, {@linkcode LogLines.write} writes
+   * nothing, so callers can skip computing its properties.
+   */
+  get enabled(): boolean {
+    // All the lines share logger and level: the one without optional parts answers for all.
+    return (this.#lines[0] ??= new LogLine(this.#logger, this.#level, this.#base)).enabled;
+  }
+
+  /**
    * Writes the line with the optional parts whose bits are set in `parts`.
    * @param parts Bit `i` set: include `optional[i]`.
    * @param properties The placeholders' values, and any other structured properties.

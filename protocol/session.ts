@@ -7,11 +7,19 @@
  * @module
  */
 import { setImmediate } from "node:timers";
-import { type Frame, FRAME_HEADER_SIZE, FrameType } from "./frame.ts";
-import { decodeFrames, encodeFrames } from "./frame.ts";
+import { type Frame, FRAME_HEADER_SIZE, FrameType, writeFrameHeader } from "./frame.ts";
+import { forEachFrame } from "./frame.ts";
 import { ProtocolError, StreamResetError } from "./errors.ts";
+import { StreamTable } from "./_stream_table.ts";
 import type { ResetCode } from "./wire.ts";
-import { decodeReset, encodeReset } from "./head.ts";
+import {
+  decodeReset,
+  encodeReset,
+  encodeResponseHead,
+  type ResponseHead,
+  responseHeadBound,
+  writeResponseHead,
+} from "./head.ts";
 import {
   DRAIN_POLL_INTERVAL,
   MAX_BATCH_SIZE,
@@ -30,6 +38,11 @@ export interface FrameTransport {
   readonly bufferedAmount: number;
   /** WebSocket ready state, when known: frames wait while it is 0 (CONNECTING). */
   readonly readyState?: number;
+  /**
+   * `send` copies the message before it returns (the client's own WebSocket does): the session
+   * then builds every message in one reused buffer instead of a fresh one each.
+   */
+  readonly copiesOnSend?: boolean;
 }
 
 /** WebSocket `readyState` while the opening handshake is in progress. */
@@ -77,6 +90,16 @@ const MAX_STREAM_ID = 0xffff_ffff;
 
 const EMPTY = new Uint8Array(0);
 const MAX_CREDIT = 2 ** 31;
+/**
+ * Smallest buffer outgoing frames are encoded into: a few small frames. A new buffer is at
+ * least as large as the last tick's messages, and grows by doubling.
+ */
+const OUT_BUFFER_MIN_BYTES = 1024;
+/**
+ * A reused buffer grown beyond this for a burst is not kept once flushed: the usual tick's
+ * frames take a few KiB, and an idle session should not pin a burst's megabyte.
+ */
+const OUT_BUFFER_KEEP_BYTES = 2 * MAX_BATCH_SIZE;
 
 /**
  * A deadline may run this much before its time: timers fire by the event loop's clock, which can
@@ -175,10 +198,22 @@ export class TunnelSession {
   #onStream?: (stream: TunnelStream) => void;
   #onExhausted?: () => void;
   #exhausted = false;
-  #streams = new Map<number, TunnelStream>();
+  /** Open streams by id (not a Map: see `_stream_table.ts`). */
+  #streams = new StreamTable<TunnelStream>();
   #nextStreamId = 1;
   #lastPeerStreamId = 0;
-  #queue: Frame[] = [];
+  /**
+   * The frames queued this tick, encoded at once (so a payload may be a view its owner reuses
+   * as soon as the call returns): `#out[0, #outLength)`, sent as one message per batch.
+   */
+  #out: Uint8Array = EMPTY;
+  #outLength = 0;
+  /** Size of the next new `#out`: what the last flush sent. */
+  #outHint = OUT_BUFFER_MIN_BYTES;
+  /** Where each full batch ends (the last batch ends at `#outLength`). */
+  #batchEnds: number[] = [];
+  #batchStart = 0;
+  /** Payload bytes queued (counted against {@linkcode SOCKET_HIGH_WATER}). */
   #queuedBytes = 0;
   #flushScheduled = false;
   #closedBy: StreamResetError | undefined;
@@ -246,7 +281,7 @@ export class TunnelSession {
    */
   receive(message: Uint8Array): void {
     if (this.#closedBy) return;
-    for (const frame of decodeFrames(message)) this.#dispatch(frame);
+    forEachFrame(message, this.#dispatch);
   }
 
   /**
@@ -256,10 +291,10 @@ export class TunnelSession {
   close(reason?: StreamResetError): void {
     if (this.#closedBy) return;
     this.#closedBy = reason ?? new StreamResetError("tunnel_closed", "The tunnel closed");
-    for (const stream of this.#streams.values()) stream._fail(this.#closedBy);
+    const streams = this.#streams.values();
     this.#streams.clear();
-    this.#queue = [];
-    this.#queuedBytes = 0;
+    for (const stream of streams) stream._fail(this.#closedBy);
+    this.#resetOut();
   }
 
   /**
@@ -269,81 +304,154 @@ export class TunnelSession {
    * @param payload The encoded payload (`protocol/queued.ts`).
    */
   sendControl(type: FrameType, streamId: number, payload: Uint8Array): void {
-    this._enqueue({ type, streamId, payload });
+    this._enqueue(type, streamId, payload);
   }
 
-  #dispatch(frame: Frame): void {
-    if (CONTROL_TYPES.has(frame.type)) {
+  #dispatch = (type: FrameType, streamId: number, payload: Uint8Array): void => {
+    if (CONTROL_TYPES.has(type)) {
       if (!this.#onControl) {
-        throw new ProtocolError(`Unexpected frame type ${frame.type}: queueing was not negotiated`);
+        throw new ProtocolError(`Unexpected frame type ${type}: queueing was not negotiated`);
       }
-      if ((frame.type === FrameType.Notice) !== (frame.streamId === 0)) {
-        throw new ProtocolError(`Frame type ${frame.type} on stream ${frame.streamId}`);
+      if ((type === FrameType.Notice) !== (streamId === 0)) {
+        throw new ProtocolError(`Frame type ${type} on stream ${streamId}`);
       }
-      this.#onControl(frame);
+      this.#onControl({ type, streamId, payload });
       return;
     }
-    if (frame.streamId === 0) throw new ProtocolError("Frame on stream 0");
-    let stream = this.#streams.get(frame.streamId);
+    if (streamId === 0) throw new ProtocolError("Frame on stream 0");
+    let stream = this.#streams.get(streamId);
     if (!stream) {
-      if (this.#role === "client" && frame.type === FrameType.Head) {
-        if (frame.streamId <= this.#lastPeerStreamId || frame.streamId % 2 === 0) {
-          throw new ProtocolError(`Stream id ${frame.streamId} is not a new odd id`);
+      if (this.#role === "client" && type === FrameType.Head) {
+        if (streamId <= this.#lastPeerStreamId || streamId % 2 === 0) {
+          throw new ProtocolError(`Stream id ${streamId} is not a new odd id`);
         }
-        this.#lastPeerStreamId = frame.streamId;
-        stream = new TunnelStream(this, frame.streamId);
-        this.#streams.set(frame.streamId, stream);
-        stream._receive(frame);
+        this.#lastPeerStreamId = streamId;
+        stream = new TunnelStream(this, streamId);
+        this.#streams.set(streamId, stream);
+        stream._receive(type, payload);
         this.#onStream?.(stream);
         return;
       }
       // Frames for a stream that was reset or finished on our side can race the reset: ignore.
-      if (frame.streamId < this.#nextStreamId || frame.streamId <= this.#lastPeerStreamId) return;
-      throw new ProtocolError(`Frame for unknown stream ${frame.streamId}`);
+      if (streamId < this.#nextStreamId || streamId <= this.#lastPeerStreamId) return;
+      throw new ProtocolError(`Frame for unknown stream ${streamId}`);
     }
-    stream._receive(frame);
+    stream._receive(type, payload);
+  };
+
+  /**
+   * @internal Queues a frame and schedules a flush at the end of this tick. The payload is
+   * copied at once.
+   */
+  _enqueue(type: FrameType, streamId: number, payload: Uint8Array): void {
+    if (this.#closedBy) return;
+    const at = this.#reserve(payload.length);
+    writeFrameHeader(this.#out, at, type, streamId, payload.length);
+    this.#out.set(payload, at + FRAME_HEADER_SIZE);
+    this.#queued(payload.length);
   }
 
-  /** @internal Queues a frame and schedules a flush at the end of this tick. */
-  _enqueue(frame: Frame): void {
-    if (this.#closedBy) return;
-    this.#queue.push(frame);
-    this.#queuedBytes += frame.payload.length;
+  /**
+   * @internal Queues a HEAD frame with `head` written straight into the outgoing buffer
+   * ({@linkcode writeResponseHead}).
+   * @returns false (nothing queued) when the head needs the general encoder, or may be too large.
+   */
+  _enqueueResponseHead(streamId: number, head: ResponseHead): boolean {
+    if (this.#closedBy) return true;
+    const bound = responseHeadBound(head);
+    if (bound > MAX_HEAD_SIZE) return false;
+    const at = this.#outLength;
+    this.#room(at + FRAME_HEADER_SIZE + bound);
+    const start = at + FRAME_HEADER_SIZE;
+    const end = writeResponseHead(head, this.#out, start);
+    if (end < 0) return false;
+    this.#startFrame(at, end - at);
+    writeFrameHeader(this.#out, at, FrameType.Head, streamId, end - start);
+    this.#outLength = end;
+    this.#queued(end - start);
+    return true;
+  }
+
+  /**
+   * Makes room for a frame of `payloadBytes` at the end of `#out` and moves the end past it.
+   * @returns Where the frame starts.
+   */
+  #reserve(payloadBytes: number): number {
+    const at = this.#outLength;
+    const size = FRAME_HEADER_SIZE + payloadBytes;
+    this.#startFrame(at, size);
+    this.#room(at + size);
+    this.#outLength = at + size;
+    return at;
+  }
+
+  /**
+   * Starts a new batch at `at` when a frame of `size` bytes there would overfill the current one.
+   * Frame headers count too: thousands of empty frames must not exceed MAX_MESSAGE_SIZE.
+   */
+  #startFrame(at: number, size: number): void {
+    if (at - this.#batchStart + size > MAX_BATCH_SIZE && at > this.#batchStart) {
+      this.#batchEnds.push(at);
+      this.#batchStart = at;
+    }
+  }
+
+  /** Grows `#out` (keeping its bytes) to at least `length` bytes. */
+  #room(length: number): void {
+    if (length <= this.#out.length) return;
+    let size = Math.max(2 * this.#out.length, this.#outHint);
+    while (size < length) size *= 2;
+    const out = new Uint8Array(size);
+    out.set(this.#out.subarray(0, this.#outLength));
+    this.#out = out;
+  }
+
+  #queued(payloadBytes: number): void {
+    this.#queuedBytes += payloadBytes;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(this.#flush);
     }
   }
 
+  /**
+   * Empties the queue. `keep`: the transport copied what was sent, so the buffer is reused
+   * (unless a burst grew it); otherwise the transport owns the buffer now.
+   */
+  #resetOut(keep = true): void {
+    this.#outLength = 0;
+    if (this.#batchEnds.length > 0) this.#batchEnds = [];
+    this.#batchStart = 0;
+    this.#queuedBytes = 0;
+    if (!keep || this.#out.length > OUT_BUFFER_KEEP_BYTES) this.#out = EMPTY;
+  }
+
   /** Writes every queued frame now instead of at the end of the tick (before closing). */
   flush(): void {
-    if (this.#queue.length > 0) this.#flush();
+    if (this.#outLength > 0) this.#flush();
   }
 
   #flush = (): void => {
     this.#flushScheduled = false;
     // Not open yet: keep the frames; the owner calls flush() from its open handler.
-    if (this.#transport.readyState === CONNECTING) return;
-    const queue = this.#queue;
-    this.#queue = [];
-    this.#queuedBytes = 0;
+    if (this.#transport.readyState === CONNECTING || this.#outLength === 0) return;
+    const out = this.#out;
+    const length = this.#outLength;
+    this.#outHint = Math.max(OUT_BUFFER_MIN_BYTES, Math.min(length, MAX_BATCH_SIZE));
+    // Each message is a view of the buffer: a transport that copies lets us reuse it, any other
+    // is handed it for good (a new one is made for the next tick's frames).
     let start = 0;
-    let bytes = 0;
-    for (let i = 0; i < queue.length; i++) {
-      // Count frame headers too: thousands of empty frames must not exceed MAX_MESSAGE_SIZE.
-      bytes += FRAME_HEADER_SIZE + queue[i].payload.length;
-      if (bytes > MAX_BATCH_SIZE && i > start) {
-        this.#send(queue.slice(start, i));
-        start = i;
-        bytes = FRAME_HEADER_SIZE + queue[i].payload.length;
-      }
+    for (const end of this.#batchEnds) {
+      this.#send(out.subarray(start, end));
+      start = end;
     }
-    if (start < queue.length) this.#send(start === 0 ? queue : queue.slice(start));
+    this.#send(out.subarray(start, length));
+    this.#resetOut(this.#transport.copiesOnSend === true);
   };
 
-  #send(frames: Frame[]): void {
+  #send(message: Uint8Array): void {
     try {
-      this.#transport.send(encodeFrames(frames));
+      this.#transport.send(message);
     } catch {
       // The socket is closing; its close handler ends the session.
     }
@@ -383,6 +491,11 @@ export class TunnelSession {
     }
   }
 
+  /** @internal Whether DATA may be queued now without waiting for the socket to drain. */
+  _hasSocketRoom(): boolean {
+    return !this.#socketFull();
+  }
+
   #socketFull(): boolean {
     return !this.#closedBy &&
       this.#transport.bufferedAmount + this.#queuedBytes > SOCKET_HIGH_WATER;
@@ -399,6 +512,10 @@ export class TunnelSession {
   _remove(id: number): void {
     this.#streams.delete(id);
   }
+}
+
+function tooLargeHead(size: number): RangeError {
+  return new RangeError(`Cannot send a head of ${size} bytes: the limit is ${MAX_HEAD_SIZE} bytes`);
 }
 
 /** Options for {@linkcode TunnelStream.sendBody}. */
@@ -421,7 +538,9 @@ export class TunnelStream {
   #headPayload: Uint8Array | undefined;
   // The promises behind `head` and `remoteEnded` are made on first access (most streams need at
   // most one of them), and settled from the stream's state then or when it changes.
-  #head: PromiseWithResolvers<Uint8Array> | undefined;
+  #head: Promise<Uint8Array> | undefined;
+  /** Settles `#head` when it was made before the HEAD arrived. */
+  #headWaiter: PromiseWithResolvers<Uint8Array> | undefined;
   #ended: PromiseWithResolvers<void> | undefined;
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   #inbox: Uint8Array[] = [];
@@ -435,7 +554,8 @@ export class TunnelStream {
   #sendCredit = STREAM_WINDOW;
   #creditWaiter: (() => void) | undefined;
   #onReset: ((error: StreamResetError) => void) | undefined;
-  #deadline: { queue: DeadlineQueue; entry: Deadline } | undefined;
+  #deadlineQueue: DeadlineQueue | undefined;
+  #deadline: Deadline | undefined;
   #bytesReceived = 0;
   #bodyTouched = false;
 
@@ -451,12 +571,17 @@ export class TunnelStream {
    */
   get head(): Promise<Uint8Array> {
     if (!this.#head) {
-      this.#head = Promise.withResolvers();
-      this.#head.promise.catch(() => {});
-      if (this.#headPayload) this.#head.resolve(this.#headPayload);
-      else if (this.#failure) this.#head.reject(this.#failure);
+      if (this.#headPayload) {
+        // The usual case (a stream is opened by its HEAD): one settled promise, nothing more.
+        this.#head = Promise.resolve(this.#headPayload);
+      } else {
+        const waiter = this.#headWaiter = Promise.withResolvers();
+        waiter.promise.catch(() => {});
+        if (this.#failure) waiter.reject(this.#failure);
+        this.#head = waiter.promise;
+      }
     }
-    return this.#head.promise;
+    return this.#head;
   }
 
   /**
@@ -546,7 +671,8 @@ export class TunnelStream {
   setDeadline(ms: number, onExpire: () => void): void {
     this.clearDeadline();
     const queue = this.#session._deadlines(ms);
-    this.#deadline = { queue, entry: queue.add(onExpire) };
+    this.#deadlineQueue = queue;
+    this.#deadline = queue.add(onExpire);
   }
 
   /** Cancels the pending deadline, if any. */
@@ -554,38 +680,68 @@ export class TunnelStream {
     const deadline = this.#deadline;
     if (!deadline) return;
     this.#deadline = undefined;
-    deadline.queue.cancel(deadline.entry);
+    this.#deadlineQueue!.cancel(deadline);
   }
 
   /**
    * Sends this side's head.
-   * @param payload An encoded request or response head.
+   * @param payload An encoded request or response head, or a response head to encode (written
+   *   straight into the outgoing message: the bytes of `encodeResponseHead(payload)`).
    * @throws {RangeError} When it exceeds {@linkcode MAX_HEAD_SIZE}: the peer would take it as a
    * protocol error and drop the whole tunnel, so nothing is sent and the caller answers this one
    * request with an error.
    */
-  sendHead(payload: Uint8Array): void {
-    if (payload.length > MAX_HEAD_SIZE) {
-      throw new RangeError(
-        `Cannot send a head of ${payload.length} bytes: the limit is ${MAX_HEAD_SIZE} bytes`,
-      );
+  sendHead(payload: Uint8Array | ResponseHead): void {
+    if (!(payload instanceof Uint8Array)) {
+      if (this.#session._enqueueResponseHead(this.id, payload)) return;
+      payload = encodeResponseHead(payload);
     }
-    this.#session._enqueue({ type: FrameType.Head, streamId: this.id, payload });
+    if (payload.length > MAX_HEAD_SIZE) throw tooLargeHead(payload.length);
+    this.#session._enqueue(FrameType.Head, this.id, payload);
   }
 
   /**
-   * Sends a body in chunks of at most 64 KiB, waiting for credit and socket room, then END.
+   * Sends a body in chunks of at most 64 KiB, waiting for credit and socket room, then END. A
+   * body of at most one chunk given as an array (or `null`) that needs no wait is queued, END
+   * included, before this returns (the chunk is copied: it may be reused at once).
    * @param source The body.
    * @param options Size limit.
    * @returns The number of body bytes sent.
    * @throws {StreamResetError} When the stream is reset meanwhile or the body is too large (the
    * stream is then reset with `body_too_large`).
    */
-  async sendBody(
+  sendBody(
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | null,
     options: SendBodyOptions = {},
   ): Promise<number> {
     const maxBytes = options.maxBytes ?? Infinity;
+    // A whole small body (the usual answer) goes out at once, END included, when it needs no
+    // wait for credit or socket room: no async iteration, and the chunk is copied before this
+    // returns, so it may be a view its owner reuses.
+    if (source === null || (Array.isArray(source) && source.length <= 1)) {
+      const chunk: Uint8Array | undefined = source?.[0];
+      const size = chunk?.length ?? 0;
+      if (
+        !this.#failure && size <= maxBytes && size <= MAX_CHUNK_SIZE && size <= this.#sendCredit &&
+        (size === 0 || this.#session._hasSocketRoom())
+      ) {
+        if (size > 0) {
+          this.#sendCredit -= size;
+          this.#session._enqueue(FrameType.Data, this.id, chunk!);
+        }
+        this.sendEnd();
+        return Promise.resolve(size);
+      }
+    }
+    // Chunks handed over in an array are copied before this returns either way.
+    if (Array.isArray(source)) source = source.map((chunk: Uint8Array) => chunk.slice());
+    return this.#sendBody(source, maxBytes);
+  }
+
+  async #sendBody(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | null,
+    maxBytes: number,
+  ): Promise<number> {
     let sent = 0;
     if (source) {
       for await (const chunk of source) {
@@ -610,7 +766,7 @@ export class TunnelStream {
   /** Sends END without a body (or after one sent by other means). */
   sendEnd(): void {
     if (this.#localDone) return;
-    this.#session._enqueue({ type: FrameType.End, streamId: this.id, payload: EMPTY });
+    this.#session._enqueue(FrameType.End, this.id, EMPTY);
     this.#localDone = true;
     this.#maybeRemove();
   }
@@ -623,11 +779,7 @@ export class TunnelStream {
   reset(code: ResetCode, message: string): void {
     if (this.#failure) return;
     if (!this.#localDone || !this.#remoteDone) {
-      this.#session._enqueue({
-        type: FrameType.Reset,
-        streamId: this.id,
-        payload: encodeReset({ code, message }),
-      });
+      this.#session._enqueue(FrameType.Reset, this.id, encodeReset({ code, message }));
     }
     this._fail(new StreamResetError(code, message), false);
   }
@@ -648,31 +800,27 @@ export class TunnelStream {
       if (this.#failure) throw this.#failure;
       const size = Math.min(chunk.length - offset, MAX_CHUNK_SIZE, this.#sendCredit);
       this.#sendCredit -= size;
-      this.#session._enqueue({
-        type: FrameType.Data,
-        streamId: this.id,
-        payload: chunk.subarray(offset, offset + size),
-      });
+      this.#session._enqueue(FrameType.Data, this.id, chunk.subarray(offset, offset + size));
       offset += size;
     }
   }
 
   /** @internal Handles a frame of this stream. */
-  _receive(frame: Frame): void {
-    switch (frame.type) {
+  _receive(type: FrameType, payload: Uint8Array): void {
+    switch (type) {
       case FrameType.Head:
         if (this.#headPayload) throw new ProtocolError(`Second HEAD on stream ${this.id}`);
-        this.#headPayload = frame.payload;
-        this.#head?.resolve(frame.payload);
+        this.#headPayload = payload;
+        this.#headWaiter?.resolve(payload);
         return;
       case FrameType.Data:
         this.#requireOpenBody("DATA");
-        this.#receivedUngranted += frame.payload.length;
-        this.#bytesReceived += frame.payload.length;
+        this.#receivedUngranted += payload.length;
+        this.#bytesReceived += payload.length;
         if (this.#receivedUngranted > STREAM_WINDOW) {
           throw new ProtocolError(`Stream ${this.id} exceeded its credit window`);
         }
-        this.#inbox.push(frame.payload);
+        this.#inbox.push(payload);
         this.#deliver();
         return;
       case FrameType.End:
@@ -684,7 +832,7 @@ export class TunnelStream {
         this.#maybeRemove();
         return;
       case FrameType.Reset: {
-        const info = decodeReset(frame.payload);
+        const info = decodeReset(payload);
         this.#remoteDone = true;
         this.#localDone = true;
         this._fail(new StreamResetError(info.code, info.message));
@@ -692,10 +840,10 @@ export class TunnelStream {
       }
       case FrameType.Window: {
         // Check the length first: a DataView past the end of a short payload throws RangeError.
-        if (frame.payload.length !== 4) {
+        if (payload.length !== 4) {
           throw new ProtocolError(`Invalid WINDOW on stream ${this.id}`);
         }
-        const grant = new DataView(frame.payload.buffer, frame.payload.byteOffset, 4).getUint32(0);
+        const grant = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
         if (grant === 0 || this.#sendCredit + grant > MAX_CREDIT) {
           throw new ProtocolError(`Invalid WINDOW on stream ${this.id}`);
         }
@@ -733,7 +881,7 @@ export class TunnelStream {
     new DataView(payload.buffer).setUint32(0, this.#consumedUngranted);
     this.#receivedUngranted -= this.#consumedUngranted;
     this.#consumedUngranted = 0;
-    this.#session._enqueue({ type: FrameType.Window, streamId: this.id, payload });
+    this.#session._enqueue(FrameType.Window, this.id, payload);
   }
 
   #wakeSender(): void {
@@ -754,7 +902,7 @@ export class TunnelStream {
     this.#remoteDone = true;
     this.#session._remove(this.id);
     this.clearDeadline();
-    this.#head?.reject(error);
+    this.#headWaiter?.reject(error);
     this.#ended?.reject(error);
     if (!this.#inboxEnded) {
       this.#inbox = [];

@@ -726,6 +726,24 @@ Deno.test("TunnelStream.sendBody pauses DATA while bufferedAmount exceeds SOCKET
   assertNoTransportErrors(pair);
 });
 
+Deno.test("TunnelStream.sendBody copies a one-chunk array body at once, also when it must wait", async () => {
+  for (const full of [false, true]) {
+    const transport = new MemoryTransport();
+    const server = new TunnelSession(transport, { role: "server" });
+    transport.bufferedAmount = full ? SOCKET_HIGH_WATER + 1 : 0;
+    const stream = server.openStream();
+    const chunk = new Uint8Array([1, 2, 3]);
+    const sending = stream.sendBody([chunk]);
+    chunk.fill(9); // the caller reuses its buffer as soon as sendBody returns
+    transport.bufferedAmount = 0;
+    assert.equal(await sending, 3);
+    server.flush();
+    const data = transport.frames.filter((f) => f.type === FrameType.Data);
+    assert.deepEqual(data.map((f) => [...f.payload]), [[1, 2, 3]]);
+    assert.equal(transport.framesOf(FrameType.End, stream.id).length, 1);
+  }
+});
+
 // Regression (hardening #1): a sender waiting for a full socket never noticed its stream was
 // reset, so a tunnel client that never reads pinned every timed-out webhook's upload forever.
 Deno.test("TunnelStream.sendBody stops waiting for a full socket once its stream is reset", async () => {

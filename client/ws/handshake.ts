@@ -14,9 +14,12 @@ import {
   headerValue,
   Http1Error,
   type Http1Response,
+  KEY_BYTES,
   readResponse,
+  websocketAccept,
 } from "../../http1/mod.ts";
-import { encoder, KEY_BYTES, WS_GUID } from "./framing.ts";
+
+const encoder = new TextEncoder();
 
 /** Cap on the HTTP response head; real upgrade answers are a few hundred bytes. */
 const MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
@@ -198,21 +201,11 @@ export async function handshake(
       { status: response.status, body },
     );
   }
-  await verifyUpgrade(response, key, target.display);
+  verifyUpgrade(response, key, target.display);
   return response.rest().slice();
 }
 
-/**
- * The `Sec-WebSocket-Accept` a server must answer `key` with (RFC 6455 §4.2.2).
- * @param key The request's `Sec-WebSocket-Key`.
- * @returns The base64 SHA-1 of the key and the GUID.
- */
-export async function acceptKey(key: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-1", encoder.encode(key + WS_GUID));
-  return toBase64(new Uint8Array(digest));
-}
-
-async function verifyUpgrade(head: Http1Response, key: string, display: string): Promise<void> {
+function verifyUpgrade(head: Http1Response, key: string, display: string): void {
   const fail = (detail: string) => {
     throw new WsHandshakeError(`Invalid WebSocket upgrade from "${display}": ${detail}`, {
       status: head.status,
@@ -224,7 +217,7 @@ async function verifyUpgrade(head: Http1Response, key: string, display: string):
   if (!connection.some((token) => token.trim() === "upgrade")) {
     fail(`missing "Connection: Upgrade"`);
   }
-  if (header("sec-websocket-accept") !== await acceptKey(key)) fail("wrong Sec-WebSocket-Accept");
+  if (header("sec-websocket-accept") !== websocketAccept(key)) fail("wrong Sec-WebSocket-Accept");
   if (header("sec-websocket-extensions") !== undefined) {
     fail("unrequested Sec-WebSocket-Extensions");
   }

@@ -14,8 +14,10 @@ import {
   CloseCode,
   CONTROL_BIT,
   encodeFrame,
+  encodeFrameInto,
   encoder,
   FIN_BIT,
+  frameHeaderSize,
   isValidCloseCode,
   LENGTH_16_MARK,
   LENGTH_64_MARK,
@@ -44,10 +46,27 @@ const READ_BUFFER_GROWTH = 4;
  */
 const DIRECT_READ_MIN_BYTES = 16 * 1024;
 /**
- * Queued frames are concatenated into one write up to this many bytes; a frame larger than this
- * is written on its own, since copying it would cost more than the syscall it saves.
+ * First size of a write buffer: outgoing frames are encoded (masked, for a client) straight into
+ * one, and every frame queued in one tick goes out in one write.
  */
-const WRITE_BATCH_MAX_BYTES = 256 * 1024;
+const WRITE_BUFFER_MIN_BYTES = 16 * 1024;
+/** A write buffer grown beyond this for a burst is dropped once written, not kept for reuse. */
+const WRITE_BUFFER_KEEP_BYTES = 256 * 1024;
+
+/** A buffer frames are encoded into, with the 32-bit view masking runs over. */
+class WriteBuffer {
+  readonly bytes: Uint8Array;
+  readonly words: Uint32Array;
+  /** Bytes used. */
+  length = 0;
+  /** @param size At least this many bytes (rounded up to whole words). */
+  constructor(size: number) {
+    this.bytes = new Uint8Array(
+      Math.ceil(size / Uint32Array.BYTES_PER_ELEMENT) * Uint32Array.BYTES_PER_ELEMENT,
+    );
+    this.words = new Uint32Array(this.bytes.buffer);
+  }
+}
 
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
@@ -77,6 +96,8 @@ export interface WsClient {
    * @param data The message payload.
    */
   send(data: Uint8Array): void;
+  /** Always true: {@linkcode WsClient.send} copies the message before it returns. */
+  readonly copiesOnSend: true;
   /** Bytes queued but not yet written to the socket; check it for backpressure. */
   readonly bufferedAmount: number;
   /**
@@ -144,7 +165,12 @@ export class Connection implements WsClient {
   #writeDone: Promise<void> = Promise.resolve();
 
   // Write side.
-  #queue: Uint8Array[] = [];
+  /** Control frames (ping, pong) to write before the queued frames, each whole. */
+  #urgent: Uint8Array[] = [];
+  /** The frames queued and not yet being written, one write per buffer. */
+  #queued: WriteBuffer[] = [];
+  /** A free buffer, for the frames queued while `#queued`'s are written. */
+  #spare: WriteBuffer | undefined;
   #buffered = 0;
   #flushing = false;
   #drainWaiters: DrainWaiter[] = [];
@@ -201,6 +227,10 @@ export class Connection implements WsClient {
     return this.#buffered;
   }
 
+  get copiesOnSend(): true {
+    return true;
+  }
+
   get onMessage(): (data: Uint8Array) => void {
     return this.#handler ?? noop;
   }
@@ -216,7 +246,7 @@ export class Connection implements WsClient {
 
   send(data: Uint8Array): void {
     if (this.#closeSent || this.#finished) return;
-    this.#enqueue(encodeFrame(Opcode.Binary, data, this.#masked), false);
+    this.#append(Opcode.Binary, data);
   }
 
   close(code: number = CloseCode.Normal, reason = ""): void {
@@ -242,13 +272,48 @@ export class Connection implements WsClient {
 
   // ---- writing ----
 
-  #enqueue(frame: Uint8Array, urgent: boolean): void {
+  /**
+   * Encodes a frame at the end of the last queued buffer, or in a new one (the spare one if it is
+   * large enough) when it does not fit: frames are copied once, whatever their size.
+   */
+  #append(opcode: number, payload: Uint8Array): void {
     if (this.#finished) return;
-    // Control frames may overtake queued data frames (never a frame being written), so a ping or
-    // pong is not stuck behind megabytes of backlog and mistaken for a dead peer.
-    if (urgent) this.#queue.unshift(frame);
-    else this.#queue.push(frame);
+    const size = frameHeaderSize(payload.length, this.#masked) + payload.length;
+    let buffer = this.#queued.at(-1);
+    if (buffer === undefined || buffer.length + size > buffer.bytes.length) {
+      const spare = this.#spare;
+      if (spare !== undefined && size <= spare.bytes.length) {
+        buffer = spare;
+        this.#spare = undefined;
+      } else {
+        buffer = new WriteBuffer(Math.max(WRITE_BUFFER_MIN_BYTES, size));
+      }
+      this.#queued.push(buffer);
+    }
+    buffer.length = encodeFrameInto(
+      buffer.bytes,
+      buffer.words,
+      buffer.length,
+      opcode,
+      payload,
+      this.#masked,
+    );
+    this.#buffered += size;
+    this.#scheduleFlush();
+  }
+
+  /**
+   * Queues a control frame ahead of the queued frames (never of a write in progress), so a ping
+   * or pong is not stuck behind megabytes of backlog and mistaken for a dead peer.
+   */
+  #enqueueUrgent(frame: Uint8Array): void {
+    if (this.#finished) return;
+    this.#urgent.push(frame);
     this.#buffered += frame.length;
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
     if (!this.#flushing) {
       this.#flushing = true;
       // A microtask, so every frame queued in this synchronous run goes out in one write.
@@ -258,13 +323,26 @@ export class Connection implements WsClient {
 
   async #flush(): Promise<void> {
     try {
-      while (this.#queue.length > 0 && !this.#finished) {
-        const chunk = this.#takeBatch();
-        let written = 0;
-        while (written < chunk.length) {
-          written += await this.#conn.write(written === 0 ? chunk : chunk.subarray(written));
+      while (!this.#finished) {
+        let chunk: Uint8Array;
+        let written: WriteBuffer | undefined;
+        if (this.#urgent.length > 0) {
+          chunk = this.#urgent.shift()!;
+        } else if (this.#queued.length > 0) {
+          written = this.#queued.shift()!;
+          chunk = written.bytes.subarray(0, written.length);
+        } else {
+          break;
+        }
+        let done = 0;
+        while (done < chunk.length) {
+          done += await this.#conn.write(done === 0 ? chunk : chunk.subarray(done));
         }
         this.#buffered -= chunk.length;
+        if (written !== undefined && written.bytes.length <= WRITE_BUFFER_KEEP_BYTES) {
+          written.length = 0;
+          this.#spare ??= written;
+        }
         this.#notifyDrain();
       }
     } catch (error) {
@@ -277,28 +355,6 @@ export class Connection implements WsClient {
     } finally {
       this.#flushing = false;
     }
-  }
-
-  #takeBatch(): Uint8Array {
-    const queue = this.#queue;
-    const first = queue[0];
-    if (queue.length === 1 || first.length + queue[1].length > WRITE_BATCH_MAX_BYTES) {
-      queue.shift();
-      return first;
-    }
-    let count = 0;
-    let total = 0;
-    while (count < queue.length && total + queue[count].length <= WRITE_BATCH_MAX_BYTES) {
-      total += queue[count].length;
-      count++;
-    }
-    const batch = new Uint8Array(total);
-    let offset = 0;
-    for (const frame of queue.splice(0, count)) {
-      batch.set(frame, offset);
-      offset += frame.length;
-    }
-    return batch;
   }
 
   #notifyDrain(): void {
@@ -319,7 +375,7 @@ export class Connection implements WsClient {
       new DataView(payload.buffer).setUint16(0, code);
       payload.set(reason, 2);
     }
-    this.#enqueue(encodeFrame(Opcode.Close, payload, this.#masked), false);
+    this.#append(Opcode.Close, payload);
     this.#closeTimer = setTimeout(() => {
       const peer = this.#peerClose;
       this.#finish(
@@ -509,7 +565,7 @@ export class Connection implements WsClient {
         return this.#deliver(message);
       }
       case Opcode.Ping:
-        if (!this.#closeSent) this.#enqueue(encodeFrame(Opcode.Pong, payload, this.#masked), true);
+        if (!this.#closeSent) this.#enqueueUrgent(encodeFrame(Opcode.Pong, payload, this.#masked));
         return true;
       case Opcode.Pong:
         return true;
@@ -595,7 +651,7 @@ export class Connection implements WsClient {
     }
     if (this.#pingedAt !== this.#lastActivity && !this.#closeSent) {
       this.#pingedAt = this.#lastActivity;
-      this.#enqueue(encodeFrame(Opcode.Ping, new Uint8Array(), this.#masked), true);
+      this.#enqueueUrgent(encodeFrame(Opcode.Ping, new Uint8Array(), this.#masked));
     }
     this.#armIdle(2 * timeout - silent);
   };
@@ -625,7 +681,9 @@ export class Connection implements WsClient {
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#closeTimer);
     this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#queue = [];
+    this.#urgent = [];
+    this.#queued = [];
+    this.#spare = undefined;
     this.#buffered = 0;
     this.#fragments = [];
     try {

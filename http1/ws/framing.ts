@@ -183,6 +183,71 @@ export function websocketAccept(key: string): string {
   return createHash("sha1").update(key + WS_GUID).digest("base64");
 }
 
+/** The mask as one 32-bit word, built byte by byte so it matches the platform's byte order. */
+const rotatedMask = new Uint8Array(MASK_BYTES);
+const rotatedMaskWord = new Uint32Array(rotatedMask.buffer);
+
+/**
+ * Bytes of the header {@linkcode encodeFrameInto} writes before a payload of `length` bytes.
+ * @param length The payload's length.
+ * @param masked Whether the frame carries a mask (a client's).
+ * @returns 2 to 14 bytes: the fixed part, the extended length and the mask.
+ */
+export function frameHeaderSize(length: number, masked: boolean): number {
+  return frameHeaderLength(length) + (masked ? MASK_BYTES : 0);
+}
+
+/**
+ * Writes one final frame into `out` at `offset`: masked (a client's), the payload masked 32 bits
+ * at a time where `words` (a `Uint32Array` over all of `out`'s buffer, `out` starting at its byte
+ * 0) reaches it; or unmasked (a server's), the payload copied as it is.
+ * @param out Where to write; {@linkcode frameHeaderSize} plus the payload's length must fit.
+ * @param words `out`'s buffer as 32-bit words.
+ * @param offset Where the frame starts.
+ * @param opcode The frame's opcode.
+ * @param payload The payload (copied).
+ * @param masked Mask it (client to server).
+ * @returns The offset just past the frame.
+ */
+export function encodeFrameInto(
+  out: Uint8Array,
+  words: Uint32Array,
+  offset: number,
+  opcode: number,
+  payload: Uint8Array,
+  masked: boolean,
+): number {
+  const length = payload.length;
+  out[offset] = FIN_BIT | opcode;
+  writeLength(out, offset, length, masked ? MASK_BIT : 0);
+  const at = offset + frameHeaderLength(length);
+  if (!masked) {
+    out.set(payload, at);
+    return at + length;
+  }
+  const maskOffset = at;
+  writeMask(out, maskOffset);
+  const start = maskOffset + MASK_BYTES;
+  const end = start + length;
+  out.set(payload, start);
+  // Byte by byte up to a word boundary, then whole words, then the tail.
+  let i = start;
+  const firstWord = Math.min(end, (start + MASK_BYTES - 1) & ~(MASK_BYTES - 1));
+  for (; i < firstWord; i++) out[i] ^= out[maskOffset + ((i - start) & (MASK_BYTES - 1))];
+  const lastWord = end & ~(MASK_BYTES - 1);
+  if (i < lastWord) {
+    // The mask rotated to start at byte i of the payload.
+    for (let k = 0; k < MASK_BYTES; k++) {
+      rotatedMask[k] = out[maskOffset + ((i - start + k) & (MASK_BYTES - 1))];
+    }
+    const mask = rotatedMaskWord[0];
+    for (let w = i >>> 2; w < lastWord >>> 2; w++) words[w] ^= mask;
+    i = lastWord;
+  }
+  for (; i < end; i++) out[i] ^= out[maskOffset + ((i - start) & (MASK_BYTES - 1))];
+  return end;
+}
+
 /** Close codes that may appear in a close frame (RFC 6455 §7.4, IANA registry). */
 export function isValidCloseCode(code: number): boolean {
   return Number.isInteger(code) &&
