@@ -117,16 +117,19 @@ export class Http1Body implements AsyncIterable<Uint8Array> {
 
   /**
    * Reads the next chunk.
+   * @param into A buffer the caller reuses: the bytes may then be read or copied into it (a
+   * view of it is returned), which saves a fresh array per chunk; the view is valid until the
+   * next read. Without it, every chunk is a fresh array, safe to keep.
    * @returns Bytes, or `null` at the end of the body.
    * @throws {Http1Error} When the connection fails or the framing is invalid.
    */
-  async read(): Promise<Uint8Array | null> {
+  async read(into?: Uint8Array): Promise<Uint8Array | null> {
     this.#touched = true;
     if (this.#done) return null;
     try {
       switch (this.#framing) {
         case "length":
-          return await this.#readLength();
+          return await (into ? this.#readLengthInto(into) : this.#readLength());
         case "chunked":
           return await this.#readChunked();
         default:
@@ -187,6 +190,31 @@ export class Http1Body implements AsyncIterable<Uint8Array> {
     this.#remaining -= n;
     if (this.#remaining === 0) this.#finish();
     return out;
+  }
+
+  /** {@linkcode Http1Body.read} of a Content-Length body into the caller's buffer. */
+  async #readLengthInto(into: Uint8Array): Promise<Uint8Array> {
+    const c = this.#conn;
+    const want = Math.min(this.#remaining, into.length);
+    let n: number;
+    if (c.start < c.end || c.pending) {
+      if (c.start === c.end && !(await c.fill())) throw this.#cutShort();
+      n = Math.min(want, c.end - c.start);
+      into.set(c.buf.subarray(c.start, c.start + n));
+      c.start += n;
+    } else {
+      const read = await c.conn.read(into.subarray(0, want));
+      if (read === null) throw this.#cutShort();
+      n = read;
+      c.received += n;
+    }
+    this.#remaining -= n;
+    if (this.#remaining === 0) this.#finish();
+    return into.subarray(0, n);
+  }
+
+  #cutShort(): Http1Error {
+    return new Http1Error("closed", `The connection closed with ${this.#remaining} body bytes due`);
   }
 
   /**

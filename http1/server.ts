@@ -573,7 +573,7 @@ class RequestBody implements BodyReader {
     return this.#continueOn === undefined;
   }
 
-  async read(): Promise<Uint8Array | null> {
+  async read(into?: Uint8Array): Promise<Uint8Array | null> {
     if (this.#cancelled) return null;
     const conn = this.#continueOn;
     this.#reading = true;
@@ -582,7 +582,7 @@ class RequestBody implements BodyReader {
         this.#continueOn = undefined;
         if (conn.start === conn.end) await conn.writeAll(CONTINUE);
       }
-      return await this.#body.read();
+      return await this.#body.read(into);
     } finally {
       this.#reading = false;
     }

@@ -13,9 +13,11 @@ import type { Reply } from "./reply.ts";
 export interface BodyReader {
   /**
    * Reads the next chunk.
+   * @param into A buffer the caller reuses: the bytes may come as a view of it, valid until the
+   * next read (else each chunk is a fresh array).
    * @returns Bytes, or `null` at the end of the body.
    */
-  read(): Promise<Uint8Array | null>;
+  read(into?: Uint8Array): Promise<Uint8Array | null>;
   /**
    * The whole body when it is already in memory and nothing was read yet.
    * @returns The bytes, or `undefined` when it must be read with {@linkcode BodyReader.read}.

@@ -377,12 +377,22 @@ export class TunnelSession {
    * @returns Where the frame starts.
    */
   #reserve(payloadBytes: number): number {
-    const at = this.#outLength;
     const size = FRAME_HEADER_SIZE + payloadBytes;
+    if (this.#outLength + size > MAX_BATCH_SIZE && this.#outLength > 0 && this.#sendsEarly()) {
+      // A full message: hand it over now rather than growing the buffer for the whole tick (a
+      // burst of body chunks would otherwise need megabytes, copied at every doubling).
+      this.#flush();
+    }
+    const at = this.#outLength;
     this.#startFrame(at, size);
     this.#room(at + size);
     this.#outLength = at + size;
     return at;
+  }
+
+  /** Whether a full message may be sent before the end of the tick: the socket is open and copies it. */
+  #sendsEarly(): boolean {
+    return this.#transport.copiesOnSend === true && this.#transport.readyState !== CONNECTING;
   }
 
   /**

@@ -98,7 +98,8 @@ export interface DeliveryOutcome {
 const SMALL_BODY = MAX_CHUNK_SIZE;
 
 /**
- * Reads the request body chunk by chunk; stops (without waiting for a read in progress) once
+ * Reads the request body chunk by chunk into one reused buffer (each chunk is handed to the
+ * session, which copies it, before the next is read); stops (without waiting for a read in progress) once
  * `signal` aborts: the stream is over, and the server closes or drains the connection after the
  * answer.
  */
@@ -110,9 +111,12 @@ async function* readChunks(
   let stop: (() => void) | undefined;
   const stopped = new Promise<null>((resolve) => (stop = () => resolve(null)));
   signal.addEventListener("abort", stop!, { once: true });
+  // One buffer for the whole body: the session copies each chunk before asking for the next
+  // (kept chunks, for a possible queueing, must be fresh).
+  const scratch = keep ? undefined : new Uint8Array(MAX_CHUNK_SIZE);
   try {
     while (!signal.aborted) {
-      const chunk = await Promise.race([body.read(), stopped]);
+      const chunk = await Promise.race([body.read(scratch), stopped]);
       if (chunk === null) return;
       if (chunk.length === 0) continue;
       if (keep) keepChunk(keep, chunk);

@@ -67,6 +67,14 @@ export class TunnelSocket {
     return this.#ws?.bufferedAmount ?? 0;
   }
 
+  /**
+   * True: a message is copied by {@linkcode TunnelSocket.send} (into the connection's write
+   * buffers) before it returns, so the session may reuse the buffer it encoded it in.
+   */
+  get copiesOnSend(): true {
+    return true;
+  }
+
   /** @param message One binary message. */
   send(message: Uint8Array): void {
     this.#ws?.send(message);

@@ -50,8 +50,16 @@ const DIRECT_READ_MIN_BYTES = 16 * 1024;
  * one, and every frame queued in one tick goes out in one write.
  */
 const WRITE_BUFFER_MIN_BYTES = 16 * 1024;
-/** A write buffer grown beyond this for a burst is dropped once written, not kept for reuse. */
-const WRITE_BUFFER_KEEP_BYTES = 256 * 1024;
+/**
+ * A buffer made for a large message has this size, so the next ones of a burst share it (one
+ * write for several); a buffer up to this size is kept for reuse once written.
+ */
+const WRITE_BUFFER_LARGE_BYTES = 256 * 1024;
+/**
+ * Written buffers kept for reuse, at most: a burst of large messages then allocates nothing.
+ * They are dropped once the connection has been idle for its idle timeout.
+ */
+const SPARE_WRITE_BUFFERS = 4;
 
 /** A buffer frames are encoded into, with the 32-bit view masking runs over. */
 class WriteBuffer {
@@ -169,8 +177,8 @@ export class Connection implements WsClient {
   #urgent: Uint8Array[] = [];
   /** The frames queued and not yet being written, one write per buffer. */
   #queued: WriteBuffer[] = [];
-  /** A free buffer, for the frames queued while `#queued`'s are written. */
-  #spare: WriteBuffer | undefined;
+  /** Free buffers, for the frames queued while `#queued`'s are written. */
+  #spares: WriteBuffer[] = [];
   #buffered = 0;
   #flushing = false;
   #drainWaiters: DrainWaiter[] = [];
@@ -281,13 +289,11 @@ export class Connection implements WsClient {
     const size = frameHeaderSize(payload.length, this.#masked) + payload.length;
     let buffer = this.#queued.at(-1);
     if (buffer === undefined || buffer.length + size > buffer.bytes.length) {
-      const spare = this.#spare;
-      if (spare !== undefined && size <= spare.bytes.length) {
-        buffer = spare;
-        this.#spare = undefined;
-      } else {
-        buffer = new WriteBuffer(Math.max(WRITE_BUFFER_MIN_BYTES, size));
-      }
+      buffer = this.#takeSpare(size) ?? new WriteBuffer(
+        size <= WRITE_BUFFER_MIN_BYTES
+          ? WRITE_BUFFER_MIN_BYTES
+          : Math.max(size, WRITE_BUFFER_LARGE_BYTES),
+      );
       this.#queued.push(buffer);
     }
     buffer.length = encodeFrameInto(
@@ -300,6 +306,15 @@ export class Connection implements WsClient {
     );
     this.#buffered += size;
     this.#scheduleFlush();
+  }
+
+  /** A kept buffer with room for `size` bytes, if there is one. */
+  #takeSpare(size: number): WriteBuffer | undefined {
+    const spares = this.#spares;
+    for (let i = spares.length - 1; i >= 0; i--) {
+      if (spares[i].bytes.length >= size) return spares.splice(i, 1)[0];
+    }
+    return undefined;
   }
 
   /**
@@ -339,9 +354,12 @@ export class Connection implements WsClient {
           done += await this.#conn.write(done === 0 ? chunk : chunk.subarray(done));
         }
         this.#buffered -= chunk.length;
-        if (written !== undefined && written.bytes.length <= WRITE_BUFFER_KEEP_BYTES) {
+        if (
+          written !== undefined && written.bytes.length <= WRITE_BUFFER_LARGE_BYTES &&
+          this.#spares.length < SPARE_WRITE_BUFFERS
+        ) {
           written.length = 0;
-          this.#spare ??= written;
+          this.#spares.push(written);
         }
         this.#notifyDrain();
       }
@@ -642,6 +660,8 @@ export class Connection implements WsClient {
     const timeout = this.#config.idleTimeout;
     const silent = performance.now() - this.#lastActivity;
     if (silent < timeout) return this.#armIdle(timeout - silent);
+    // Quiet for a while: an idle connection holds no write buffers.
+    this.#spares = [];
     if (silent >= 2 * timeout) {
       return this.#finish({
         code: CloseCode.Abnormal,
@@ -683,7 +703,7 @@ export class Connection implements WsClient {
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#urgent = [];
     this.#queued = [];
-    this.#spare = undefined;
+    this.#spares = [];
     this.#buffered = 0;
     this.#fragments = [];
     try {
