@@ -175,7 +175,11 @@ export class TunnelSession {
   #onStream?: (stream: TunnelStream) => void;
   #onExhausted?: () => void;
   #exhausted = false;
-  #streams = new Map<number, TunnelStream>();
+  /**
+   * Open streams; made with the first one (like the deadline queues), since an empty Map costs
+   * about 240 bytes and a server holds thousands of sessions that may never carry a webhook.
+   */
+  #streams: Map<number, TunnelStream> | undefined;
   #nextStreamId = 1;
   #lastPeerStreamId = 0;
   #queue: Frame[] = [];
@@ -187,7 +191,7 @@ export class TunnelSession {
   #stalled = false;
   #onStalled?: () => void;
   #stallTimeout: number;
-  #deadlines = new Map<number, DeadlineQueue>();
+  #deadlines: Map<number, DeadlineQueue> | undefined;
   #onControl?: (frame: Frame) => void;
 
   /**
@@ -208,7 +212,7 @@ export class TunnelSession {
 
   /** Streams currently open. */
   get activeStreams(): number {
-    return this.#streams.size;
+    return this.#streams?.size ?? 0;
   }
 
   /** True once {@linkcode close} ran. */
@@ -234,7 +238,7 @@ export class TunnelSession {
     const id = this.#nextStreamId;
     this.#nextStreamId += 2;
     const stream = new TunnelStream(this, id);
-    this.#streams.set(id, stream);
+    (this.#streams ??= new Map()).set(id, stream);
     return stream;
   }
 
@@ -256,8 +260,9 @@ export class TunnelSession {
   close(reason?: StreamResetError): void {
     if (this.#closedBy) return;
     this.#closedBy = reason ?? new StreamResetError("tunnel_closed", "The tunnel closed");
-    for (const stream of this.#streams.values()) stream._fail(this.#closedBy);
-    this.#streams.clear();
+    const streams = this.#streams;
+    this.#streams = undefined;
+    if (streams) { for (const stream of streams.values()) stream._fail(this.#closedBy); }
     this.#queue = [];
     this.#queuedBytes = 0;
   }
@@ -284,7 +289,7 @@ export class TunnelSession {
       return;
     }
     if (frame.streamId === 0) throw new ProtocolError("Frame on stream 0");
-    let stream = this.#streams.get(frame.streamId);
+    let stream = this.#streams?.get(frame.streamId);
     if (!stream) {
       if (this.#role === "client" && frame.type === FrameType.Head) {
         if (frame.streamId <= this.#lastPeerStreamId || frame.streamId % 2 === 0) {
@@ -292,7 +297,7 @@ export class TunnelSession {
         }
         this.#lastPeerStreamId = frame.streamId;
         stream = new TunnelStream(this, frame.streamId);
-        this.#streams.set(frame.streamId, stream);
+        (this.#streams ??= new Map()).set(frame.streamId, stream);
         stream._receive(frame);
         this.#onStream?.(stream);
         return;
@@ -390,14 +395,15 @@ export class TunnelSession {
 
   /** @internal The deadline queue for `delay` ms, shared by every stream of the session. */
   _deadlines(delay: number): DeadlineQueue {
-    let queue = this.#deadlines.get(delay);
-    if (!queue) this.#deadlines.set(delay, queue = new DeadlineQueue(delay));
+    const queues = this.#deadlines ??= new Map();
+    let queue = queues.get(delay);
+    if (!queue) queues.set(delay, queue = new DeadlineQueue(delay));
     return queue;
   }
 
   /** @internal Forgets a finished stream. */
   _remove(id: number): void {
-    this.#streams.delete(id);
+    this.#streams?.delete(id);
   }
 }
 

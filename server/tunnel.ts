@@ -23,6 +23,7 @@ import {
   type Reply,
   type ServerRequest,
   WebSocketConnection,
+  type WebSocketOptions,
   type WsCloseInfo,
 } from "../http1/mod.ts";
 import type { ChannelRegistry } from "./channels.ts";
@@ -42,6 +43,16 @@ const CLOSE_TIMEOUT = 5_000;
  * (it grows while the client sends more).
  */
 const TUNNEL_READ_BUFFER = 2 * 1024;
+
+/** Every tunnel socket's limits: one object for all of them. */
+const TUNNEL_SOCKET_OPTIONS: WebSocketOptions = Object.freeze({
+  maxMessageSize: MAX_MESSAGE_SIZE,
+  idleTimeout: KEEPALIVE_INTERVAL,
+  closeTimeout: CLOSE_TIMEOUT,
+  role: "server",
+  initialReadBufferBytes: TUNNEL_READ_BUFFER,
+  binaryOnly: true,
+});
 
 /**
  * A tunnel's WebSocket from the upgrade on: frames wait (`readyState` 0) until the `101` is
@@ -169,14 +180,12 @@ export function acceptTunnel(
   // Set once the session is attached: a client refused the channel is closed at once.
   const opened: { run?: (ws: WebSocketConnection) => void } = {};
   onWritten.then((upgraded) => {
-    const ws = new WebSocketConnection(upgraded.conn, upgraded.initial, {
-      maxMessageSize: MAX_MESSAGE_SIZE,
-      idleTimeout: KEEPALIVE_INTERVAL,
-      closeTimeout: CLOSE_TIMEOUT,
-      role: "server",
-      initialReadBufferBytes: TUNNEL_READ_BUFFER,
-      binaryOnly: true,
-    }, undefined);
+    const ws = new WebSocketConnection(
+      upgraded.conn,
+      upgraded.initial,
+      TUNNEL_SOCKET_OPTIONS,
+      undefined,
+    );
     socket._open(ws);
     opened.run?.(ws);
   }, (error) => socket._fail(error));
