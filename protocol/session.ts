@@ -316,7 +316,7 @@ export class TunnelSession {
     this.#queuedBytes += frame.payload.length;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(this.#flush);
+      setImmediate(this.#flushLater ??= () => this.#flush());
     }
   }
 
@@ -325,7 +325,10 @@ export class TunnelSession {
     if (this.#queue.length > 0) this.#flush();
   }
 
-  #flush = (): void => {
+  /** {@linkcode #flush} bound, made with the first frame sent (an idle session has none). */
+  #flushLater: (() => void) | undefined;
+
+  #flush(): void {
     this.#flushScheduled = false;
     // Not open yet: keep the frames; the owner calls flush() from its open handler.
     if (this.#transport.readyState === CONNECTING) return;
@@ -344,7 +347,7 @@ export class TunnelSession {
       }
     }
     if (start < queue.length) this.#send(start === 0 ? queue : queue.slice(start));
-  };
+  }
 
   #send(frames: Frame[]): void {
     try {
