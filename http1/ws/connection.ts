@@ -468,7 +468,8 @@ export class Connection implements WsClient {
           // The burst is over: an idle connection holds only a small buffer in its read.
           buffer = this.#readBuffer = new Uint8Array(this.#smallReadBytes);
         }
-        const n = await conn.read(buffer.subarray(end));
+        // The whole buffer when it is empty (an idle connection's read): no view of it to keep.
+        const n = await conn.read(end === 0 ? buffer : buffer.subarray(end));
         if (n === null) return this.#onEndOfInput(undefined);
         if (end + n === buffer.length && buffer.length < READ_BUFFER_BYTES) {
           // A read filled the buffer: more is coming; read it in fewer, larger reads.
