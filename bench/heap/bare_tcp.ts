@@ -31,7 +31,8 @@ function mem() {
     if (/^[0-9a-f]+-/.test(l)) inHeap = l.endsWith("[heap]");
     else if (inHeap && l.startsWith("Rss:")) brk += Number(/(\d+)/.exec(l)![1]) * KIB;
   }
-  return { rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, brk };
+  const slab = Number(/Slab:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/meminfo"))![1]) * KIB;
+  return { rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, brk, slab };
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // The clients live in a child process so their memory is not ours.
@@ -53,7 +54,9 @@ const per = (k: keyof typeof before) => ((after[k] - before[k]) / count / KIB).t
 console.log(
   `buf ${bufBytes}: ${count} conns: rss ${per("rss")} KiB/conn, heapUsed ${
     per("heapUsed")
-  }, heapTotal ${per("heapTotal")}, external ${per("external")}, brk ${per("brk")}`,
+  }, heapTotal ${per("heapTotal")}, external ${per("external")}, brk ${
+    per("brk")
+  }, kernel slab (both ends) ${per("slab")}`,
 );
 try {
   child.kill("SIGKILL");
