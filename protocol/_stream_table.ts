@@ -23,10 +23,12 @@ const HASH_BITS = 32;
 
 /** Entries by u32 key; see the module doc. */
 export class StreamTable<T> {
-  #keys: Uint32Array = new Uint32Array(MIN_CAPACITY);
-  #values: (T | undefined)[] = new Array(MIN_CAPACITY).fill(undefined);
+  // No slots until the first entry: a server holds thousands of idle sessions. An empty table's
+  // lookups read past its (empty) arrays and find nothing.
+  #keys: Uint32Array = new Uint32Array(0);
+  #values: (T | undefined)[] = [];
   #shift = HASH_BITS - Math.log2(MIN_CAPACITY);
-  #mask = MIN_CAPACITY - 1;
+  #mask = 0;
   #size = 0;
 
   /** Entries in the table. */
@@ -54,7 +56,9 @@ export class StreamTable<T> {
    * @param value Its value (not undefined).
    */
   set(key: number, value: T): void {
-    if (2 * (this.#size + 1) > this.#values.length) this.#resize(2 * this.#values.length);
+    if (2 * (this.#size + 1) > this.#values.length) {
+      this.#resize(Math.max(MIN_CAPACITY, 2 * this.#values.length));
+    }
     const keys = this.#keys;
     const values = this.#values;
     let i = this.#home(key);

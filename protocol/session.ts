@@ -222,7 +222,8 @@ export class TunnelSession {
   #stalled = false;
   #onStalled?: () => void;
   #stallTimeout: number;
-  #deadlines = new Map<number, DeadlineQueue>();
+  /** Deadline queues by delay, made with the first deadline (an idle session has none). */
+  #deadlines: Map<number, DeadlineQueue> | undefined;
   #onControl?: (frame: Frame) => void;
 
   /**
@@ -513,8 +514,9 @@ export class TunnelSession {
 
   /** @internal The deadline queue for `delay` ms, shared by every stream of the session. */
   _deadlines(delay: number): DeadlineQueue {
-    let queue = this.#deadlines.get(delay);
-    if (!queue) this.#deadlines.set(delay, queue = new DeadlineQueue(delay));
+    const queues = this.#deadlines ??= new Map();
+    let queue = queues.get(delay);
+    if (!queue) queues.set(delay, queue = new DeadlineQueue(delay));
     return queue;
   }
 

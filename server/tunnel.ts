@@ -23,6 +23,7 @@ import {
   type Reply,
   type ServerRequest,
   WebSocketConnection,
+  type WebSocketOptions,
   type WsCloseInfo,
 } from "../http1/mod.ts";
 import type { ChannelRegistry } from "./channels.ts";
@@ -39,9 +40,20 @@ export type SocketSet = Set<TunnelSocket>;
 const CLOSE_TIMEOUT = 5_000;
 /**
  * First read buffer of a tunnel's socket: an idle channel holds only this in its pending read
- * (it grows while the client sends more).
+ * (it grows ×4 while reads fill it). A client's answer to a small webhook (HEAD and END, a few
+ * hundred bytes) still fits in one read; 2 KiB cost 1.5 KiB more per idle channel.
  */
-const TUNNEL_READ_BUFFER = 2 * 1024;
+const TUNNEL_READ_BUFFER = 512;
+
+/** Every tunnel socket's limits: one object for all of them. */
+const TUNNEL_SOCKET_OPTIONS: WebSocketOptions = Object.freeze({
+  maxMessageSize: MAX_MESSAGE_SIZE,
+  idleTimeout: KEEPALIVE_INTERVAL,
+  closeTimeout: CLOSE_TIMEOUT,
+  role: "server",
+  initialReadBufferBytes: TUNNEL_READ_BUFFER,
+  binaryOnly: true,
+});
 
 /**
  * A tunnel's WebSocket from the upgrade on: frames wait (`readyState` 0) until the `101` is
@@ -50,11 +62,12 @@ const TUNNEL_READ_BUFFER = 2 * 1024;
 export class TunnelSocket {
   #ws: WebSocketConnection | undefined;
   #closing: { code: number; reason: string } | undefined;
-  #closed = Promise.withResolvers<WsCloseInfo>();
+  #resolveClosed!: (info: WsCloseInfo) => void;
+  #closed = new Promise<WsCloseInfo>((resolve) => this.#resolveClosed = resolve);
 
   /** Resolves once the socket is closed (or could never open). */
   get closed(): Promise<WsCloseInfo> {
-    return this.#closed.promise;
+    return this.#closed;
   }
 
   /** 0 until the connection is ours, then 1 (WebSocket `readyState`). */
@@ -96,13 +109,13 @@ export class TunnelSocket {
    */
   _open(ws: WebSocketConnection): void {
     this.#ws = ws;
-    ws.closed.then((info) => this.#closed.resolve(info));
+    ws.closed.then(this.#resolveClosed);
     if (this.#closing) ws.close(this.#closing.code, this.#closing.reason);
   }
 
   /** @internal The `101` could not be written: the socket never opened. */
   _fail(error: unknown): void {
-    this.#closed.resolve({ code: 1006, reason: String(error), wasClean: false, error });
+    this.#resolveClosed({ code: 1006, reason: String(error), wasClean: false, error });
   }
 }
 
@@ -169,24 +182,27 @@ export function acceptTunnel(
   channelId: string,
   options: AcceptTunnelOptions,
 ): Reply {
-  const { registry, sockets } = options;
+  // What the session needs later, taken out of `options` so the closures below do not keep it
+  // (and the callbacks only needed while attaching) alive for the tunnel's whole life.
+  const { registry, sockets, stallTimeout, onClosed } = options;
   const { reply, onWritten } = request.upgradeWebSocket({
     headers: Object.entries(options.headers ?? {}),
   });
   const socket = new TunnelSocket();
-  // Set once the session is attached: a client refused the channel is closed at once.
-  const opened: { run?: (ws: WebSocketConnection) => void } = {};
+  // Set once the session is attached (a client refused the channel is closed at once); dropped
+  // once it ran.
+  let run: ((ws: WebSocketConnection) => void) | undefined;
   onWritten.then((upgraded) => {
-    const ws = new WebSocketConnection(upgraded.conn, upgraded.initial, {
-      maxMessageSize: MAX_MESSAGE_SIZE,
-      idleTimeout: KEEPALIVE_INTERVAL,
-      closeTimeout: CLOSE_TIMEOUT,
-      role: "server",
-      initialReadBufferBytes: TUNNEL_READ_BUFFER,
-      binaryOnly: true,
-    }, undefined);
+    const ws = new WebSocketConnection(
+      upgraded.conn,
+      upgraded.initial,
+      TUNNEL_SOCKET_OPTIONS,
+      undefined,
+    );
     socket._open(ws);
-    opened.run?.(ws);
+    const start = run;
+    run = undefined;
+    start?.(ws);
   }, (error) => socket._fail(error));
   const session: TunnelSession = new TunnelSession(socket, {
     role: "server",
@@ -194,12 +210,12 @@ export function acceptTunnel(
       closeReason ??= "ids_exhausted";
       closeWhenIdle(socket, session);
     },
-    stallTimeout: options.stallTimeout,
+    stallTimeout,
     onControl: options.onControl,
     onStalled: () =>
       disconnect(
         "idle_timeout",
-        `The client has not read its socket for ${options.stallTimeout} ms`,
+        `The client has not read its socket for ${stallTimeout} ms`,
         CLOSE_NORMAL,
       ),
   });
@@ -226,7 +242,7 @@ export function acceptTunnel(
     registry.detach(channelId, session);
     if (!ended) {
       ended = true;
-      options.onClosed?.(closeReason ?? "client_closed");
+      onClosed?.(closeReason ?? "client_closed");
     }
   };
   const disconnect = (reason: DisconnectReason, message: string, code: number) => {
@@ -239,7 +255,7 @@ export function acceptTunnel(
     detach(new StreamResetError("tunnel_closed", message));
     socket.close(code, message.slice(0, 120));
   };
-  opened.run = (ws: WebSocketConnection) => {
+  run = (ws: WebSocketConnection) => {
     session.flush();
     log.info("Client attached to channel {channelId}", { channelId });
     ws.onMessage = (message) => {

@@ -78,6 +78,51 @@ class WriteBuffer {
 
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * Idle checks per idle timeout: a connection is pinged within 1/12 of `idleTimeout` after it
+ * went silent for `idleTimeout`, and given up within as much after twice that.
+ */
+const IDLE_SWEEPS_PER_TIMEOUT = 12;
+
+/**
+ * The connections with one idle timeout, checked by one interval timer: a timer of its own per
+ * connection (a Timeout object, its callback closures and list entries) cost about half a KiB
+ * on a server holding thousands of idle tunnels. The timer runs only while the group is not
+ * empty, so it keeps the process alive exactly while such a connection is open.
+ */
+class IdleSweep {
+  readonly #timeout: number;
+  readonly #members = new Set<Connection>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(timeout: number) {
+    this.#timeout = timeout;
+  }
+
+  add(connection: Connection): void {
+    this.#members.add(connection);
+    this.#timer ??= setInterval(
+      this.#sweep,
+      Math.max(1, Math.floor(this.#timeout / IDLE_SWEEPS_PER_TIMEOUT)),
+    );
+  }
+
+  delete(connection: Connection): void {
+    if (!this.#members.delete(connection) || this.#members.size > 0) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    idleSweeps.delete(this.#timeout);
+  }
+
+  #sweep = (): void => {
+    const now = performance.now();
+    for (const connection of this.#members) connection._checkIdle(now);
+  };
+}
+
+/** The idle sweeps, by idle timeout. */
+const idleSweeps = new Map<number, IdleSweep>();
+
 /** How a connection ended; the value {@linkcode WsClient.closed} resolves with. */
 export interface WsCloseInfo {
   /**
@@ -181,12 +226,13 @@ export class Connection implements WsClient {
   #spares: WriteBuffer[] = [];
   #buffered = 0;
   #flushing = false;
-  #drainWaiters: DrainWaiter[] = [];
+  /** Made on first use, like the other arrays an idle connection rarely needs. */
+  #drainWaiters: DrainWaiter[] | undefined;
 
   // Read side.
   #handler: ((data: Uint8Array) => void) | undefined;
-  #pending: Uint8Array[] = [];
-  #fragments: Uint8Array[] = [];
+  #pending: Uint8Array[] | undefined;
+  #fragments: Uint8Array[] | undefined;
   #fragmentBytes = 0;
   #inFragmentedMessage = false;
   #lastActivity = performance.now();
@@ -200,7 +246,7 @@ export class Connection implements WsClient {
   /** How the connection ends after we failed it. */
   #failInfo: WsCloseInfo | undefined;
   #finished = false;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #idleSweep: IdleSweep | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #resolveClosed!: (info: WsCloseInfo) => void;
   readonly closed: Promise<WsCloseInfo>;
@@ -226,9 +272,21 @@ export class Connection implements WsClient {
     this.#readBuffer.set(initial);
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.#signal = signal;
-    signal?.addEventListener("abort", this.#onAbort, { once: true });
-    if (config.idleTimeout > 0) this.#armIdle(config.idleTimeout);
-    this.#readDone = this.#readLoop(initial.length);
+    if (signal) {
+      this.#onAbort = () => {
+        if (!this.#closeSent && !this.#finished) this.#sendClose(CloseCode.GoingAway);
+      };
+      signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+    if (config.idleTimeout > 0) {
+      let sweep = idleSweeps.get(config.idleTimeout);
+      if (!sweep) idleSweeps.set(config.idleTimeout, sweep = new IdleSweep(config.idleTimeout));
+      sweep.add(this);
+      this.#idleSweep = sweep;
+    }
+    // One async function reads for the connection's whole life (each suspended one costs an idle
+    // connection about 450 bytes of generator, registers, promises and closures).
+    this.#readDone = this.#readFrames(0, initial.length);
   }
 
   get bufferedAmount(): number {
@@ -246,7 +304,8 @@ export class Connection implements WsClient {
   set onMessage(handler: (data: Uint8Array) => void) {
     this.#handler = handler;
     const pending = this.#pending;
-    this.#pending = [];
+    if (!pending) return;
+    this.#pending = undefined;
     for (const data of pending) {
       if (!this.#deliver(data)) return;
     }
@@ -275,7 +334,7 @@ export class Connection implements WsClient {
 
   drained(lowWater = 0): Promise<void> {
     if (this.#buffered <= lowWater || this.#finished) return Promise.resolve();
-    return new Promise((resolve) => this.#drainWaiters.push({ lowWater, resolve }));
+    return new Promise((resolve) => (this.#drainWaiters ??= []).push({ lowWater, resolve }));
   }
 
   // ---- writing ----
@@ -376,7 +435,7 @@ export class Connection implements WsClient {
   }
 
   #notifyDrain(): void {
-    if (this.#drainWaiters.length === 0) return;
+    if (!this.#drainWaiters?.length) return;
     const buffered = this.#buffered;
     this.#drainWaiters = this.#drainWaiters.filter((waiter) => {
       if (buffered > waiter.lowWater) return true;
@@ -407,14 +466,6 @@ export class Connection implements WsClient {
   }
 
   // ---- reading ----
-
-  async #readLoop(end: number): Promise<void> {
-    await this.#readFrames(0, end);
-    // A server that failed the connection keeps reading (and dropping) what the client still
-    // sends until it closes or the close timeout, so its close frame is read rather than cut
-    // off by a reset (closing a socket with unread input resets it).
-    if (this.#failed && !this.#finished && !this.#masked) await this.#discardUntilEnd();
-  }
 
   async #discardUntilEnd(): Promise<void> {
     const buffer = this.#readBuffer;
@@ -491,7 +542,8 @@ export class Connection implements WsClient {
           // The burst is over: an idle connection holds only a small buffer in its read.
           buffer = this.#readBuffer = new Uint8Array(this.#smallReadBytes);
         }
-        const n = await conn.read(buffer.subarray(end));
+        // The whole buffer when it is empty (an idle connection's read): no view of it to keep.
+        const n = await conn.read(end === 0 ? buffer : buffer.subarray(end));
         if (n === null) return this.#onEndOfInput(undefined);
         if (end + n === buffer.length && buffer.length < READ_BUFFER_BYTES) {
           // A read filled the buffer: more is coming; read it in fewer, larger reads.
@@ -509,6 +561,11 @@ export class Connection implements WsClient {
       }
     } catch (error) {
       this.#onEndOfInput(error);
+    } finally {
+      // A server that failed the connection keeps reading (and dropping) what the client still
+      // sends until it closes or the close timeout, so its close frame is read rather than cut
+      // off by a reset (closing a socket with unread input resets it).
+      if (this.#failed && !this.#finished && !this.#masked) await this.#discardUntilEnd();
     }
   }
 
@@ -569,15 +626,15 @@ export class Connection implements WsClient {
       case Opcode.Binary:
         if (fin) return this.#deliver(payload);
         this.#inFragmentedMessage = true;
-        this.#fragments.push(payload);
+        this.#fragments = [payload];
         this.#fragmentBytes = payload.length;
         return true;
       case Opcode.Continuation: {
-        this.#fragments.push(payload);
+        this.#fragments!.push(payload);
         this.#fragmentBytes += payload.length;
         if (!fin) return true;
-        const message = concat(this.#fragments, this.#fragmentBytes);
-        this.#fragments = [];
+        const message = concat(this.#fragments!, this.#fragmentBytes);
+        this.#fragments = undefined;
         this.#fragmentBytes = 0;
         this.#inFragmentedMessage = false;
         return this.#deliver(message);
@@ -595,7 +652,7 @@ export class Connection implements WsClient {
   #deliver(data: Uint8Array): boolean {
     const handler = this.#handler;
     if (handler === undefined) {
-      this.#pending.push(data);
+      (this.#pending ??= []).push(data);
       return true;
     }
     try {
@@ -651,15 +708,16 @@ export class Connection implements WsClient {
 
   // ---- liveness ----
 
-  #armIdle(delay: number): void {
-    this.#idleTimer = setTimeout(this.#onIdle, Math.max(1, delay));
-  }
-
-  #onIdle = (): void => {
+  /**
+   * @internal Run by the idle sweep: pings after `idleTimeout` of silence, gives up after twice
+   * that.
+   * @param now `performance.now()`.
+   */
+  _checkIdle(now: number): void {
     if (this.#finished) return;
     const timeout = this.#config.idleTimeout;
-    const silent = performance.now() - this.#lastActivity;
-    if (silent < timeout) return this.#armIdle(timeout - silent);
+    const silent = now - this.#lastActivity;
+    if (silent < timeout) return;
     // Quiet for a while: an idle connection holds no write buffers.
     this.#spares = [];
     if (silent >= 2 * timeout) {
@@ -673,12 +731,10 @@ export class Connection implements WsClient {
       this.#pingedAt = this.#lastActivity;
       this.#enqueueUrgent(encodeFrame(Opcode.Ping, new Uint8Array(), this.#masked));
     }
-    this.#armIdle(2 * timeout - silent);
-  };
+  }
 
-  #onAbort = (): void => {
-    if (!this.#closeSent && !this.#finished) this.#sendClose(CloseCode.GoingAway);
-  };
+  /** Listens to the constructor's signal (made only when there is one). */
+  #onAbort: (() => void) | undefined;
 
   // ---- ending ----
 
@@ -698,19 +754,20 @@ export class Connection implements WsClient {
   #finish(info: WsCloseInfo): void {
     if (this.#finished) return;
     this.#finished = true;
-    clearTimeout(this.#idleTimer);
+    this.#idleSweep?.delete(this);
     clearTimeout(this.#closeTimer);
-    this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#onAbort) this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#urgent = [];
     this.#queued = [];
     this.#spares = [];
     this.#buffered = 0;
-    this.#fragments = [];
+    this.#fragments = undefined;
     try {
       this.#conn.close();
     } catch { /* already closed */ }
-    for (const waiter of this.#drainWaiters) waiter.resolve();
-    this.#drainWaiters = [];
+    const waiters = this.#drainWaiters ?? [];
+    this.#drainWaiters = undefined;
+    for (const waiter of waiters) waiter.resolve();
     // Resolve only after the pending read and write have settled, so no op outlives `closed`.
     Promise.allSettled([this.#readDone, this.#writeDone]).then(() => this.#resolveClosed(info));
   }
