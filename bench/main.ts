@@ -488,16 +488,21 @@ async function withCpu(
   return { result, cpu };
 }
 
-/** Req/s of one feature cell and its cost against all features off. */
+/** One feature cell: req/s, its cost against all features off, and CPU µs per webhook. */
 interface FeatureCell {
   rps: number;
   cost: number;
+  serverCpu: number;
+  clientCpu: number;
 }
 
 /** {@linkcode measureFeatures}' answer: cells by name ("all off", "inspector", …). */
 interface FeatureCosts {
   cells: Record<string, FeatureCell>;
 }
+
+/** Rounds of the feature cells, alternated; each cell's figures are the median over them. */
+const FEATURE_ROUNDS = 3;
 
 /**
  * Measures the optional features' cost at 1 KiB c=64 (see the call site): a second server with
@@ -507,9 +512,14 @@ interface FeatureCosts {
 async function measureFeatures(
   options: BenchOptions,
   tmp: string,
-  setup: { serverUrl: string; appUrl: string; plainUrl: string; children: Child[] },
+  setup: {
+    serverUrl: string;
+    serverPid: number;
+    appUrl: string;
+    plain: ClientChild;
+    children: Child[];
+  },
 ): Promise<FeatureCosts> {
-  const inspecting = ["--inspect-addr", `127.0.0.1:${freePort()}`];
   const queued = await startServer(tmp, "server-queue", options.serverLogLevel, [
     ...options.serverArgs,
     "--queue",
@@ -518,41 +528,56 @@ async function measureFeatures(
   ]);
   setup.children.push(queued.proc);
   const clients: ClientChild[] = [];
+  const inspecting = () => ["--inspect-addr", `127.0.0.1:${freePort()}`];
   try {
-    clients.push(await startClient(tmp, setup.serverUrl, setup.appUrl, inspecting));
+    clients.push(await startClient(tmp, setup.serverUrl, setup.appUrl, inspecting()));
     clients.push(await startClient(tmp, queued.url, setup.appUrl));
-    clients.push(
-      await startClient(tmp, queued.url, setup.appUrl, [
-        "--inspect-addr",
-        `127.0.0.1:${freePort()}`,
-      ]),
-    );
+    clients.push(await startClient(tmp, queued.url, setup.appUrl, inspecting()));
     const [inspected, queuePlain, queueInspected] = clients;
-    const cells: [string, string, string | undefined][] = [
-      ["all off", setup.plainUrl, undefined],
-      ["inspector", inspected.webhookUrl, undefined],
-      ["metrics scraped every 1 s", setup.plainUrl, setup.serverUrl],
-      ["--queue sqlite:", queuePlain.webhookUrl, undefined],
-      ["all on", queueInspected.webhookUrl, queued.url],
+    const plainServer = { url: setup.serverUrl, pid: setup.serverPid };
+    const queueServer = { url: queued.url, pid: queued.proc.pid };
+    const cells: {
+      name: string;
+      client: ClientChild;
+      server: typeof plainServer;
+      scrape: boolean;
+    }[] = [
+      { name: "all off", client: setup.plain, server: plainServer, scrape: false },
+      { name: "inspector", client: inspected, server: plainServer, scrape: false },
+      { name: "metrics scraped every 1 s", client: setup.plain, server: plainServer, scrape: true },
+      { name: "--queue sqlite:", client: queuePlain, server: queueServer, scrape: false },
+      { name: "all on", client: queueInspected, server: queueServer, scrape: true },
     ];
-    for (const [, url] of cells) await runLoad(options, tmp, url, KIB, 64, options.warmup);
-    const rps = new Map<string, number>();
-    const rounds = 2;
-    for (let round = 0; round < rounds; round++) {
-      for (const [name, url, scraped] of cells) {
-        const scraper = scraped ? scrapeEverySecond(`${scraped}/metrics`) : undefined;
+    for (const cell of cells) {
+      await runLoad(options, tmp, cell.client.webhookUrl, KIB, 64, options.warmup);
+    }
+    const runs = new Map<string, { rps: number; serverCpu: number; clientCpu: number }[]>();
+    for (let round = 0; round < FEATURE_ROUNDS; round++) {
+      for (const cell of cells) {
+        const scraper = cell.scrape ? scrapeEverySecond(`${cell.server.url}/metrics`) : undefined;
         try {
-          const result = await runLoad(options, tmp, url, KIB, 64, options.duration);
-          rps.set(name, (rps.get(name) ?? 0) + result.rps / rounds);
+          const { result, cpu } = await withCpu(
+            { server: cell.server.pid, client: cell.client.pid },
+            () => runLoad(options, tmp, cell.client.webhookUrl, KIB, 64, options.duration),
+          );
+          const list = runs.get(cell.name) ?? [];
+          list.push({ rps: result.rps, serverCpu: cpu.server, clientCpu: cpu.client });
+          runs.set(cell.name, list);
         } finally {
           await scraper?.stop();
         }
       }
     }
-    const off = rps.get("all off")!;
+    const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1];
+    const summary = new Map([...runs].map(([name, list]) => [name, {
+      rps: median(list.map((r) => r.rps)),
+      serverCpu: median(list.map((r) => r.serverCpu)),
+      clientCpu: median(list.map((r) => r.clientCpu)),
+    }]));
+    const off = summary.get("all off")!.rps;
     return {
       cells: Object.fromEntries(
-        [...rps].map(([name, value]) => [name, { rps: value, cost: 1 - value / off }]),
+        [...summary].map(([name, value]) => [name, { ...value, cost: 1 - value.rps / off }]),
       ),
     };
   } finally {
@@ -614,7 +639,15 @@ async function main(): Promise<void> {
   try {
     const app = await startApp(tmp);
     children.push(app.proc);
-    const server = await startServer(tmp, "server", options.serverLogLevel, options.serverArgs);
+    // One channel takes every sender: lift the per-channel in-flight limit (default 64, a 429
+    // beyond it) above the largest concurrency, so c=256 measures the tunnel, not refusals.
+    const inFlight = (await serverFlags()).includes("--max-in-flight")
+      ? ["--max-in-flight", String(Math.max(64, ...options.concurrencies) * 2)]
+      : [];
+    const server = await startServer(tmp, "server", options.serverLogLevel, [
+      ...inFlight,
+      ...options.serverArgs,
+    ]);
     children.push(server.proc);
     client = await startClient(tmp, server.url, app.url);
     sampler.watch("server", server.proc.pid);
@@ -738,16 +771,21 @@ async function main(): Promise<void> {
     if (!options.skipFeatures && HAS_INSPECTOR && (await serverFlags()).includes("--queue ")) {
       features = await measureFeatures(options, tmp, {
         serverUrl: server.url,
+        serverPid: server.proc.pid,
         appUrl: app.url,
-        plainUrl: tunnelUrl,
+        plain: client,
         children,
       });
-      console.log(`\nfeatures at 1 KiB c=64 (req/s; cost against all off):`);
+      console.log(
+        `\nfeatures at 1 KiB c=64 (medians of ${FEATURE_ROUNDS} alternated rounds; cost against all off):`,
+      );
       for (const [name, cell] of Object.entries(features.cells)) {
         console.log(
           `  ${name.padEnd(28)} ${cell.rps.toFixed(0).padStart(7)}/s  ${
-            name === "all off" ? "" : `${(cell.cost * 100).toFixed(1)}%`
-          }`,
+            (name === "all off" ? "" : `${(cell.cost * 100).toFixed(1)}%`).padStart(6)
+          }   server ${cell.serverCpu.toFixed(0)} µs, client ${
+            cell.clientCpu.toFixed(0)
+          } µs per webhook`,
         );
       }
     }
