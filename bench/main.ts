@@ -109,12 +109,17 @@ interface Child {
   stop(): Promise<void>;
 }
 
+/** Processes spawned so far (numbers their log files). */
+let spawned = 0;
+
 /**
  * Spawns `deno run -A <args>` through bash so the open-file limit can be raised to the hard
  * limit first (2,000 tunnels need more than a default 1,024); output goes to a log file.
  */
 function spawnDeno(name: string, args: string[], tmp: string): Child {
-  const log = `${tmp}/${name}.log`;
+  // One log file per process: a second client reusing the first's would let the wait for its
+  // URL read the first's lines before its own start (and measure the wrong processes).
+  const log = `${tmp}/${name}-${++spawned}.log`;
   const child = new Deno.Command("bash", {
     args: [
       "-c",
