@@ -59,3 +59,69 @@ export function cpuMicros(pid: number): number {
     return 0;
   }
 }
+
+/** A running bench/channels.ts process that opens idle tunnels on request. */
+export interface ChannelOpener {
+  /**
+   * Opens channels until `count` are open.
+   * @param count The total wanted.
+   * @returns How many are open.
+   */
+  openTo(count: number): Promise<number>;
+  /** Kills the opener (its sockets close with it). */
+  stop(): Promise<void>;
+}
+
+/** How long one step of opening channels may take, ms. */
+const OPEN_STEP_TIMEOUT = 120_000;
+
+/**
+ * Starts bench/channels.ts against `serverUrl` (it opens nothing until asked).
+ * @param serverUrl The server.
+ * @param parallel Channels opened at once.
+ * @returns The opener.
+ */
+export function startChannelOpener(serverUrl: string, parallel = 32): ChannelOpener {
+  const opener = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./channels.ts", import.meta.url).pathname,
+      serverUrl,
+      "0",
+      String(parallel),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const writer = opener.stdin.getWriter();
+  const lines = opener.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  return {
+    async openTo(count) {
+      await writer.write(new TextEncoder().encode(`${count}\n`));
+      const deadline = Date.now() + OPEN_STEP_TIMEOUT;
+      while (Date.now() < deadline) {
+        const nl = pending.indexOf("\n");
+        if (nl >= 0) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          const m = line.match(/^open (\d+)/);
+          if (m) return Number(m[1]);
+          continue;
+        }
+        const { value, done } = await lines.read();
+        if (done) throw new Error("The channel opener exited");
+        pending += value;
+      }
+      throw new Error("Timed out opening channels");
+    },
+    async stop() {
+      try {
+        opener.kill("SIGKILL");
+      } catch { /* gone */ }
+      await opener.status;
+    },
+  };
+}

@@ -11,6 +11,8 @@
  *
  * @module
  */
+import { type ChannelOpener, startChannelOpener } from "./_util.ts";
+
 const args = Deno.args;
 const get = (name: string) => {
   const i = args.indexOf(name);
@@ -31,7 +33,6 @@ const ROOT = (() => {
   const dir = get("--root") ?? new URL("..", import.meta.url).pathname;
   return dir.endsWith("/") ? dir : `${dir}/`;
 })();
-const BENCH = new URL(".", import.meta.url).pathname;
 const KIB = 1024;
 const tmp = await Deno.makeTempDir({ prefix: "idle-probe-" });
 
@@ -177,33 +178,10 @@ if (inspectPort) {
 let opened = 0;
 let openTo: (n: number) => Promise<number>;
 const clients: Deno.ChildProcess[] = [];
-let opener: Deno.ChildProcess | undefined;
+let opener: ChannelOpener | undefined;
 if (mode === "raw") {
-  opener = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${BENCH}channels.ts`, url, "0", "32"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const writer = opener.stdin.getWriter();
-  const lines = opener.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let pending = "";
-  openTo = async (n) => {
-    await writer.write(new TextEncoder().encode(`${n}\n`));
-    for (;;) {
-      const nl = pending.indexOf("\n");
-      if (nl >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        const m = line.match(/^open (\d+)/);
-        if (m) return Number(m[1]);
-        continue;
-      }
-      const { value, done } = await lines.read();
-      if (done) throw new Error("opener exited");
-      pending += value;
-    }
-  };
+  opener = startChannelOpener(url);
+  openTo = opener.openTo;
 } else {
   const attached = async () =>
     (await (await fetch(`${url}/internal/channels`)).json()).webhook_channels.length as number;
@@ -298,12 +276,7 @@ try {
 } finally {
   if (jsonOut) await Deno.writeTextFile(jsonOut, JSON.stringify(rows, null, 1));
   cdp?.close();
-  if (opener) {
-    try {
-      opener.kill("SIGKILL");
-    } catch { /* gone */ }
-    await opener.status;
-  }
+  await opener?.stop();
   for (const c of clients) {
     try {
       c.kill("SIGTERM");

@@ -27,7 +27,7 @@
  *
  * @module
  */
-import { cpuMicros, freePort, waitUntil } from "./_util.ts";
+import { cpuMicros, freePort, startChannelOpener, waitUntil } from "./_util.ts";
 import { type ClusterBenchResults, formatClusterBench, runClusterBench } from "./cluster.ts";
 import { type QueueBenchResults, runQueueBench } from "./queue_drain.ts";
 
@@ -811,33 +811,8 @@ async function main(): Promise<void> {
       ];
       const fresh = await startServer(tmp, "server-idle", options.serverLogLevel, unlimited);
       children.push(fresh.proc);
-      const opener = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", `${BENCH}channels.ts`, fresh.url, "0", "32"],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "inherit",
-      }).spawn();
-      const writer = opener.stdin.getWriter();
-      const lines = opener.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let pending = "";
-      const openTo = async (n: number): Promise<number> => {
-        await writer.write(new TextEncoder().encode(`${n}\n`));
-        const deadline = Date.now() + 120_000;
-        while (Date.now() < deadline) {
-          const nl = pending.indexOf("\n");
-          if (nl >= 0) {
-            const line = pending.slice(0, nl);
-            pending = pending.slice(nl + 1);
-            const m = line.match(/^open (\d+)/);
-            if (m) return Number(m[1]);
-            continue;
-          }
-          const { value, done } = await lines.read();
-          if (done) throw new Error("The channel opener exited");
-          pending += value;
-        }
-        throw new Error("Timed out opening channels");
-      };
+      const opener = startChannelOpener(fresh.url);
+      const openTo = opener.openTo;
       try {
         // Warm the paths once with a few channels, then settle and take the baseline.
         const warm = 20;
@@ -871,10 +846,7 @@ async function main(): Promise<void> {
           } KiB)`,
         );
       } finally {
-        try {
-          opener.kill("SIGKILL");
-        } catch { /* gone */ }
-        await opener.status;
+        await opener.stop();
         await fresh.proc.stop();
       }
     }
