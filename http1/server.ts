@@ -51,7 +51,10 @@ export interface ServeHttp1Options {
   tls?: { cert: string; key: string };
   /** A request head must be complete within this many ms of its first byte; 0: no limit. */
   headerTimeout: number;
-  /** Close a kept-alive connection idle between requests for this many ms; 0: never. */
+  /**
+   * Close a kept-alive connection idle between requests for this many ms, and one whose sender
+   * has not taken any of its answer for as long (it stopped reading); 0: never.
+   */
   idleTimeout: number;
   /** Largest request head (request line and headers) in bytes; a larger one gets `431`. */
   maxHeadSize: number;
@@ -200,6 +203,12 @@ class Server implements Http1Server {
         connection.timeOutHead(headerTimeout);
       } else if (connection.phase === Phase.Idle && idleTimeout > 0 && waited >= idleTimeout) {
         connection.close();
+      } else if (
+        idleTimeout > 0 && connection.writingSince >= 0 &&
+        now - connection.writingSince >= idleTimeout
+      ) {
+        // The sender has not taken a byte of its answer for an idle timeout: it stopped reading.
+        connection.close();
       }
     }
   }
@@ -258,6 +267,25 @@ class ServerConnection implements BodyOwner {
       this.#request?._abort(error);
     } finally {
       if (!this.#upgraded) this.close();
+    }
+  }
+
+  /**
+   * `performance.now()` when the write in progress began, -1 when none is: a sender that stops
+   * reading its answer leaves it pending (see {@linkcode Server}'s sweep).
+   */
+  writingSince = -1;
+
+  /** Writes part of an answer, timing each socket write for the stalled-reader sweep. */
+  async #send(bytes: Uint8Array): Promise<void> {
+    const conn = this.#conn.conn;
+    try {
+      for (let offset = 0; offset < bytes.length;) {
+        this.writingSince = performance.now();
+        offset += await conn.write(offset === 0 ? bytes : bytes.subarray(offset));
+      }
+    } finally {
+      this.writingSince = -1;
     }
   }
 
@@ -385,12 +413,12 @@ class ServerConnection implements BodyOwner {
         const out = c.writeBuffer(text.length + body.length);
         writeLatin1(text, out, 0);
         out.set(body, text.length);
-        await c.writeAll(out);
+        await this.#send(out);
       } else {
         const out = c.writeBuffer(text.length);
         writeLatin1(text, out, 0);
-        await c.writeAll(out);
-        if (whole) await c.writeAll(body);
+        await this.#send(out);
+        if (whole) await this.#send(body);
         else if (body !== null && !(body instanceof Uint8Array)) {
           if (prepared.framing === "none") {
             // A HEAD answer or a bodiless status: the stream is not wanted (it is let go).
@@ -415,7 +443,6 @@ class ServerConnection implements BodyOwner {
     prepared: ReplyHead,
     request: ServerRequest,
   ): Promise<boolean> {
-    const c = this.#conn;
     let sent = 0;
     try {
       for await (const chunk of body) {
@@ -424,20 +451,20 @@ class ServerConnection implements BodyOwner {
         if (prepared.framing === "chunked") {
           const size = encoder.encode(`${chunk.length.toString(16)}\r\n`);
           if (chunk.length <= COALESCE_LIMIT) {
-            await c.writeAll(concat([size, chunk, CRLF]));
+            await this.#send(concat([size, chunk, CRLF]));
           } else {
-            await c.writeAll(size);
-            await c.writeAll(chunk);
-            await c.writeAll(CRLF);
+            await this.#send(size);
+            await this.#send(chunk);
+            await this.#send(CRLF);
           }
         } else {
           if (prepared.framing === "length" && sent > prepared.length) {
             throw new Http1Error("protocol", "The answer's body is longer than its Content-Length");
           }
-          await c.writeAll(chunk);
+          await this.#send(chunk);
         }
       }
-      if (prepared.framing === "chunked") await c.writeAll(LAST_CHUNK);
+      if (prepared.framing === "chunked") await this.#send(LAST_CHUNK);
       if (prepared.framing === "length" && sent !== prepared.length) {
         throw new Http1Error("protocol", "The answer's body is shorter than its Content-Length");
       }

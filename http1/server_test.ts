@@ -446,3 +446,29 @@ Deno.test("serveHttp1 refuses an upgrade without the RFC 6455 headers", async ()
   );
   assert.match(answer, /^HTTP\/1\.1 500 .*Not a WebSocket upgrade request/s);
 });
+
+Deno.test("serveHttp1 closes a connection whose sender stops reading its answer for an idle timeout", async () => {
+  // More than the loopback socket buffers hold, so the write stays pending.
+  const big = new Uint8Array(64 * 1024 * 1024);
+  const aborted = Promise.withResolvers<void>();
+  await using server = start((request) => {
+    request.onAbort(() => aborted.resolve());
+    return new Reply(200, [], big);
+  }, { headerTimeout: 5_000, idleTimeout: 300 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(encoder.encode("GET /big HTTP/1.1\r\nHost: h\r\n\r\n"));
+  const started = performance.now();
+  // Never read: the server's write stalls, and the sweep closes the connection.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const closed = await Promise.race([
+    aborted.promise.then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 5_000))),
+  ]);
+  clearTimeout(timer);
+  const waited = performance.now() - started;
+  const open = server.connections;
+  conn.close();
+  assert.ok(closed, "the stalled connection was not closed within 5 s");
+  assert.ok(waited >= 250, `closed after ${waited} ms`);
+  assert.equal(open, 0);
+});

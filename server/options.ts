@@ -70,8 +70,9 @@ export interface ServerOptions {
   headerTimeout?: number;
   /**
    * With the head timeout on (`headerTimeout` > 0), close a kept-alive connection idle this many
-   * ms between requests; WebSocket tunnels are exempt (their pings keep their own liveness), and
-   * an exchange in progress is never cut. Must exceed `requestTimeout`; 0 disables.
+   * ms between requests, or whose sender has not taken a byte of its answer for as long; WebSocket
+   * tunnels are exempt (their pings keep their own liveness). Must exceed `requestTimeout`; 0
+   * disables.
    * @default 60000
    */
   idleTimeout?: number;

@@ -238,7 +238,7 @@ export const SERVER_FLAGS: FlagSpec<ServerFlagOptions>[] = [
     key: "idleTimeout",
     flags: "--idle-timeout <duration>",
     description:
-      "with --header-timeout, close kept-alive connections idle this long (longer than --request-timeout; WebSocket tunnels exempt; 0: off)",
+      "with --header-timeout, close kept-alive connections idle this long, or not reading their answer (longer than --request-timeout; WebSocket tunnels exempt; 0: off)",
     arg: value.duration,
   },
   {
