@@ -22,7 +22,7 @@ import {
   type TunnelStream,
 } from "../protocol/mod.ts";
 import { errorReply } from "./_http.ts";
-import { type BodyReader, concat, Reply, type ServerRequest } from "../http1/mod.ts";
+import { type BodyReader, Reply, type ServerRequest } from "../http1/mod.ts";
 
 /** Options for {@linkcode deliverWebhook}. */
 export interface DeliverOptions {
@@ -155,14 +155,27 @@ function keptThenRest(keep: KeptBody, rest: BodyReader | null): ReadableStream<U
  * Reads a small request body whole, within `timeout` ms (at once when it came with the head).
  * @returns The bytes, or why not (for a 408 answer).
  */
-async function readSmallBody(body: BodyReader, timeout: number): Promise<Uint8Array | string> {
+async function readSmallBody(
+  body: BodyReader,
+  length: number,
+  timeout: number,
+): Promise<Uint8Array | string> {
   const whole = body.takeBuffered();
   if (whole) return whole;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  // Read into one array of the declared length: no chunk arrays, no concatenation.
   const reading = (async () => {
-    const chunks: Uint8Array[] = [];
-    for (let chunk = await body.read(); chunk; chunk = await body.read()) chunks.push(chunk);
-    return concat(chunks);
+    const out = new Uint8Array(length);
+    let filled = 0;
+    for (let chunk = await body.read(out); chunk; chunk = await body.read(out.subarray(filled))) {
+      // A reader that does not fill `into` hands its own chunk: copy it in place.
+      if (chunk.buffer !== out.buffer || chunk.byteOffset !== out.byteOffset + filled) {
+        out.set(chunk.subarray(0, length - filled), filled);
+      }
+      filled += chunk.length;
+      if (filled >= length) break;
+    }
+    return filled === length ? out : out.subarray(0, filled);
   })();
   try {
     const expired = new Promise<string>((resolve) => {
@@ -224,7 +237,7 @@ export async function deliverWebhook(
   if (small) {
     // Mostly the body came with the head and is whole already: no timer, no await.
     const read = request.body!.takeBuffered() ??
-      await readSmallBody(request.body!, options.requestTimeout);
+      await readSmallBody(request.body!, declared, options.requestTimeout);
     if (typeof read === "string") return fail(408, read);
     smallBody = read;
   }
