@@ -8,7 +8,6 @@
  */
 
 import type { ByteConn } from "../byte_conn.ts";
-import { concat } from "../_bytes.ts";
 import {
   applyMask,
   CloseCode,
@@ -232,7 +231,12 @@ export class Connection implements WsClient {
   // Read side.
   #handler: ((data: Uint8Array) => void) | undefined;
   #pending: Uint8Array[] | undefined;
-  #fragments: Uint8Array[] | undefined;
+  /**
+   * The fragmented message so far: `#fragments[0, #fragmentBytes)`, in one buffer that doubles as
+   * fragments arrive (up to `maxMessageSize`), so memory follows the bytes, not the frame count
+   * (an array entry per fragment cost ~200 bytes for each empty 6-byte frame a peer sent).
+   */
+  #fragments: Uint8Array | undefined;
   #fragmentBytes = 0;
   #inFragmentedMessage = false;
   #lastActivity = performance.now();
@@ -626,14 +630,24 @@ export class Connection implements WsClient {
       case Opcode.Binary:
         if (fin) return this.#deliver(payload);
         this.#inFragmentedMessage = true;
-        this.#fragments = [payload];
+        this.#fragments = payload;
         this.#fragmentBytes = payload.length;
         return true;
       case Opcode.Continuation: {
-        this.#fragments!.push(payload);
-        this.#fragmentBytes += payload.length;
+        const length = this.#fragmentBytes + payload.length;
+        let buffer = this.#fragments!;
+        if (length > buffer.length) {
+          // #checkHeader keeps `length` within maxMessageSize.
+          const grown = new Uint8Array(
+            Math.min(this.#config.maxMessageSize, Math.max(length, 2 * buffer.length)),
+          );
+          grown.set(buffer.subarray(0, this.#fragmentBytes));
+          buffer = this.#fragments = grown;
+        }
+        buffer.set(payload, this.#fragmentBytes);
+        this.#fragmentBytes = length;
         if (!fin) return true;
-        const message = concat(this.#fragments!, this.#fragmentBytes);
+        const message = length === buffer.length ? buffer : buffer.slice(0, length);
         this.#fragments = undefined;
         this.#fragmentBytes = 0;
         this.#inFragmentedMessage = false;
