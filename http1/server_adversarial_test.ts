@@ -131,3 +131,19 @@ Deno.test("WebSocketConnection keeps memory bounded by the bytes of a message se
   ws.close();
   await ws.closed;
 });
+
+Deno.test("WebSocketConnection answers a flood of pings from a peer that does not read with one pending pong", async () => {
+  const count = 10_000;
+  const conn = new ScriptedConn(
+    repeated(clientFrame(Opcode.Ping, new Uint8Array(125)), count),
+    { stalled: true },
+  );
+  const ws = serverSocket(conn);
+  await conn.drained.promise;
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  // One pong being written and the newest one waiting (RFC 6455 §5.5.3 lets a pong answer only
+  // the latest ping); before the fix every pong was queued: 1.27 MB here, without bound.
+  assert.ok(ws.bufferedAmount <= 2 * 127, `${ws.bufferedAmount} bytes queued`);
+  conn.close();
+  await ws.closed;
+});

@@ -219,6 +219,11 @@ export class Connection implements WsClient {
   // Write side.
   /** Control frames (ping, pong) to write before the queued frames, each whole. */
   #urgent: Uint8Array[] = [];
+  /**
+   * The pong in `#urgent` not yet being written: a newer ping's pong replaces it (RFC 6455
+   * §5.5.3), so a peer that pings without reading queues one pong, not one per ping.
+   */
+  #pong: Uint8Array | undefined;
   /** The frames queued and not yet being written, one write per buffer. */
   #queued: WriteBuffer[] = [];
   /** Free buffers, for the frames queued while `#queued`'s are written. */
@@ -391,6 +396,15 @@ export class Connection implements WsClient {
     this.#scheduleFlush();
   }
 
+  /** Queues a pong, in place of the one still waiting if there is one. */
+  #enqueuePong(frame: Uint8Array): void {
+    const waiting = this.#pong === undefined ? -1 : this.#urgent.indexOf(this.#pong);
+    this.#pong = frame;
+    if (waiting < 0) return this.#enqueueUrgent(frame);
+    this.#buffered += frame.length - this.#urgent[waiting].length;
+    this.#urgent[waiting] = frame;
+  }
+
   #scheduleFlush(): void {
     if (!this.#flushing) {
       this.#flushing = true;
@@ -406,6 +420,7 @@ export class Connection implements WsClient {
         let written: WriteBuffer | undefined;
         if (this.#urgent.length > 0) {
           chunk = this.#urgent.shift()!;
+          if (chunk === this.#pong) this.#pong = undefined;
         } else if (this.#queued.length > 0) {
           written = this.#queued.shift()!;
           chunk = written.bytes.subarray(0, written.length);
@@ -654,7 +669,7 @@ export class Connection implements WsClient {
         return this.#deliver(message);
       }
       case Opcode.Ping:
-        if (!this.#closeSent) this.#enqueueUrgent(encodeFrame(Opcode.Pong, payload, this.#masked));
+        if (!this.#closeSent) this.#enqueuePong(encodeFrame(Opcode.Pong, payload, this.#masked));
         return true;
       case Opcode.Pong:
         return true;
