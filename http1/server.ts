@@ -110,6 +110,11 @@ const enum Phase {
   Idle,
   /** A request is being handled or answered: no timeout of ours. */
   Busy,
+  /**
+   * Answered; skipping the rest of a small unread body before the next request: the sender owes
+   * those bytes as it owes a head, so the head timeout (else the idle timeout) bounds the wait.
+   */
+  Discard,
 }
 
 /**
@@ -202,6 +207,8 @@ class Server implements Http1Server {
       if (connection.phase === Phase.Head && headerTimeout > 0 && waited >= headerTimeout) {
         connection.timeOutHead(headerTimeout);
       } else if (connection.phase === Phase.Idle && idleTimeout > 0 && waited >= idleTimeout) {
+        connection.close();
+      } else if (connection.phase === Phase.Discard && waited >= (headerTimeout || idleTimeout)) {
         connection.close();
       } else if (
         idleTimeout > 0 && connection.writingSince >= 0 &&
@@ -381,7 +388,12 @@ class ServerConnection implements BodyOwner {
     const written = await this.#write(reply, head, keepAlive);
     this.#request = undefined;
     if (!written.ok || written.close) return false;
-    if (body && !body.done) return body.skippable() && await body.discard();
+    if (body && !body.done) {
+      if (!body.skippable()) return false;
+      this.phase = Phase.Discard;
+      this.since = performance.now();
+      return await body.discard();
+    }
     return true;
   }
 

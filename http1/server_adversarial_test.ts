@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { concat } from "./_bytes.ts";
 import type { ByteConn } from "./byte_conn.ts";
+import { type Http1Server, Reply, serveHttp1, type ServeHttp1Options } from "./mod.ts";
 import { Connection as WebSocketConnection } from "./ws/connection.ts";
 import { encodeFrame, Opcode } from "./ws/framing.ts";
 
@@ -146,4 +147,82 @@ Deno.test("WebSocketConnection answers a flood of pings from a peer that does no
   assert.ok(ws.bufferedAmount <= 2 * 127, `${ws.bufferedAmount} bytes queued`);
   conn.close();
   await ws.closed;
+});
+
+const encoder = new TextEncoder();
+
+type TestServer = Http1Server & AsyncDisposable & { refused: string[] };
+
+/** A server on a loopback port; requests go to `handler`. */
+function start(
+  handler: ServeHttp1Options["handler"],
+  options: Partial<ServeHttp1Options> = {},
+): TestServer {
+  const refused: string[] = [];
+  const server = serveHttp1({
+    hostname: "127.0.0.1",
+    port: 0,
+    headerTimeout: 0,
+    idleTimeout: 0,
+    maxHeadSize: 8 * 1024,
+    handler,
+    onError: (error) => Reply.json(500, { error: String(error) }),
+    onRefused: (r) => refused.push(`${r.status} ${r.message}`),
+    ...options,
+  });
+  return Object.assign(server, { refused, [Symbol.asyncDispose]: () => server.shutdown() });
+}
+
+/**
+ * Reads what `conn` sends until it closes, or `timeout` ms pass (then `closed` is false).
+ * @returns The text (one character per byte) and whether the server closed the connection.
+ */
+async function readUntilClosed(
+  conn: Deno.Conn,
+  timeout: number,
+): Promise<{ text: string; closed: boolean; after: number }> {
+  const started = performance.now();
+  let text = "";
+  let closed = false;
+  const timer = setTimeout(() => conn.close(), timeout);
+  const buffer = new Uint8Array(16 * 1024);
+  try {
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) {
+        closed = true;
+        break;
+      }
+      text += String.fromCharCode(...buffer.subarray(0, n));
+    }
+  } catch (error) {
+    // Closed by our timer (Interrupted/BadResource), or reset by the server.
+    closed = error instanceof Deno.errors.ConnectionReset;
+  } finally {
+    clearTimeout(timer);
+  }
+  const after = performance.now() - started;
+  try {
+    conn.close();
+  } catch {
+    // Closed by the timer.
+  }
+  return { text, closed, after };
+}
+
+Deno.test("serveHttp1 closes a connection whose sender never sends the unread rest of a small body", async () => {
+  // The handler answers without reading; the server then skips the rest of the body to keep the
+  // connection, and the sender owes it: the head timeout bounds that wait as it bounds a head.
+  await using server = start(() => Reply.json(404, { error: "no" }), {
+    headerTimeout: 200,
+    idleTimeout: 400,
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(
+    encoder.encode("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\nabc"),
+  );
+  const { text, closed, after } = await readUntilClosed(conn, 3_000);
+  assert.match(text, /^HTTP\/1\.1 404 /);
+  assert.ok(closed, `still open after ${Math.round(after)} ms`);
+  assert.equal(server.connections, 0);
 });
