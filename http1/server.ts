@@ -97,6 +97,11 @@ const SWEEPS_PER_TIMEOUT = 4;
 const DISCARD_LIMIT = 64 * 1024;
 /** A chunk of a streamed answer is copied behind its chunk header up to this size. */
 const COALESCE_LIMIT = 16 * 1024;
+/**
+ * Wait after a failed accept (out of file descriptors: the connection stays in the listen
+ * backlog) before the next, so the loop neither ends nor spins while descriptors are short.
+ */
+const ACCEPT_RETRY_DELAY = 100;
 
 const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
@@ -179,18 +184,24 @@ class Server implements Http1Server {
   }
 
   async #accept(): Promise<void> {
-    try {
-      for await (const conn of this.#listener) {
-        if (this.draining) {
-          closeQuietly(conn);
-          continue;
-        }
-        const connection = new ServerConnection(this, conn);
-        this.open.add(connection);
-        connection.run().finally(() => this.forget(connection));
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        // The listener was closed.
+        if (this.draining || error instanceof Deno.errors.BadResource) return;
+        // Out of file descriptors (EMFILE) or the like: the listener still works.
+        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_DELAY));
+        continue;
       }
-    } catch {
-      // The listener was closed.
+      if (this.draining) {
+        closeQuietly(conn);
+        continue;
+      }
+      const connection = new ServerConnection(this, conn);
+      this.open.add(connection);
+      connection.run().finally(() => this.forget(connection));
     }
   }
 
