@@ -283,6 +283,7 @@ class ServerConnection implements BodyOwner {
       }
     } catch (error) {
       this.#request?._abort(error);
+      this.#failUpgrade(error);
     } finally {
       if (!this.#upgraded) this.close();
     }
@@ -453,10 +454,12 @@ class ServerConnection implements BodyOwner {
       }
     } catch (error) {
       request._abort(error);
+      this.#failUpgrade(error);
       return { ok: false, close: true };
     }
     if (reply.status === 101) this.#upgraded = this.#pendingUpgrade !== undefined;
     if (this.#upgraded) this.#handOver();
+    else this.#failUpgrade(new Error(`The upgrade was answered with ${reply.status}, not 101`));
     return { ok: true, close: prepared.close };
   }
 
@@ -500,7 +503,7 @@ class ServerConnection implements BodyOwner {
   }
 
   #pendingUpgrade:
-    | { resolve: (value: { conn: Deno.Conn; initial: Uint8Array }) => void }
+    | PromiseWithResolvers<{ conn: Deno.Conn; initial: Uint8Array }>
     | undefined;
 
   #upgrade(request: ServerRequest, head: RequestHead, options: UpgradeOptions) {
@@ -513,6 +516,8 @@ class ServerConnection implements BodyOwner {
     }
     if (this.#pendingUpgrade) throw new TypeError("The connection is already being upgraded");
     const written = Promise.withResolvers<{ conn: Deno.Conn; initial: Uint8Array }>();
+    // Rejected when the 101 is not written (see #failUpgrade): never an unhandled rejection.
+    written.promise.catch(() => {});
     this.#pendingUpgrade = written;
     const reply = new Reply(101, [
       ["upgrade", "websocket"],
@@ -521,6 +526,15 @@ class ServerConnection implements BodyOwner {
       ...(options.headers ?? []),
     ]);
     return { reply, onWritten: written.promise };
+  }
+
+  /**
+   * The upgrade asked for will not happen (its 101 failed to go out, another answer was sent, or
+   * the connection ended): its owner is told, so what waits for the socket can let go.
+   */
+  #failUpgrade(error: unknown): void {
+    this.#pendingUpgrade?.reject(error);
+    this.#pendingUpgrade = undefined;
   }
 
   /** Gives the connection and the bytes after the head to the upgrade's owner. */

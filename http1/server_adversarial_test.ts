@@ -226,3 +226,52 @@ Deno.test("serveHttp1 closes a connection whose sender never sends the unread re
   assert.ok(closed, `still open after ${Math.round(after)} ms`);
   assert.equal(server.connections, 0);
 });
+
+/** The opening handshake of a WebSocket on `/ws`. */
+const UPGRADE = "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/** How a promise settled within `ms`: `"resolved"`, `"rejected"` or `"pending"`. */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    promise.then(() => "resolved", () => "rejected"),
+    new Promise<string>((resolve) => (timer = setTimeout(() => resolve("pending"), ms))),
+  ]);
+  clearTimeout(timer);
+  return outcome;
+}
+
+Deno.test("serveHttp1 rejects an upgrade's onWritten when its 101 cannot be written or is not sent", async () => {
+  const entered = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  let onWritten: Promise<unknown> | undefined;
+  await using server = start(async (request) => {
+    if (request.target === "/first") return new Reply(200, [], encoder.encode("first"));
+    const upgrade = request.upgradeWebSocket();
+    onWritten = upgrade.onWritten;
+    if (request.target === "/refused") throw new Error("Refused after all");
+    entered.resolve();
+    await release.promise;
+    return upgrade.reply;
+  });
+
+  // The sender goes away (a reset: it left an answer unread) while the upgrade is handled.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(encoder.encode("GET /first HTTP/1.1\r\nHost: h\r\n\r\n" + UPGRADE));
+  await entered.promise;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  conn.close();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  release.resolve();
+  // Before the fix it stayed pending: a tunnel waiting on it stayed attached to its channel.
+  assert.equal(await settledWithin(onWritten!, 2_000), "rejected");
+
+  // The handler asked for an upgrade, then answered something else.
+  onWritten = undefined;
+  const refused = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await refused.write(encoder.encode(UPGRADE.replace("/ws", "/refused")));
+  const { text } = await readUntilClosed(refused, 300);
+  assert.match(text, /^HTTP\/1\.1 500 /);
+  assert.equal(await settledWithin(onWritten!, 1_000), "rejected");
+});
