@@ -275,3 +275,42 @@ Deno.test("serveHttp1 rejects an upgrade's onWritten when its 101 cannot be writ
   assert.match(text, /^HTTP\/1\.1 500 /);
   assert.equal(await settledWithin(onWritten!, 1_000), "rejected");
 });
+
+Deno.test("serveHttp1 refuses a Host or request target that would steer the request's URL elsewhere", async () => {
+  const seen: string[] = [];
+  await using server = start((request) => {
+    seen.push(new URL(request.url).pathname);
+    return new Reply(204);
+  });
+  const answer = async (requestLine: string, host: string) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+    await conn.write(
+      encoder.encode(`${requestLine} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+    );
+    return (await readUntilClosed(conn, 2_000)).text;
+  };
+  // Each of these made `request.url` (scheme, Host, target) name another path than the request
+  // line: `http://h\internal\members#/webhook/x%41` is `/internal/members` to the URL parser, as
+  // are `http:///h/internal/members?'` (an empty Host) and `http://hx/internal/members`.
+  const refused: [string, string, RegExp][] = [
+    ["GET /webhook/x%41", "h\\internal\\members#", /Invalid Host/],
+    ["GET /webhook/x%41", "h/internal/members?", /Invalid Host/],
+    ["GET /x", "u@h", /Invalid Host/],
+    ["GET /x", "h h", /Invalid Host/],
+    ["GET /h/internal/members?'", "", /Invalid Host/],
+    ["GET x/internal/members", "h", /Invalid request target/],
+    ["GET *", "h", /Invalid request target/],
+  ];
+  for (const [requestLine, host, message] of refused) {
+    const text = await answer(requestLine, host);
+    assert.match(text, /^HTTP\/1\.1 400 /, `${requestLine} with Host "${host}": ${text}`);
+    assert.match(text, message);
+  }
+  assert.deepEqual(seen, []);
+  for (const host of ["example.com", "example.com:8080", "[::1]:80", "127.0.0.1", "a_b-c~d"]) {
+    assert.match(await answer("GET /x", host), /^HTTP\/1\.1 204 /, host);
+  }
+  assert.match(await answer("OPTIONS *", "h"), /^HTTP\/1\.1 204 /);
+  assert.match(await answer("GET http://other/y?z", "h"), /^HTTP\/1\.1 204 /);
+  assert.deepEqual(seen, ["/x", "/x", "/x", "/x", "/x", "/", "/y"]);
+});
