@@ -370,7 +370,9 @@ class ServerConnection implements BodyOwner {
     const c = this.#conn;
     const http1Body = head.bodyLength === 0
       ? undefined
-      : new Http1Body(this, c, head.bodyLength < 0 ? "chunked" : "length", head.bodyLength);
+      : new Http1Body(this, c, head.bodyLength < 0 ? "chunked" : "length", head.bodyLength, {
+        strict: true,
+      });
     const body = http1Body &&
       new RequestBody(http1Body, head.bodyLength, head.expectContinue ? c : undefined);
     const request = new ServerRequest({

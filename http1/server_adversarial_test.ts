@@ -314,3 +314,44 @@ Deno.test("serveHttp1 refuses a Host or request target that would steer the requ
   assert.match(await answer("GET http://other/y?z", "h"), /^HTTP\/1\.1 204 /);
   assert.deepEqual(seen, ["/x", "/x", "/x", "/x", "/x", "/", "/y"]);
 });
+
+Deno.test("serveHttp1 refuses a chunked request body whose chunk lines do not end in CRLF", async () => {
+  const bodies: string[] = [];
+  await using server = start(async (request) => {
+    bodies.push(new TextDecoder().decode(await request.bytes()));
+    return new Reply(204);
+  });
+  // RFC 9112 §7.1 frames chunks with CRLF; a bare LF (or a bare CR in an extension) is where a
+  // proxy in front and this server can disagree on where a chunk ends (the request smuggling
+  // Go fixed as CVE-2025-22871). Each is followed by a request that must never be served.
+  const next = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (
+    const chunks of [
+      "3\nabc\r\n0\r\n\r\n",
+      "3\r\nabc\n0\r\n\r\n",
+      "3;x\nabc\r\n0\r\n\r\n",
+      "3;a\rb\r\nabc\r\n0\r\n\r\n",
+      "3\r\nabc\r\n0\n\r\n",
+    ]
+  ) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+    await conn.write(
+      encoder.encode(
+        `POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n${chunks}${next}`,
+      ),
+    );
+    const { text } = await readUntilClosed(conn, 2_000);
+    assert.doesNotMatch(text, /^HTTP\/1\.1 204 /, JSON.stringify(chunks));
+  }
+  assert.deepEqual(bodies, []);
+  // Well-formed chunks (with an extension and a trailer) are read as before.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(
+    encoder.encode(
+      "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+        "3;x=1\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+    ),
+  );
+  assert.match((await readUntilClosed(conn, 2_000)).text, /^HTTP\/1\.1 204 /);
+  assert.deepEqual(bodies, ["abc"]);
+});
