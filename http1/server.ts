@@ -327,6 +327,8 @@ class ServerConnection implements BodyOwner {
   async #readHead(): Promise<RequestHead | undefined> {
     const c = this.#conn;
     const maxHeadSize = this.#server.options.maxHeadSize;
+    // Pipelined bytes may start with one (a CRLF some clients send after a body).
+    skipLeadingBlankLines(c);
     let scanFrom = c.start;
     for (;;) {
       const end = findHeadEnd(c.buf, scanFrom, c.end);

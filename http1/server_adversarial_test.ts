@@ -355,3 +355,24 @@ Deno.test("serveHttp1 refuses a chunked request body whose chunk lines do not en
   assert.match((await readUntilClosed(conn, 2_000)).text, /^HTTP\/1\.1 204 /);
   assert.deepEqual(bodies, ["abc"]);
 });
+
+Deno.test("serveHttp1 ignores a blank line between pipelined requests, however the bytes arrive", async () => {
+  const targets: string[] = [];
+  await using server = start(async (request) => {
+    targets.push(`${request.target} ${new TextDecoder().decode(await request.bytes())}`);
+    return new Reply(204);
+  });
+  // Some clients end a POST body with an extra CRLF (RFC 9112 §2.2: a server SHOULD ignore at
+  // least one empty line before a request line). It was skipped when it came in a read of its
+  // own, but refused with 400 when it came in the same read as the body before it.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(
+    encoder.encode(
+      "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc\r\n" +
+        "GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    ),
+  );
+  const { text } = await readUntilClosed(conn, 2_000);
+  assert.equal(text.match(/HTTP\/1\.1 204 /g)?.length, 2, text);
+  assert.deepEqual(targets, ["/a abc", "/b "]);
+});
