@@ -138,7 +138,10 @@ export function parseRequestHead(bytes: Uint8Array): RequestHead {
         connection = connection === undefined ? value : `${connection}, ${value}`;
         break;
       case "expect":
-        if (value.toLowerCase() === "100-continue") head.expectContinue = true;
+        // Ignored in an HTTP/1.0 request (RFC 9110 §10.1.1): its client knows no 100 answer.
+        if (minorVersion === 1 && value.toLowerCase() === "100-continue") {
+          head.expectContinue = true;
+        }
         break;
       case "upgrade":
         head.upgrade = value;

@@ -376,3 +376,20 @@ Deno.test("serveHttp1 ignores a blank line between pipelined requests, however t
   assert.equal(text.match(/HTTP\/1\.1 204 /g)?.length, 2, text);
   assert.deepEqual(targets, ["/a abc", "/b "]);
 });
+
+Deno.test("serveHttp1 sends no 100 Continue to an HTTP/1.0 request", async () => {
+  await using server = start(async (request) => {
+    return new Reply(200, [], await request.bytes());
+  });
+  // RFC 9110 §10.1.1: a server MUST ignore a 100-continue expectation in an HTTP/1.0 request (an
+  // HTTP/1.0 client does not know interim answers and takes the 100 for the answer).
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(
+    encoder.encode("POST /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await conn.write(encoder.encode("abc"));
+  const { text } = await readUntilClosed(conn, 2_000);
+  assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.ok(text.endsWith("\r\n\r\nabc"), text);
+});
