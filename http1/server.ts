@@ -1,5 +1,5 @@
 /**
- * The HTTP/1.1 server: one read loop per connection over `Deno.listen`/`Deno.listenTls`, request
+ * The HTTP/1.1 server: one read loop per connection over `Deno.listen` (TLS: `_tls_server.ts`), request
  * heads parsed strictly (`request_head.ts`), bodies read only as the handler pulls them
  * (Content-Length or chunked), answers written with the framing the server chooses (`reply.ts`),
  * keep-alive and pipelining, `Expect: 100-continue`, WebSocket upgrades handed the raw
@@ -17,6 +17,8 @@
  */
 import { concat, encoder, writeLatin1 } from "./_bytes.ts";
 import { Connection } from "./_conn.ts";
+import { tlsServerConn, tlsServerContext } from "./_tls_server.ts";
+import type { ByteConn } from "./byte_conn.ts";
 import { type BodyOwner, Http1Body } from "./body.ts";
 import { Http1Error } from "./errors.ts";
 import { findHeadEnd } from "./head.ts";
@@ -24,6 +26,7 @@ import { Reply, type ReplyHead, replyHead } from "./reply.ts";
 import { parseRequestHead, type RequestHead, RequestHeadError } from "./request_head.ts";
 import { type BodyReader, ServerRequest, type UpgradeOptions } from "./server_request.ts";
 import { websocketAccept } from "./ws/framing.ts";
+import type { SecureContext } from "node:tls";
 
 /** What a handler answers with: a {@linkcode Reply}, or a `Response` (read whole). */
 export type ServerAnswer = Reply | Response;
@@ -120,6 +123,12 @@ const enum Phase {
    * those bytes as it owes a head, so the head timeout (else the idle timeout) bounds the wait.
    */
   Discard,
+  /**
+   * Refused (400, 408, 431…): the refusal is being written, then the connection closes. A peer
+   * that takes no bytes (it stopped reading, or its TLS handshake never finished, so nothing can
+   * be written) gets the head timeout (else the idle timeout) more, then is closed anyway.
+   */
+  Closing,
 }
 
 /**
@@ -129,10 +138,9 @@ const enum Phase {
  * @throws {Deno.errors.AddrInUse} When the port is taken.
  */
 export function serveHttp1(options: ServeHttp1Options): Http1Server {
-  const listener = options.tls
-    ? Deno.listenTls({ hostname: options.hostname, port: options.port, ...options.tls })
-    : Deno.listen({ hostname: options.hostname, port: options.port });
-  const server = new Server(listener, options);
+  const tls = options.tls && tlsServerContext(options.tls);
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const server = new Server(listener, options, tls);
   return server;
 }
 
@@ -141,6 +149,8 @@ class Server implements Http1Server {
   readonly finished: Promise<void>;
   readonly options: ServeHttp1Options;
   readonly scheme: "http" | "https";
+  /** TLS for each connection, when served. */
+  readonly tls: SecureContext | undefined;
   readonly open = new Set<ServerConnection>();
   draining = false;
   #listener: Deno.Listener;
@@ -150,11 +160,16 @@ class Server implements Http1Server {
   #date = "";
   #dateSecond = -1;
 
-  constructor(listener: Deno.Listener, options: ServeHttp1Options) {
+  constructor(
+    listener: Deno.Listener,
+    options: ServeHttp1Options,
+    tls: SecureContext | undefined,
+  ) {
     this.#listener = listener;
     this.options = options;
     this.addr = listener.addr as Deno.NetAddr;
-    this.scheme = options.tls ? "https" : "http";
+    this.tls = tls;
+    this.scheme = tls ? "https" : "http";
     const shortest = Math.min(
       options.headerTimeout || Infinity,
       options.idleTimeout || Infinity,
@@ -219,7 +234,10 @@ class Server implements Http1Server {
         connection.timeOutHead(headerTimeout);
       } else if (connection.phase === Phase.Idle && idleTimeout > 0 && waited >= idleTimeout) {
         connection.close();
-      } else if (connection.phase === Phase.Discard && waited >= (headerTimeout || idleTimeout)) {
+      } else if (
+        (connection.phase === Phase.Discard || connection.phase === Phase.Closing) &&
+        waited >= (headerTimeout || idleTimeout)
+      ) {
         connection.close();
       } else if (
         idleTimeout > 0 && connection.writingSince >= 0 &&
@@ -258,7 +276,7 @@ class ServerConnection implements BodyOwner {
     this.#server = server;
     if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
     this.#conn = new Connection(
-      conn,
+      server.tls ? tlsServerConn(conn, server.tls) : conn,
       "",
       SMALL_READ_BUFFER_BYTES,
       Math.max(READ_BUFFER_BYTES, server.options.maxHeadSize + 1),
@@ -316,11 +334,14 @@ class ServerConnection implements BodyOwner {
     this.#server.forget(this);
   }
 
+  /** The 408 of an expired head timeout, while it is written; the read loop then stops. */
+  #timedOut: Promise<void> | undefined;
+
   /** The head timeout expired: answers 408 and closes. */
   timeOutHead(timeout: number): void {
     const message = `The request head did not arrive within ${timeout} ms`;
-    this.phase = Phase.Busy;
-    this.#refuse({ peer: this.#peer, status: 408, message }).finally(() => this.close());
+    this.#timedOut = this.#refuse({ peer: this.#peer, status: 408, message })
+      .finally(() => this.close());
   }
 
   /** Reads the next request head; `undefined` at a clean end of the connection. */
@@ -356,6 +377,11 @@ class ServerConnection implements BodyOwner {
       const offset = c.start;
       if (!(await c.fill())) return undefined;
       if (this.#closed) return undefined;
+      if (this.#timedOut) {
+        // The rest of the head came while the 408 was going out: the sender was refused.
+        await this.#timedOut;
+        return undefined;
+      }
       scanFrom -= offset - c.start;
       if (this.phase === Phase.Idle) {
         this.phase = Phase.Head;
@@ -507,7 +533,7 @@ class ServerConnection implements BodyOwner {
   }
 
   #pendingUpgrade:
-    | PromiseWithResolvers<{ conn: Deno.Conn; initial: Uint8Array }>
+    | PromiseWithResolvers<{ conn: ByteConn; initial: Uint8Array }>
     | undefined;
 
   #upgrade(request: ServerRequest, head: RequestHead, options: UpgradeOptions) {
@@ -519,7 +545,7 @@ class ServerConnection implements BodyOwner {
       throw new TypeError("Not a WebSocket upgrade request (RFC 6455 §4.2.1)");
     }
     if (this.#pendingUpgrade) throw new TypeError("The connection is already being upgraded");
-    const written = Promise.withResolvers<{ conn: Deno.Conn; initial: Uint8Array }>();
+    const written = Promise.withResolvers<{ conn: ByteConn; initial: Uint8Array }>();
     // Rejected when the 101 is not written (see #failUpgrade): never an unhandled rejection.
     written.promise.catch(() => {});
     this.#pendingUpgrade = written;
@@ -546,7 +572,7 @@ class ServerConnection implements BodyOwner {
     const c = this.#conn;
     this.#server.forget(this);
     this.#pendingUpgrade!.resolve({
-      conn: c.conn as Deno.Conn,
+      conn: c.conn,
       initial: c.buf.slice(c.start, c.end),
     });
     this.#pendingUpgrade = undefined;
@@ -577,6 +603,8 @@ class ServerConnection implements BodyOwner {
   }
 
   async #refuse(refused: RefusedConnection): Promise<void> {
+    this.phase = Phase.Closing;
+    this.since = performance.now();
     this.#server.options.onRefused?.(refused);
     const reply = Reply.json(refused.status, { error: refused.message });
     const prepared = replyHead(reply, {

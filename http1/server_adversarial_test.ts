@@ -1,6 +1,7 @@
 // Adversarial inputs against the HTTP/1.1 server and its WebSocket connections: each test here
 // failed before the fix named in its commit.
 import assert from "node:assert/strict";
+import { makeCertificates } from "../client/_test_certs.ts";
 import { concat } from "./_bytes.ts";
 import type { ByteConn } from "./byte_conn.ts";
 import { type Http1Server, Reply, serveHttp1, type ServeHttp1Options } from "./mod.ts";
@@ -392,4 +393,53 @@ Deno.test("serveHttp1 sends no 100 Continue to an HTTP/1.0 request", async () =>
   const { text } = await readUntilClosed(conn, 2_000);
   assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
   assert.ok(text.endsWith("\r\n\r\nabc"), text);
+});
+
+Deno.test("serveHttp1 over TLS closes a connection that never finishes its handshake within the head timeout", async () => {
+  const { ca, cert, key } = await makeCertificates();
+  await using server = start(
+    async (request) => new Reply(request.body ? 200 : 204, [], await request.bytes()),
+    { tls: { cert, key }, headerTimeout: 200, idleTimeout: 400 },
+  );
+  // A TCP connection that never says anything: the 408 cannot be written before a handshake
+  // that never comes, and the socket must not wait for one (it held a descriptor forever).
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  const { closed, after } = await readUntilClosed(conn, 3_000);
+  assert.ok(closed, `still open after ${Math.round(after)} ms`);
+  assert.equal(server.connections, 0);
+  assert.deepEqual(server.refused, ["408 The request head did not arrive within 200 ms"]);
+  // TLS itself still works: 1 MiB each way on a kept-alive connection.
+  const client = Deno.createHttpClient({ caCerts: [ca] });
+  const body = new Uint8Array(1024 * 1024).map((_, i) => i % 251);
+  for (let i = 0; i < 2; i++) {
+    const response = await fetch(`https://localhost:${server.addr.port}/echo`, {
+      method: "POST",
+      body,
+      client,
+    });
+    assert.equal(response.status, 200);
+    assert.deepEqual(new Uint8Array(await response.arrayBuffer()), body);
+  }
+  client.close();
+});
+
+Deno.test("serveHttp1 over TLS ends a connection once its client has closed it", async () => {
+  const { ca, cert, key } = await makeCertificates();
+  await using server = start(() => new Reply(204), { tls: { cert, key } });
+  for (const closeNotify of [true, false]) {
+    const conn = await Deno.connectTls({
+      hostname: "localhost",
+      port: server.addr.port,
+      caCerts: [ca],
+    });
+    await conn.write(encoder.encode("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    await conn.read(new Uint8Array(1024));
+    if (closeNotify) await conn.closeWrite();
+    conn.close();
+    // No timeouts here: only the end of the client's connection can end the server's.
+    for (let i = 0; i < 100 && server.connections > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(server.connections, 0);
+  }
 });
