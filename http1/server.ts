@@ -700,8 +700,13 @@ class RequestBody implements BodyReader {
     return !this.#reading && this.#remaining >= 0 && this.#remaining <= DISCARD_LIMIT;
   }
 
-  /** Reads and drops the rest; false when the connection failed. */
+  /**
+   * Reads and drops the rest; false when the connection failed. The handler's reads get nothing
+   * from then on: one still running after its answer (a relay whose far side answered early)
+   * would read the connection beside this one, into the same buffer, taking the next request.
+   */
   async discard(): Promise<boolean> {
+    this.#cancelled = true;
     try {
       while (await this.#body.read());
       return true;

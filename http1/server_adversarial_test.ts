@@ -443,3 +443,33 @@ Deno.test("serveHttp1 over TLS ends a connection once its client has closed it",
     assert.equal(server.connections, 0);
   }
 });
+
+Deno.test("serveHttp1 gives a handler's late body read nothing once the server skips the body", async () => {
+  // A handler (a relay whose far side answered early) may still be reading the body after its
+  // answer: once the server skips the rest of the body to keep the connection, such a read must
+  // not read the connection too (two reads into one buffer), nor take the next request's bytes.
+  const late = Promise.withResolvers<void>();
+  const lateRead = Promise.withResolvers<unknown>();
+  const targets: string[] = [];
+  await using server = start((request) => {
+    targets.push(request.target);
+    if (request.target === "/early") {
+      late.promise.then(() => request.body!.read()).then(lateRead.resolve, lateRead.resolve);
+    }
+    return new Reply(204);
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(encoder.encode("POST /early HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n"));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  late.resolve();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The rest of the body, then the next request: before the fix the late read took the next
+  // request's bytes, which was never answered.
+  await conn.write(encoder.encode("0123456789"));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await conn.write(encoder.encode("GET /next HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+  const { text } = await readUntilClosed(conn, 2_000);
+  assert.equal(await lateRead.promise, null);
+  assert.equal(text.match(/HTTP\/1\.1 204 /g)?.length, 2, text);
+  assert.deepEqual(targets, ["/early", "/next"]);
+});
