@@ -49,3 +49,16 @@ Deno.test("a Host header cannot route a request whose path is not /internal/* to
   );
   assert.match(members, /^HTTP\/1\.1 200 .*"members"/s);
 });
+
+Deno.test("an absolute-form target that makes no valid URL gets 400, never 500 or an error log", async () => {
+  await using server = await startServerProc(["--log-level", "debug"]);
+  for (const target of ["http://[/healthz", "http://a:99999/healthz", "http://%zz/healthz"]) {
+    const answer = await rawRequest(
+      server.port,
+      `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    );
+    assert.match(answer, /^HTTP\/1\.1 400 /, `${target}: ${answer.split("\r\n")[0]}`);
+  }
+  const logs = [...server.stdout, ...server.stderr].join("\n");
+  assert.doesNotMatch(logs, /Unhandled error/);
+});
