@@ -76,13 +76,27 @@ export class Http1Body implements AsyncIterable<Uint8Array> {
   #trailerBytes = 0;
   #done = false;
   #touched = false;
+  #strict: boolean;
 
-  /** @internal */
-  constructor(client: BodyOwner, conn: Connection, framing: Framing, length: number) {
+  /**
+   * @internal
+   * @param options `strict`: chunk-size lines and chunk data must end in CRLF, and a size line
+   * holds no other CR (RFC 9112 §7.1), as a server reading requests demands: a bare LF or CR is
+   * where a proxy in front and the server can disagree on where a chunk ends (request smuggling,
+   * CVE-2025-22871 in Go). Responses are read leniently (a sloppy app's bare LF). @default false
+   */
+  constructor(
+    client: BodyOwner,
+    conn: Connection,
+    framing: Framing,
+    length: number,
+    options?: { strict?: boolean },
+  ) {
     this.#client = client;
     this.#conn = conn;
     this.#framing = framing;
     this.#remaining = length;
+    this.#strict = options?.strict === true;
     if (framing === "none" || (framing === "length" && length === 0)) this.#finish();
   }
 
@@ -284,6 +298,7 @@ export class Http1Body implements AsyncIterable<Uint8Array> {
       if (this.#chunkState === "crlf") {
         if (avail === 0) return false;
         if (buf[c.start] === LF) {
+          if (this.#strict) throw new Http1Error("protocol", "Bare LF after chunk data");
           c.start += 1;
         } else if (buf[c.start] === CR) {
           if (avail < 2) return false;
@@ -313,6 +328,9 @@ export class Http1Body implements AsyncIterable<Uint8Array> {
         c.start = lf + 1;
         if (empty) return true;
         continue; // trailers are discarded
+      }
+      if (this.#strict && (lineEnd === lf || buf.subarray(c.start, lineEnd).includes(CR))) {
+        throw new Http1Error("protocol", "Chunk size line not ended by CRLF");
       }
       const size = parseChunkSize(buf, c.start, lineEnd);
       c.start = lf + 1;

@@ -51,10 +51,32 @@ export interface RequestHead {
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/;
 
 /**
+ * A request target the server takes: origin form (`/path?query`), absolute form (an http or
+ * https URL), or `*` for `OPTIONS` (RFC 9112 §3.2). Anything else is refused: `scheme://Host` and
+ * the target make `ServerRequest.url`, and a target like `x/internal` would move the path into the
+ * host (`http://hx/internal`).
+ */
+function isServedTarget(method: string, target: string): boolean {
+  return target.charCodeAt(0) === SLASH || ABSOLUTE_TARGET.test(target) ||
+    (target === "*" && method === "OPTIONS");
+}
+
+const SLASH = 0x2f;
+const ABSOLUTE_TARGET = /^https?:\/\//i;
+/**
+ * A `Host` value: a host name or address and an optional port, in the characters RFC 3986 allows
+ * there (the set Go's net/http accepts). Without this a `/`, `\`, `?`, `#` or `@` in it, or an
+ * empty value, ends the URL's authority early: `http://h\internal#` + `/webhook/x%41` parses as
+ * path `/internal`, another path than the request line's (and than a proxy in front routed on).
+ */
+const HOST = /^[A-Za-z0-9\-._~!$&'()*+,;=%:[\]]+$/;
+
+/**
  * Parses a whole request head.
  * @param bytes The head, up to and including its blank line.
  * @returns Method, target, header pairs and the body's framing.
- * @throws {RequestHeadError} 400 for a malformed request line, header line, `Host`,
+ * @throws {RequestHeadError} 400 for a malformed request line or target (not origin or absolute
+ * form, nor `*` for OPTIONS), header line, `Host` (empty, or more than a host and port),
  * `Content-Length` or a `Transfer-Encoding` beside a `Content-Length`; 501 for a transfer coding
  * other than `chunked`; 505 for another HTTP version.
  */
@@ -116,7 +138,10 @@ export function parseRequestHead(bytes: Uint8Array): RequestHead {
         connection = connection === undefined ? value : `${connection}, ${value}`;
         break;
       case "expect":
-        if (value.toLowerCase() === "100-continue") head.expectContinue = true;
+        // Ignored in an HTTP/1.0 request (RFC 9110 §10.1.1): its client knows no 100 answer.
+        if (minorVersion === 1 && value.toLowerCase() === "100-continue") {
+          head.expectContinue = true;
+        }
         break;
       case "upgrade":
         head.upgrade = value;
@@ -127,6 +152,12 @@ export function parseRequestHead(bytes: Uint8Array): RequestHead {
     throw new RequestHeadError(400, "An HTTP/1.1 request needs exactly one Host header");
   }
   if (hosts > 1) throw new RequestHeadError(400, "More than one Host header");
+  if (head.host !== undefined && !HOST.test(head.host)) {
+    throw new RequestHeadError(400, `Invalid Host "${printable(head.host)}"`);
+  }
+  if (!isServedTarget(head.method, head.target)) {
+    throw new RequestHeadError(400, `Invalid request target "${printable(head.target)}"`);
+  }
   if (connection !== undefined) {
     if (hasToken(connection, "close")) head.keepAlive = false;
     else if (minorVersion === 0 && hasToken(connection, "keep-alive")) head.keepAlive = true;

@@ -1,5 +1,5 @@
 /**
- * The HTTP/1.1 server: one read loop per connection over `Deno.listen`/`Deno.listenTls`, request
+ * The HTTP/1.1 server: one read loop per connection over `Deno.listen` (TLS: `_tls_server.ts`), request
  * heads parsed strictly (`request_head.ts`), bodies read only as the handler pulls them
  * (Content-Length or chunked), answers written with the framing the server chooses (`reply.ts`),
  * keep-alive and pipelining, `Expect: 100-continue`, WebSocket upgrades handed the raw
@@ -17,6 +17,8 @@
  */
 import { concat, encoder, writeLatin1 } from "./_bytes.ts";
 import { Connection } from "./_conn.ts";
+import { tlsServerConn, tlsServerContext } from "./_tls_server.ts";
+import type { ByteConn } from "./byte_conn.ts";
 import { type BodyOwner, Http1Body } from "./body.ts";
 import { Http1Error } from "./errors.ts";
 import { findHeadEnd } from "./head.ts";
@@ -24,6 +26,7 @@ import { Reply, type ReplyHead, replyHead } from "./reply.ts";
 import { parseRequestHead, type RequestHead, RequestHeadError } from "./request_head.ts";
 import { type BodyReader, ServerRequest, type UpgradeOptions } from "./server_request.ts";
 import { websocketAccept } from "./ws/framing.ts";
+import type { SecureContext } from "node:tls";
 
 /** What a handler answers with: a {@linkcode Reply}, or a `Response` (read whole). */
 export type ServerAnswer = Reply | Response;
@@ -97,6 +100,11 @@ const SWEEPS_PER_TIMEOUT = 4;
 const DISCARD_LIMIT = 64 * 1024;
 /** A chunk of a streamed answer is copied behind its chunk header up to this size. */
 const COALESCE_LIMIT = 16 * 1024;
+/**
+ * Wait after a failed accept (out of file descriptors: the connection stays in the listen
+ * backlog) before the next, so the loop neither ends nor spins while descriptors are short.
+ */
+const ACCEPT_RETRY_DELAY = 100;
 
 const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
@@ -110,6 +118,17 @@ const enum Phase {
   Idle,
   /** A request is being handled or answered: no timeout of ours. */
   Busy,
+  /**
+   * Answered; skipping the rest of a small unread body before the next request: the sender owes
+   * those bytes as it owes a head, so the head timeout (else the idle timeout) bounds the wait.
+   */
+  Discard,
+  /**
+   * Refused (400, 408, 431…): the refusal is being written, then the connection closes. A peer
+   * that takes no bytes (it stopped reading, or its TLS handshake never finished, so nothing can
+   * be written) gets the head timeout (else the idle timeout) more, then is closed anyway.
+   */
+  Closing,
 }
 
 /**
@@ -119,10 +138,9 @@ const enum Phase {
  * @throws {Deno.errors.AddrInUse} When the port is taken.
  */
 export function serveHttp1(options: ServeHttp1Options): Http1Server {
-  const listener = options.tls
-    ? Deno.listenTls({ hostname: options.hostname, port: options.port, ...options.tls })
-    : Deno.listen({ hostname: options.hostname, port: options.port });
-  const server = new Server(listener, options);
+  const tls = options.tls && tlsServerContext(options.tls);
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const server = new Server(listener, options, tls);
   return server;
 }
 
@@ -131,6 +149,8 @@ class Server implements Http1Server {
   readonly finished: Promise<void>;
   readonly options: ServeHttp1Options;
   readonly scheme: "http" | "https";
+  /** TLS for each connection, when served. */
+  readonly tls: SecureContext | undefined;
   readonly open = new Set<ServerConnection>();
   draining = false;
   #listener: Deno.Listener;
@@ -140,11 +160,16 @@ class Server implements Http1Server {
   #date = "";
   #dateSecond = -1;
 
-  constructor(listener: Deno.Listener, options: ServeHttp1Options) {
+  constructor(
+    listener: Deno.Listener,
+    options: ServeHttp1Options,
+    tls: SecureContext | undefined,
+  ) {
     this.#listener = listener;
     this.options = options;
     this.addr = listener.addr as Deno.NetAddr;
-    this.scheme = options.tls ? "https" : "http";
+    this.tls = tls;
+    this.scheme = tls ? "https" : "http";
     const shortest = Math.min(
       options.headerTimeout || Infinity,
       options.idleTimeout || Infinity,
@@ -174,18 +199,24 @@ class Server implements Http1Server {
   }
 
   async #accept(): Promise<void> {
-    try {
-      for await (const conn of this.#listener) {
-        if (this.draining) {
-          closeQuietly(conn);
-          continue;
-        }
-        const connection = new ServerConnection(this, conn);
-        this.open.add(connection);
-        connection.run().finally(() => this.forget(connection));
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        // The listener was closed.
+        if (this.draining || error instanceof Deno.errors.BadResource) return;
+        // Out of file descriptors (EMFILE) or the like: the listener still works.
+        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_DELAY));
+        continue;
       }
-    } catch {
-      // The listener was closed.
+      if (this.draining) {
+        closeQuietly(conn);
+        continue;
+      }
+      const connection = new ServerConnection(this, conn);
+      this.open.add(connection);
+      connection.run().finally(() => this.forget(connection));
     }
   }
 
@@ -202,6 +233,11 @@ class Server implements Http1Server {
       if (connection.phase === Phase.Head && headerTimeout > 0 && waited >= headerTimeout) {
         connection.timeOutHead(headerTimeout);
       } else if (connection.phase === Phase.Idle && idleTimeout > 0 && waited >= idleTimeout) {
+        connection.close();
+      } else if (
+        (connection.phase === Phase.Discard || connection.phase === Phase.Closing) &&
+        waited >= (headerTimeout || idleTimeout)
+      ) {
         connection.close();
       } else if (
         idleTimeout > 0 && connection.writingSince >= 0 &&
@@ -240,7 +276,7 @@ class ServerConnection implements BodyOwner {
     this.#server = server;
     if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
     this.#conn = new Connection(
-      conn,
+      server.tls ? tlsServerConn(conn, server.tls) : conn,
       "",
       SMALL_READ_BUFFER_BYTES,
       Math.max(READ_BUFFER_BYTES, server.options.maxHeadSize + 1),
@@ -265,6 +301,7 @@ class ServerConnection implements BodyOwner {
       }
     } catch (error) {
       this.#request?._abort(error);
+      this.#failUpgrade(error);
     } finally {
       if (!this.#upgraded) this.close();
     }
@@ -297,17 +334,22 @@ class ServerConnection implements BodyOwner {
     this.#server.forget(this);
   }
 
+  /** The 408 of an expired head timeout, while it is written; the read loop then stops. */
+  #timedOut: Promise<void> | undefined;
+
   /** The head timeout expired: answers 408 and closes. */
   timeOutHead(timeout: number): void {
     const message = `The request head did not arrive within ${timeout} ms`;
-    this.phase = Phase.Busy;
-    this.#refuse({ peer: this.#peer, status: 408, message }).finally(() => this.close());
+    this.#timedOut = this.#refuse({ peer: this.#peer, status: 408, message })
+      .finally(() => this.close());
   }
 
   /** Reads the next request head; `undefined` at a clean end of the connection. */
   async #readHead(): Promise<RequestHead | undefined> {
     const c = this.#conn;
     const maxHeadSize = this.#server.options.maxHeadSize;
+    // Pipelined bytes may start with one (a CRLF some clients send after a body).
+    skipLeadingBlankLines(c);
     let scanFrom = c.start;
     for (;;) {
       const end = findHeadEnd(c.buf, scanFrom, c.end);
@@ -335,6 +377,11 @@ class ServerConnection implements BodyOwner {
       const offset = c.start;
       if (!(await c.fill())) return undefined;
       if (this.#closed) return undefined;
+      if (this.#timedOut) {
+        // The rest of the head came while the 408 was going out: the sender was refused.
+        await this.#timedOut;
+        return undefined;
+      }
       scanFrom -= offset - c.start;
       if (this.phase === Phase.Idle) {
         this.phase = Phase.Head;
@@ -351,7 +398,9 @@ class ServerConnection implements BodyOwner {
     const c = this.#conn;
     const http1Body = head.bodyLength === 0
       ? undefined
-      : new Http1Body(this, c, head.bodyLength < 0 ? "chunked" : "length", head.bodyLength);
+      : new Http1Body(this, c, head.bodyLength < 0 ? "chunked" : "length", head.bodyLength, {
+        strict: true,
+      });
     const body = http1Body &&
       new RequestBody(http1Body, head.bodyLength, head.expectContinue ? c : undefined);
     const request = new ServerRequest({
@@ -381,7 +430,12 @@ class ServerConnection implements BodyOwner {
     const written = await this.#write(reply, head, keepAlive);
     this.#request = undefined;
     if (!written.ok || written.close) return false;
-    if (body && !body.done) return body.skippable() && await body.discard();
+    if (body && !body.done) {
+      if (!body.skippable()) return false;
+      this.phase = Phase.Discard;
+      this.since = performance.now();
+      return await body.discard();
+    }
     return true;
   }
 
@@ -430,10 +484,12 @@ class ServerConnection implements BodyOwner {
       }
     } catch (error) {
       request._abort(error);
+      this.#failUpgrade(error);
       return { ok: false, close: true };
     }
     if (reply.status === 101) this.#upgraded = this.#pendingUpgrade !== undefined;
     if (this.#upgraded) this.#handOver();
+    else this.#failUpgrade(new Error(`The upgrade was answered with ${reply.status}, not 101`));
     return { ok: true, close: prepared.close };
   }
 
@@ -477,7 +533,7 @@ class ServerConnection implements BodyOwner {
   }
 
   #pendingUpgrade:
-    | { resolve: (value: { conn: Deno.Conn; initial: Uint8Array }) => void }
+    | PromiseWithResolvers<{ conn: ByteConn; initial: Uint8Array }>
     | undefined;
 
   #upgrade(request: ServerRequest, head: RequestHead, options: UpgradeOptions) {
@@ -489,7 +545,9 @@ class ServerConnection implements BodyOwner {
       throw new TypeError("Not a WebSocket upgrade request (RFC 6455 §4.2.1)");
     }
     if (this.#pendingUpgrade) throw new TypeError("The connection is already being upgraded");
-    const written = Promise.withResolvers<{ conn: Deno.Conn; initial: Uint8Array }>();
+    const written = Promise.withResolvers<{ conn: ByteConn; initial: Uint8Array }>();
+    // Rejected when the 101 is not written (see #failUpgrade): never an unhandled rejection.
+    written.promise.catch(() => {});
     this.#pendingUpgrade = written;
     const reply = new Reply(101, [
       ["upgrade", "websocket"],
@@ -500,12 +558,21 @@ class ServerConnection implements BodyOwner {
     return { reply, onWritten: written.promise };
   }
 
+  /**
+   * The upgrade asked for will not happen (its 101 failed to go out, another answer was sent, or
+   * the connection ended): its owner is told, so what waits for the socket can let go.
+   */
+  #failUpgrade(error: unknown): void {
+    this.#pendingUpgrade?.reject(error);
+    this.#pendingUpgrade = undefined;
+  }
+
   /** Gives the connection and the bytes after the head to the upgrade's owner. */
   #handOver(): void {
     const c = this.#conn;
     this.#server.forget(this);
     this.#pendingUpgrade!.resolve({
-      conn: c.conn as Deno.Conn,
+      conn: c.conn,
       initial: c.buf.slice(c.start, c.end),
     });
     this.#pendingUpgrade = undefined;
@@ -536,6 +603,8 @@ class ServerConnection implements BodyOwner {
   }
 
   async #refuse(refused: RefusedConnection): Promise<void> {
+    this.phase = Phase.Closing;
+    this.since = performance.now();
     this.#server.options.onRefused?.(refused);
     const reply = Reply.json(refused.status, { error: refused.message });
     const prepared = replyHead(reply, {
@@ -631,8 +700,13 @@ class RequestBody implements BodyReader {
     return !this.#reading && this.#remaining >= 0 && this.#remaining <= DISCARD_LIMIT;
   }
 
-  /** Reads and drops the rest; false when the connection failed. */
+  /**
+   * Reads and drops the rest; false when the connection failed. The handler's reads get nothing
+   * from then on: one still running after its answer (a relay whose far side answered early)
+   * would read the connection beside this one, into the same buffer, taking the next request.
+   */
   async discard(): Promise<boolean> {
+    this.#cancelled = true;
     try {
       while (await this.#body.read());
       return true;

@@ -7,6 +7,7 @@
  * @module
  */
 import { concat } from "./_bytes.ts";
+import type { ByteConn } from "./byte_conn.ts";
 import type { Reply } from "./reply.ts";
 
 /** A request body read as it is pulled: chunks are fresh arrays, safe to keep. */
@@ -45,7 +46,7 @@ export interface UpgradeOptions {
 export type Upgrader = (
   request: ServerRequest,
   options: UpgradeOptions,
-) => { reply: Reply; onWritten: Promise<{ conn: Deno.Conn; initial: Uint8Array }> };
+) => { reply: Reply; onWritten: Promise<{ conn: ByteConn; initial: Uint8Array }> };
 
 /** What a {@linkcode ServerRequest} is made of. */
 export interface ServerRequestInit {

@@ -192,7 +192,15 @@ export async function enqueueWebhook(
   }
   const source = options.body ?? request.stream();
   let tooLarge = false;
-  const body = source ? limitBody(source, config.maxBodySize, () => (tooLarge = true)) : null;
+  let timedOut = false;
+  // The sender must send the body within --request-timeout, as on the live path: nothing else
+  // bounds a sender that stops part way (its connection is busy, out of the head timeouts).
+  const limited = source &&
+    limitBody(source, config.maxBodySize, () => (tooLarge = true), {
+      timeout: config.requestTimeout,
+      onTimeout: () => (timedOut = true),
+    });
+  const body = limited?.stream ?? null;
   const channel = options.channel;
   if (channel) channel.enqueuing = (channel.enqueuing ?? 0) + 1;
   let result;
@@ -214,6 +222,12 @@ export async function enqueueWebhook(
     if (tooLarge) {
       throw new HttpError(413, `The request body exceeds the limit of ${config.maxBodySize} bytes`);
     }
+    if (timedOut) {
+      throw new HttpError(
+        408,
+        `The request body did not arrive within the server's request timeout of ${config.requestTimeout} ms`,
+      );
+    }
     if (request.aborted) throw new HttpError(400, "The sender went away mid-body");
     const full = error instanceof QueueFullError;
     if (!full) ctx.metrics.queueStoreError();
@@ -223,6 +237,7 @@ export async function enqueueWebhook(
     });
     throw storeFailed(ctx, full);
   } finally {
+    limited?.stop();
     if (channel) channel.enqueuing!--;
   }
   ctx.metrics.queueEnqueued();
@@ -245,15 +260,30 @@ export async function enqueueWebhook(
   return Reply.json(config.queueStatus, { queued: true, delivery_id: result.id });
 }
 
-/** `source`, erroring once more than `max` bytes passed (`onTooLarge` is called first). */
+/**
+ * `source`, erroring once more than `max` bytes passed (`onTooLarge` is called first), or when
+ * it has not ended `deadline.timeout` ms after this call (`deadline.onTimeout` first); `stop()`
+ * clears the deadline's timer.
+ */
 function limitBody(
   source: ReadableStream<Uint8Array>,
   max: number,
   onTooLarge: () => void,
-): ReadableStream<Uint8Array> {
+  deadline: { timeout: number; onTimeout: () => void },
+): { stream: ReadableStream<Uint8Array>; stop: () => void } {
   let total = 0;
-  return source.pipeThrough(
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stream = source.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
+      start(controller) {
+        timer = setTimeout(() => {
+          deadline.onTimeout();
+          controller.error(new Error(`The body did not end within ${deadline.timeout} ms`));
+        }, deadline.timeout);
+      },
+      flush() {
+        clearTimeout(timer);
+      },
       transform(chunk, controller) {
         total += chunk.length;
         if (total > max) {
@@ -265,6 +295,7 @@ function limitBody(
       },
     }),
   );
+  return { stream, stop: () => clearTimeout(timer) };
 }
 
 /** How often expired queued webhooks are swept from every channel, ms. */

@@ -322,12 +322,15 @@ function startMetricsListener(
 }
 
 /**
- * A 400 for a request whose `Host` header makes no valid URL (`Host: [`, `Host: a:99999`,
- * `Host: %zz`), before any route parses it; `undefined` for every other request. Such requests
- * are a client's mistake or a probe, so they are logged at debug only, escaped.
+ * A 400 for a request whose `Host` header (or absolute-form target, which stands for it) makes no
+ * valid URL (`Host: [`, `Host: a:99999`, `Host: %zz`, `GET http://[/`), before any route parses
+ * it; `undefined` for every other request. Such requests are a client's mistake or a probe, so
+ * they are logged at debug only, escaped.
  */
 function refuseInvalidHost(request: ServerRequest): Reply | undefined {
-  if (isPlainHost(request.host) || URL.canParse(request.url)) return undefined;
+  // The Host alone decides only for an origin-form target (`/…`): an absolute one is the URL.
+  const originForm = request.target.charCodeAt(0) === 0x2f;
+  if ((originForm && isPlainHost(request.host)) || URL.canParse(request.url)) return undefined;
   log.debug("Refused a request whose Host header makes an invalid URL: {url}", {
     url: JSON.stringify(request.url),
   });

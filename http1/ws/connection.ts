@@ -8,7 +8,6 @@
  */
 
 import type { ByteConn } from "../byte_conn.ts";
-import { concat } from "../_bytes.ts";
 import {
   applyMask,
   CloseCode,
@@ -220,6 +219,11 @@ export class Connection implements WsClient {
   // Write side.
   /** Control frames (ping, pong) to write before the queued frames, each whole. */
   #urgent: Uint8Array[] = [];
+  /**
+   * The pong in `#urgent` not yet being written: a newer ping's pong replaces it (RFC 6455
+   * §5.5.3), so a peer that pings without reading queues one pong, not one per ping.
+   */
+  #pong: Uint8Array | undefined;
   /** The frames queued and not yet being written, one write per buffer. */
   #queued: WriteBuffer[] = [];
   /** Free buffers, for the frames queued while `#queued`'s are written. */
@@ -232,7 +236,12 @@ export class Connection implements WsClient {
   // Read side.
   #handler: ((data: Uint8Array) => void) | undefined;
   #pending: Uint8Array[] | undefined;
-  #fragments: Uint8Array[] | undefined;
+  /**
+   * The fragmented message so far: `#fragments[0, #fragmentBytes)`, in one buffer that doubles as
+   * fragments arrive (up to `maxMessageSize`), so memory follows the bytes, not the frame count
+   * (an array entry per fragment cost ~200 bytes for each empty 6-byte frame a peer sent).
+   */
+  #fragments: Uint8Array | undefined;
   #fragmentBytes = 0;
   #inFragmentedMessage = false;
   #lastActivity = performance.now();
@@ -387,6 +396,15 @@ export class Connection implements WsClient {
     this.#scheduleFlush();
   }
 
+  /** Queues a pong, in place of the one still waiting if there is one. */
+  #enqueuePong(frame: Uint8Array): void {
+    const waiting = this.#pong === undefined ? -1 : this.#urgent.indexOf(this.#pong);
+    this.#pong = frame;
+    if (waiting < 0) return this.#enqueueUrgent(frame);
+    this.#buffered += frame.length - this.#urgent[waiting].length;
+    this.#urgent[waiting] = frame;
+  }
+
   #scheduleFlush(): void {
     if (!this.#flushing) {
       this.#flushing = true;
@@ -402,6 +420,7 @@ export class Connection implements WsClient {
         let written: WriteBuffer | undefined;
         if (this.#urgent.length > 0) {
           chunk = this.#urgent.shift()!;
+          if (chunk === this.#pong) this.#pong = undefined;
         } else if (this.#queued.length > 0) {
           written = this.#queued.shift()!;
           chunk = written.bytes.subarray(0, written.length);
@@ -626,21 +645,31 @@ export class Connection implements WsClient {
       case Opcode.Binary:
         if (fin) return this.#deliver(payload);
         this.#inFragmentedMessage = true;
-        this.#fragments = [payload];
+        this.#fragments = payload;
         this.#fragmentBytes = payload.length;
         return true;
       case Opcode.Continuation: {
-        this.#fragments!.push(payload);
-        this.#fragmentBytes += payload.length;
+        const length = this.#fragmentBytes + payload.length;
+        let buffer = this.#fragments!;
+        if (length > buffer.length) {
+          // #checkHeader keeps `length` within maxMessageSize.
+          const grown = new Uint8Array(
+            Math.min(this.#config.maxMessageSize, Math.max(length, 2 * buffer.length)),
+          );
+          grown.set(buffer.subarray(0, this.#fragmentBytes));
+          buffer = this.#fragments = grown;
+        }
+        buffer.set(payload, this.#fragmentBytes);
+        this.#fragmentBytes = length;
         if (!fin) return true;
-        const message = concat(this.#fragments!, this.#fragmentBytes);
+        const message = length === buffer.length ? buffer : buffer.slice(0, length);
         this.#fragments = undefined;
         this.#fragmentBytes = 0;
         this.#inFragmentedMessage = false;
         return this.#deliver(message);
       }
       case Opcode.Ping:
-        if (!this.#closeSent) this.#enqueueUrgent(encodeFrame(Opcode.Pong, payload, this.#masked));
+        if (!this.#closeSent) this.#enqueuePong(encodeFrame(Opcode.Pong, payload, this.#masked));
         return true;
       case Opcode.Pong:
         return true;
