@@ -269,6 +269,56 @@ async function finishedDeliveries(inspector: string, count: number): Promise<Sum
   return list;
 }
 
+Deno.test("inspector page: a delivery announced while the history loads is not wiped by the older list", async () => {
+  const recorder = new Recorder();
+  const http = new Http1Client();
+  const target = new URL("http://127.0.0.1:9");
+  const inspector = startInspector({
+    addr: { hostname: "127.0.0.1", port: 0 },
+    recorder,
+    targetUrl: target,
+    replay: (original, edits) => replayDelivery(original, edits, { recorder, http, target }),
+  });
+  await using chromium = await launchChromium();
+  try {
+    const page = await chromium.browser.newPage();
+    await page.setRequestInterception(true);
+    let recordedId = "";
+    let staleId = "";
+    page.on("request", async (request) => {
+      const url = new URL(request.url());
+      if (url.pathname !== "/api/deliveries" || recordedId) return void request.continue();
+      // The page's history request is held: the server answers it (an empty history), then a
+      // delivery is recorded and its live event reaches the page, and only then does the page
+      // get its (now stale) list, with one made-up older entry to show it was applied.
+      const stale = await (await fetch(url)).json();
+      const rec = recorder.begin({ method: "POST", path: "/late", headers: [] });
+      rec.finish("ok");
+      recordedId = rec.id;
+      await waitUntil(
+        async () => (await rows(page)).some(([id]) => id === rec.id),
+        "the live event's row",
+      );
+      const [summary] = (await (await fetch(url)).json()).deliveries;
+      staleId = `${summary.id}-older`;
+      stale.deliveries = [{ ...summary, id: staleId, path: "/older" }];
+      await request.respond({
+        status: 200,
+        contentType: "application/json",
+        body: JSON.stringify(stale),
+      });
+    });
+    await page.goto(inspector.url, { waitUntil: "load" });
+    await waitUntil(async () => (await rows(page)).some(([id]) => id === staleId), "the list");
+    const ids = (await rows(page)).map(([id]) => id).sort();
+    assert.deepEqual(ids, [recordedId, staleId].sort());
+  } finally {
+    await chromium.close();
+    await inspector.shutdown();
+    await http.close();
+  }
+});
+
 Deno.test("inspector with real processes: API, exact bodies, replays, safety, browser, replay command", async (t) => {
   const seen: Seen[] = [];
   await using app = recordingApp(seen);

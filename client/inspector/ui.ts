@@ -132,6 +132,9 @@ const deliveries = new Map();
 let selected = null;
 let selectedDetail = null;
 let targetUrl = "";
+// Deliveries announced while the history loads: the list may have been read before them, so
+// they are applied again over it (else a webhook arriving right after (re)connecting vanished).
+let arrivedWhileLoading = null;
 
 function el(tag, text, cls) {
   const node = document.createElement(tag);
@@ -240,6 +243,7 @@ function renderList() {
 }
 
 function upsert(d) {
+  if (arrivedWhileLoading) arrivedWhileLoading.set(d.id, d);
   deliveries.set(d.id, d);
   renderList();
   if (d.id === selected && d.outcome !== "pending" && selectedDetail && selectedDetail.outcome === "pending") {
@@ -455,16 +459,21 @@ function editedRequest() {
 }
 
 async function load() {
+  const arrived = arrivedWhileLoading = new Map();
   try {
     const info = await api("/api/info");
     targetUrl = info.target_url;
     $("target").textContent = targetUrl;
     const list = await api("/api/deliveries?limit=" + info.history);
+    if (arrivedWhileLoading !== arrived) return; // a clear or a newer load supersedes this one
     deliveries.clear();
     for (const d of list.deliveries) deliveries.set(d.id, d);
+    for (const d of arrived.values()) deliveries.set(d.id, d);
     renderList();
   } catch (error) {
     message("Cannot load the history: " + error.message);
+  } finally {
+    if (arrivedWhileLoading === arrived) arrivedWhileLoading = null;
   }
 }
 
@@ -481,6 +490,7 @@ function connect() {
   });
   source.addEventListener("delivery", (event) => upsert(JSON.parse(event.data)));
   source.addEventListener("clear", () => {
+    arrivedWhileLoading = null; // a load under way read a list from before the clear
     deliveries.clear();
     selected = null;
     selectedDetail = null;
