@@ -106,6 +106,9 @@ const COALESCE_LIMIT = 16 * 1024;
  */
 const ACCEPT_RETRY_DELAY = 100;
 
+/** A request body's chunk lines must end in CRLF (one object for every request). */
+const STRICT_BODY = { strict: true } as const;
+
 const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 const CRLF = encoder.encode("\r\n");
@@ -396,11 +399,13 @@ class ServerConnection implements BodyOwner {
   async #exchange(head: RequestHead): Promise<boolean> {
     const server = this.#server;
     const c = this.#conn;
-    const http1Body = head.bodyLength === 0
-      ? undefined
-      : new Http1Body(this, c, head.bodyLength < 0 ? "chunked" : "length", head.bodyLength, {
-        strict: true,
-      });
+    const http1Body = head.bodyLength === 0 ? undefined : new Http1Body(
+      this,
+      c,
+      head.bodyLength < 0 ? "chunked" : "length",
+      head.bodyLength,
+      STRICT_BODY,
+    );
     const body = http1Body &&
       new RequestBody(http1Body, head.bodyLength, head.expectContinue ? c : undefined);
     const request = new ServerRequest({
@@ -489,7 +494,10 @@ class ServerConnection implements BodyOwner {
     }
     if (reply.status === 101) this.#upgraded = this.#pendingUpgrade !== undefined;
     if (this.#upgraded) this.#handOver();
-    else this.#failUpgrade(new Error(`The upgrade was answered with ${reply.status}, not 101`));
+    else if (this.#pendingUpgrade) {
+      // Only an upgrade's answer makes the error: building one (a stack trace) per request costs.
+      this.#failUpgrade(new Error(`The upgrade was answered with ${reply.status}, not 101`));
+    }
     return { ok: true, close: prepared.close };
   }
 
