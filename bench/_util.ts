@@ -125,3 +125,11 @@ export function startChannelOpener(serverUrl: string, parallel = 32): ChannelOpe
     },
   };
 }
+
+/**
+ * The arguments of `main.ts` for a bench server on `127.0.0.1:port` whose gossip port is any
+ * free one (the bench's servers are single replicas).
+ */
+export function loopbackServerArgs(port: number): string[] {
+  return ["server", "--port", String(port), "--bind-addr", "127.0.0.1", "--memberlist-port", "0"];
+}

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { type ChannelOpener, startChannelOpener } from "./_util.ts";
+import { type ChannelOpener, loopbackServerArgs, startChannelOpener } from "./_util.ts";
 
 const args = Deno.args;
 const get = (name: string) => {
@@ -45,13 +45,7 @@ function spawnServer(): Deno.ChildProcess {
     ...(inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : []),
     ...(v8 ? [`--v8-flags=${v8}`] : []),
     `${ROOT}main.ts`,
-    "server",
-    "--port",
-    String(port),
-    "--bind-addr",
-    "127.0.0.1",
-    "--memberlist-port",
-    "0",
+    ...loopbackServerArgs(port),
     "--log-level",
     get("--log-level") ?? "INFO",
     "--new-rate-limit",

@@ -27,7 +27,7 @@
  *
  * @module
  */
-import { cpuMicros, freePort, startChannelOpener, waitUntil } from "./_util.ts";
+import { cpuMicros, freePort, loopbackServerArgs, startChannelOpener, waitUntil } from "./_util.ts";
 import { type ClusterBenchResults, formatClusterBench, runClusterBench } from "./cluster.ts";
 import { type QueueBenchResults, runQueueBench } from "./queue_drain.ts";
 
@@ -186,13 +186,7 @@ async function startServer(
   const port = freePort();
   const proc = spawnDeno(name, [
     `${ROOT}main.ts`,
-    "server",
-    "--port",
-    String(port),
-    "--bind-addr",
-    "127.0.0.1",
-    "--memberlist-port",
-    "0",
+    ...loopbackServerArgs(port),
     "--log-level",
     logLevel,
     ...extra,

@@ -14,7 +14,7 @@
  * @module
  */
 import { startRedis } from "../tests/_redis.ts";
-import { freePort, waitUntil } from "./_util.ts";
+import { freePort, loopbackServerArgs, waitUntil } from "./_util.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -78,13 +78,7 @@ function rssMiB(pid: number): number {
 
 async function startServer(queue: string, port: number, maxCount = 10_000): Promise<Proc> {
   const proc = spawn([
-    "server",
-    "--port",
-    String(port),
-    "--bind-addr",
-    "127.0.0.1",
-    "--memberlist-port",
-    String(freePort()),
+    ...loopbackServerArgs(port),
     "--channel-key",
     KEY,
     "--queue",

@@ -146,6 +146,31 @@ class RawServer {
   }
 }
 
+/**
+ * Asserts that a GET a server never answers ends in a `timeout` error once `cancel` fires, and
+ * that its connection is not kept.
+ */
+async function assertTimesOutUnanswered(
+  cancel: { signal: AbortSignal } | { abort: Http1Abort },
+): Promise<void> {
+  const server = new RawServer(async (_conn, reader) => {
+    await reader.read();
+    await reader.read(); // waits until the client gives up
+  });
+  const client = new Http1Client();
+  const error = await client.request(server.origin, {
+    method: "GET",
+    path: "/",
+    headers: [],
+    ...cancel,
+  }).then(() => undefined, (e) => e);
+  assert.ok(error instanceof Http1Error, String(error));
+  assert.equal(error.code, "timeout");
+  assert.equal(client.idleConnections, 0);
+  await client.close();
+  await server.close();
+}
+
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
 }
@@ -570,22 +595,7 @@ Deno.test("Http1Client errors are typed: connect, timeout, aborted mid-body", as
   });
 
   await t.step("no answer within the signal's timeout → timeout", async () => {
-    const server = new RawServer(async (_conn, reader) => {
-      await reader.read();
-      await reader.read(); // waits until the client gives up
-    });
-    const client = new Http1Client();
-    const error = await client.request(server.origin, {
-      method: "GET",
-      path: "/",
-      headers: [],
-      signal: AbortSignal.timeout(50),
-    }).then(() => undefined, (e) => e);
-    assert.ok(error instanceof Http1Error, String(error));
-    assert.equal(error.code, "timeout");
-    assert.equal(client.idleConnections, 0);
-    await client.close();
-    await server.close();
+    await assertTimesOutUnanswered({ signal: AbortSignal.timeout(50) });
   });
 
   await t.step("abort while the body streams → aborted, connection destroyed", async () => {
@@ -635,24 +645,9 @@ Deno.test("Http1Abort aborts like a signal: before, awaiting the head, mid-body,
   await t.step(
     "a TimeoutError while awaiting the head → timeout, connection destroyed",
     async () => {
-      const server = new RawServer(async (_conn, reader) => {
-        await reader.read();
-        await reader.read(); // waits until the client gives up
-      });
-      const client = new Http1Client();
       const abort = new Http1Abort();
       setTimeout(() => abort.abort(new DOMException("too slow", "TimeoutError")), 50);
-      const error = await client.request(server.origin, {
-        method: "GET",
-        path: "/",
-        headers: [],
-        abort,
-      }).then(() => undefined, (e) => e);
-      assert.ok(error instanceof Http1Error, String(error));
-      assert.equal(error.code, "timeout");
-      assert.equal(client.idleConnections, 0);
-      await client.close();
-      await server.close();
+      await assertTimesOutUnanswered({ abort });
     },
   );
 

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { makeCertificates } from "../client/_test_certs.ts";
 import { concat } from "./_bytes.ts";
 import type { ByteConn } from "./byte_conn.ts";
-import { type Http1Server, Reply, serveHttp1, type ServeHttp1Options } from "./mod.ts";
+import { Reply } from "./mod.ts";
+import { startTestServer } from "./_test_server.ts";
 import { Connection as WebSocketConnection } from "./ws/connection.ts";
 import { encodeFrame, Opcode } from "./ws/framing.ts";
 
@@ -152,28 +153,6 @@ Deno.test("WebSocketConnection answers a flood of pings from a peer that does no
 
 const encoder = new TextEncoder();
 
-type TestServer = Http1Server & AsyncDisposable & { refused: string[] };
-
-/** A server on a loopback port; requests go to `handler`. */
-function start(
-  handler: ServeHttp1Options["handler"],
-  options: Partial<ServeHttp1Options> = {},
-): TestServer {
-  const refused: string[] = [];
-  const server = serveHttp1({
-    hostname: "127.0.0.1",
-    port: 0,
-    headerTimeout: 0,
-    idleTimeout: 0,
-    maxHeadSize: 8 * 1024,
-    handler,
-    onError: (error) => Reply.json(500, { error: String(error) }),
-    onRefused: (r) => refused.push(`${r.status} ${r.message}`),
-    ...options,
-  });
-  return Object.assign(server, { refused, [Symbol.asyncDispose]: () => server.shutdown() });
-}
-
 /**
  * Reads what `conn` sends until it closes, or `timeout` ms pass (then `closed` is false).
  * @returns The text (one character per byte) and whether the server closed the connection.
@@ -214,7 +193,7 @@ async function readUntilClosed(
 Deno.test("serveHttp1 closes a connection whose sender never sends the unread rest of a small body", async () => {
   // The handler answers without reading; the server then skips the rest of the body to keep the
   // connection, and the sender owes it: the head timeout bounds that wait as it bounds a head.
-  await using server = start(() => Reply.json(404, { error: "no" }), {
+  await using server = startTestServer(() => Reply.json(404, { error: "no" }), {
     headerTimeout: 200,
     idleTimeout: 400,
   });
@@ -247,7 +226,7 @@ Deno.test("serveHttp1 rejects an upgrade's onWritten when its 101 cannot be writ
   const entered = Promise.withResolvers<void>();
   const release = Promise.withResolvers<void>();
   let onWritten: Promise<unknown> | undefined;
-  await using server = start(async (request) => {
+  await using server = startTestServer(async (request) => {
     if (request.target === "/first") return new Reply(200, [], encoder.encode("first"));
     const upgrade = request.upgradeWebSocket();
     onWritten = upgrade.onWritten;
@@ -279,7 +258,7 @@ Deno.test("serveHttp1 rejects an upgrade's onWritten when its 101 cannot be writ
 
 Deno.test("serveHttp1 refuses a Host or request target that would steer the request's URL elsewhere", async () => {
   const seen: string[] = [];
-  await using server = start((request) => {
+  await using server = startTestServer((request) => {
     seen.push(new URL(request.url).pathname);
     return new Reply(204);
   });
@@ -318,7 +297,7 @@ Deno.test("serveHttp1 refuses a Host or request target that would steer the requ
 
 Deno.test("serveHttp1 refuses a chunked request body whose chunk lines do not end in CRLF", async () => {
   const bodies: string[] = [];
-  await using server = start(async (request) => {
+  await using server = startTestServer(async (request) => {
     bodies.push(new TextDecoder().decode(await request.bytes()));
     return new Reply(204);
   });
@@ -359,7 +338,7 @@ Deno.test("serveHttp1 refuses a chunked request body whose chunk lines do not en
 
 Deno.test("serveHttp1 ignores a blank line between pipelined requests, however the bytes arrive", async () => {
   const targets: string[] = [];
-  await using server = start(async (request) => {
+  await using server = startTestServer(async (request) => {
     targets.push(`${request.target} ${new TextDecoder().decode(await request.bytes())}`);
     return new Reply(204);
   });
@@ -379,7 +358,7 @@ Deno.test("serveHttp1 ignores a blank line between pipelined requests, however t
 });
 
 Deno.test("serveHttp1 sends no 100 Continue to an HTTP/1.0 request", async () => {
-  await using server = start(async (request) => {
+  await using server = startTestServer(async (request) => {
     return new Reply(200, [], await request.bytes());
   });
   // RFC 9110 §10.1.1: a server MUST ignore a 100-continue expectation in an HTTP/1.0 request (an
@@ -397,7 +376,7 @@ Deno.test("serveHttp1 sends no 100 Continue to an HTTP/1.0 request", async () =>
 
 Deno.test("serveHttp1 over TLS closes a connection that never finishes its handshake within the head timeout", async () => {
   const { ca, cert, key } = await makeCertificates();
-  await using server = start(
+  await using server = startTestServer(
     async (request) => new Reply(request.body ? 200 : 204, [], await request.bytes()),
     { tls: { cert, key }, headerTimeout: 200, idleTimeout: 400 },
   );
@@ -425,7 +404,7 @@ Deno.test("serveHttp1 over TLS closes a connection that never finishes its hands
 
 Deno.test("serveHttp1 over TLS ends a connection once its client has closed it", async () => {
   const { ca, cert, key } = await makeCertificates();
-  await using server = start(() => new Reply(204), { tls: { cert, key } });
+  await using server = startTestServer(() => new Reply(204), { tls: { cert, key } });
   for (const closeNotify of [true, false]) {
     const conn = await Deno.connectTls({
       hostname: "localhost",
@@ -451,7 +430,7 @@ Deno.test("serveHttp1 gives a handler's late body read nothing once the server s
   const late = Promise.withResolvers<void>();
   const lateRead = Promise.withResolvers<unknown>();
   const targets: string[] = [];
-  await using server = start((request) => {
+  await using server = startTestServer((request) => {
     targets.push(request.target);
     if (request.target === "/early") {
       late.promise.then(() => request.body!.read()).then(lateRead.resolve, lateRead.resolve);

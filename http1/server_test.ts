@@ -1,38 +1,14 @@
 // The HTTP/1.1 server over real sockets: strict heads, body framing, keep-alive and pipelining,
 // 100-continue, timeouts, the sender-gone signal, and WebSocket upgrades (masking, limits).
 import assert from "node:assert/strict";
-import { type Http1Server, Reply, serveHttp1, type ServeHttp1Options } from "./mod.ts";
+import { type Http1Server, Reply } from "./mod.ts";
+import { startTestServer } from "./_test_server.ts";
 import type { ServerRequest } from "./server_request.ts";
 import { CloseCode, encodeFrame, Opcode } from "./ws/framing.ts";
 import { Connection as WebSocketConnection } from "./ws/connection.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-type TestServer = Http1Server & AsyncDisposable & { refused: string[] };
-
-/** A server on a loopback port; requests go to `handler`. */
-function start(
-  handler: ServeHttp1Options["handler"],
-  options: Partial<ServeHttp1Options> = {},
-): TestServer {
-  const refused: string[] = [];
-  const server = serveHttp1({
-    hostname: "127.0.0.1",
-    port: 0,
-    headerTimeout: 0,
-    idleTimeout: 0,
-    maxHeadSize: 8 * 1024,
-    handler,
-    onError: (error) => Reply.json(500, { error: String(error) }),
-    onRefused: (r) => refused.push(`${r.status} ${r.message}`),
-    ...options,
-  });
-  return Object.assign(server, {
-    refused,
-    [Symbol.asyncDispose]: () => server.shutdown(),
-  });
-}
 
 /** Echoes method, target, headers and body as JSON. */
 async function echo(request: ServerRequest): Promise<Reply> {
@@ -101,7 +77,7 @@ function bodyOf(answer: string): string {
 }
 
 Deno.test("serveHttp1 keeps header pairs apart, lower-cased, in order, and the body exact", async () => {
-  await using server = start(echo);
+  await using server = startTestServer(echo);
   const [answer] = await raw(
     server,
     "POST /webhook/x/y?a=1&b=%20 HTTP/1.1\r\nHost: h\r\nX-Dup: 1\r\nx-dup: 2\r\n" +
@@ -122,7 +98,7 @@ Deno.test("serveHttp1 keeps header pairs apart, lower-cased, in order, and the b
 });
 
 Deno.test("serveHttp1 reads chunked request bodies and answers pipelined requests in order", async () => {
-  await using server = start(echo);
+  await using server = startTestServer(echo);
   const answers = await raw(
     server,
     "POST /one HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" +
@@ -140,7 +116,7 @@ Deno.test("serveHttp1 reads chunked request bodies and answers pipelined request
 
 Deno.test("serveHttp1 refuses malformed and ambiguous heads with the right status, never the handler", async () => {
   let called = 0;
-  await using server = start(() => {
+  await using server = startTestServer(() => {
     called++;
     return new Reply(200);
   });
@@ -181,7 +157,7 @@ Deno.test("serveHttp1 refuses malformed and ambiguous heads with the right statu
 });
 
 Deno.test("serveHttp1 accepts identical repeated Content-Length, HTTP/1.0, leading blank lines and a UTF-8 target", async () => {
-  await using server = start(echo);
+  await using server = startTestServer(echo);
   const [repeated] = await raw(
     server,
     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
@@ -207,7 +183,7 @@ Deno.test("serveHttp1 accepts identical repeated Content-Length, HTTP/1.0, leadi
 });
 
 Deno.test("serveHttp1 answers HEAD without a body and streams bodies chunked or by length", async () => {
-  await using server = start((request) => {
+  await using server = startTestServer((request) => {
     const chunks = async function* () {
       yield encoder.encode("ab");
       yield encoder.encode("cd");
@@ -233,7 +209,7 @@ Deno.test("serveHttp1 answers HEAD without a body and streams bodies chunked or 
 
 Deno.test("serveHttp1 sends 100 Continue before the handler's first read, not before", async () => {
   let read = false;
-  await using server = start(async (request) => {
+  await using server = startTestServer(async (request) => {
     if (request.target === "/refuse") return new Reply(413);
     read = true;
     return Reply.json(200, { body: decoder.decode(await request.bytes()) });
@@ -261,7 +237,7 @@ Deno.test("serveHttp1 sends 100 Continue before the handler's first read, not be
 });
 
 Deno.test("serveHttp1 keeps a connection after an unread small body, closes it after a large one", async () => {
-  await using server = start(() => new Reply(200, [], encoder.encode("ok")));
+  await using server = startTestServer(() => new Reply(200, [], encoder.encode("ok")));
   const answers = await raw(
     server,
     "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\nHost: h\r\n\r\n",
@@ -278,7 +254,7 @@ Deno.test("serveHttp1 keeps a connection after an unread small body, closes it a
 
 Deno.test("serveHttp1 aborts the request's signal when the sender goes away", async () => {
   const aborted = Promise.withResolvers<unknown>();
-  await using server = start((request) => {
+  await using server = startTestServer((request) => {
     request.signal.addEventListener("abort", () => aborted.resolve(request.signal.reason));
     return new Promise(() => {}) as Promise<Reply>; // never answers
   });
@@ -291,7 +267,7 @@ Deno.test("serveHttp1 aborts the request's signal when the sender goes away", as
 });
 
 Deno.test("serveHttp1 answers 408 to a head not complete in time and closes idle kept-alive connections", async () => {
-  await using server = start(echo, { headerTimeout: 200, idleTimeout: 300 });
+  await using server = startTestServer(echo, { headerTimeout: 200, idleTimeout: 300 });
   const slow = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
   await slow.write(encoder.encode("GET / HTTP/1.1\r\nHost: h\r\n"));
   const started = performance.now();
@@ -314,7 +290,7 @@ Deno.test("serveHttp1 answers 408 to a head not complete in time and closes idle
 
 Deno.test("serveHttp1 shutdown closes idle connections and lets an exchange in progress finish", async () => {
   const release = Promise.withResolvers<void>();
-  const server = start(async () => {
+  const server = startTestServer(async () => {
     await release.promise;
     return new Reply(200, [], encoder.encode("late"));
   });
@@ -337,7 +313,7 @@ Deno.test("serveHttp1 shutdown closes idle connections and lets an exchange in p
 function wsServer(maxMessageSize = 1024) {
   const received: Uint8Array[] = [];
   const closed = Promise.withResolvers<{ code: number; reason: string }>();
-  const server = start((request) => {
+  const server = startTestServer((request) => {
     const { reply, onWritten } = request.upgradeWebSocket({ headers: [["x-extra", "1"]] });
     onWritten.then(({ conn, initial }) => {
       const ws = new WebSocketConnection(conn, initial, {
@@ -439,7 +415,7 @@ Deno.test("serveHttp1's WebSocket fails an unmasked frame (1002) and an oversize
 });
 
 Deno.test("serveHttp1 refuses an upgrade without the RFC 6455 headers", async () => {
-  await using server = start((request) => request.upgradeWebSocket().reply);
+  await using server = startTestServer((request) => request.upgradeWebSocket().reply);
   const [answer] = await raw(
     server,
     "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
@@ -451,7 +427,7 @@ Deno.test("serveHttp1 closes a connection whose sender stops reading its answer 
   // More than the loopback socket buffers hold, so the write stays pending.
   const big = new Uint8Array(64 * 1024 * 1024);
   const aborted = Promise.withResolvers<void>();
-  await using server = start((request) => {
+  await using server = startTestServer((request) => {
     request.onAbort(() => aborted.resolve());
     return new Reply(200, [], big);
   }, { headerTimeout: 5_000, idleTimeout: 300 });

@@ -344,3 +344,23 @@ export function dechunk(data: Uint8Array): Uint8Array {
   }
   return new Uint8Array(out);
 }
+
+/**
+ * Sends `head` (and whatever bytes it carries) on a fresh loopback connection and returns the
+ * whole answer as text, read until the server closes: for requests `fetch` cannot make.
+ */
+export async function rawRequest(port: number, head: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(head));
+    const decoder = new TextDecoder();
+    let text = "";
+    const buffer = new Uint8Array(16 * 1024);
+    for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+      text += decoder.decode(buffer.subarray(0, n), { stream: true });
+    }
+    return text;
+  } finally {
+    conn.close();
+  }
+}

@@ -14,27 +14,14 @@ import {
   TunnelSession,
   type TunnelStream,
 } from "../protocol/mod.ts";
-import { freePorts, startApp, startClientProc, startServerProc, waitUntil } from "./_harness.ts";
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/** Sends `head` (no body) on a fresh connection and returns the whole answer as text. */
-async function rawRequest(port: number, head: string): Promise<string> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await conn.write(encoder.encode(head));
-    let text = "";
-    const buffer = new Uint8Array(16 * 1024);
-    while (true) {
-      const n = await conn.read(buffer);
-      if (n === null) return text;
-      text += decoder.decode(buffer.subarray(0, n), { stream: true });
-    }
-  } finally {
-    conn.close();
-  }
-}
+import {
+  freePorts,
+  rawRequest,
+  startApp,
+  startClientProc,
+  startServerProc,
+  waitUntil,
+} from "./_harness.ts";
 
 Deno.test("#13.9: a Host header that makes no valid URL gets 400 on every route, never 500 or an error log", async () => {
   await using server = await startServerProc(["--log-level", "debug"]);

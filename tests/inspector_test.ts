@@ -77,6 +77,19 @@ async function assertNoInjection(page: Page): Promise<void> {
   assert.equal(await page.$$eval("#detail img, #detail svg, #detail script", (n) => n.length), 0);
 }
 
+/** An inspector on a loopback port in this process, replaying to `target`. */
+function inspectorInProcess(target: URL) {
+  const recorder = new Recorder();
+  const http = new Http1Client();
+  const inspector = startInspector({
+    addr: { hostname: "127.0.0.1", port: 0 },
+    recorder,
+    targetUrl: target,
+    replay: (original, edits) => replayDelivery(original, edits, { recorder, http, target }),
+  });
+  return { recorder, inspector, http };
+}
+
 Deno.test("inspector page: live list, detail, Replay and hostile bodies shown as text (in process)", async () => {
   const app: { headers: [string, string][]; body: Uint8Array }[] = [];
   const appServer = Deno.serve(
@@ -87,14 +100,7 @@ Deno.test("inspector page: live list, detail, Replay and hostile bodies shown as
     },
   );
   const target = new URL(`http://127.0.0.1:${appServer.addr.port}`);
-  const recorder = new Recorder();
-  const http = new Http1Client();
-  const inspector = startInspector({
-    addr: { hostname: "127.0.0.1", port: 0 },
-    recorder,
-    targetUrl: target,
-    replay: (original, edits) => replayDelivery(original, edits, { recorder, http, target }),
-  });
+  const { recorder, inspector, http } = inspectorInProcess(target);
   await using chromium = await launchChromium();
   const dir = await Deno.makeTempDir({ prefix: "wow-inspector-" });
   try {
@@ -270,15 +276,7 @@ async function finishedDeliveries(inspector: string, count: number): Promise<Sum
 }
 
 Deno.test("inspector page: a delivery announced while the history loads is not wiped by the older list", async () => {
-  const recorder = new Recorder();
-  const http = new Http1Client();
-  const target = new URL("http://127.0.0.1:9");
-  const inspector = startInspector({
-    addr: { hostname: "127.0.0.1", port: 0 },
-    recorder,
-    targetUrl: target,
-    replay: (original, edits) => replayDelivery(original, edits, { recorder, http, target }),
-  });
+  const { recorder, inspector, http } = inspectorInProcess(new URL("http://127.0.0.1:9"));
   await using chromium = await launchChromium();
   try {
     const page = await chromium.browser.newPage();

@@ -4,26 +4,7 @@
  * the shipped nginx and Traefik configurations keep it private by path alone.
  */
 import assert from "node:assert/strict";
-import { startServerProc } from "../_harness.ts";
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/** Sends `head` on a fresh connection and returns the whole answer as text. */
-async function rawRequest(port: number, head: string): Promise<string> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await conn.write(encoder.encode(head));
-    let text = "";
-    const buffer = new Uint8Array(16 * 1024);
-    for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
-      text += decoder.decode(buffer.subarray(0, n), { stream: true });
-    }
-    return text;
-  } finally {
-    conn.close();
-  }
-}
+import { rawRequest, startServerProc } from "../_harness.ts";
 
 Deno.test("a Host header cannot route a request whose path is not /internal/* to /internal/*", async () => {
   await using server = await startServerProc();
