@@ -23,10 +23,6 @@ export const MAX_HEAD_BYTES = 64 * 1024;
 /** Content-Length values beyond Number.MAX_SAFE_INTEGER lose precision: 15 digits at most. */
 const MAX_CONTENT_LENGTH_DIGITS = 15;
 
-/** A header name (RFC 9110 token). */
-export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** A header value: visible latin1 characters, spaces and tabs. */
-export const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const HTTP_1_PREFIX = "HTTP/1.";
 const DIGIT_0 = 0x30;
 const DIGIT_1 = 0x31;
@@ -97,23 +93,17 @@ export function parseResponseHead(bytes: Uint8Array): ResponseHead {
     // One CR before the LF belongs to the line ending.
     const end = lf > start && text.charCodeAt(lf - 1) === CR ? lf - 1 : lf;
     if (end === start) break;
-    const colon = text.indexOf(":", start);
-    if (colon <= start || colon >= end || !isToken(text, start, colon)) {
+    const field = headerField(text, start, end);
+    if (typeof field === "string") {
       throw new Http1Error(
         "protocol",
-        `Invalid header line "${text.slice(start, Math.min(end, start + 64))}"`,
+        field === "line"
+          ? `Invalid header line "${text.slice(start, Math.min(end, start + 64))}"`
+          : `Invalid value for header "${text.slice(start, text.indexOf(":", start))}"`,
       );
     }
-    const name = text.slice(start, colon);
-    let from = colon + 1;
-    let to = end;
-    while (from < to && isOws(text.charCodeAt(from))) from++;
-    while (to > from && isOws(text.charCodeAt(to - 1))) to--;
-    if (!isFieldValue(text, from, to)) {
-      throw new Http1Error("protocol", `Invalid value for header "${name}"`);
-    }
-    const value = text.slice(from, to);
-    headers.push([name, value]);
+    const [name, value] = field;
+    headers.push(field);
     switch (name.length) {
       case 10:
         if (name.toLowerCase() === "connection" && hasToken(value, "close")) keepAlive = false;
@@ -138,6 +128,27 @@ export function parseResponseHead(bytes: Uint8Array): ResponseHead {
   }
   const statusText = line0.length > STATUS_LINE_MIN ? line0.slice(STATUS_LINE_MIN + 1) : "";
   return { status, statusText, headers, keepAlive, contentLength, transferEncoding };
+}
+
+/**
+ * The header field on line `text[start, end)` (its line ending excluded): `[name, value]`, the
+ * name as sent and the optional whitespace around the value dropped; or which part is invalid
+ * (`"line"`: no colon or a name that is no token, which includes a folded line and a space before
+ * the colon; `"value"`: a control character in the value). Read in place, without a regex.
+ */
+export function headerField(
+  text: string,
+  start: number,
+  end: number,
+): [string, string] | "line" | "value" {
+  const colon = text.indexOf(":", start);
+  if (colon <= start || colon >= end || !isToken(text, start, colon)) return "line";
+  let from = colon + 1;
+  let to = end;
+  while (from < to && isOws(text.charCodeAt(from))) from++;
+  while (to > from && isOws(text.charCodeAt(to - 1))) to--;
+  if (!isFieldValue(text, from, to)) return "value";
+  return [text.slice(start, colon), text.slice(from, to)];
 }
 
 /**

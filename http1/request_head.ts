@@ -7,7 +7,7 @@
  * @module
  */
 import { CR, decodeLatin1, hasToken, trimOws } from "./_bytes.ts";
-import { FIELD_VALUE, parseContentLength, TOKEN } from "./head.ts";
+import { headerField, parseContentLength } from "./head.ts";
 
 /** A request the server refuses before any handler sees it; `status` is what the sender gets. */
 export class RequestHeadError extends Error {
@@ -94,7 +94,7 @@ export function parseRequestHead(bytes: Uint8Array): RequestHead {
   const minorVersion = m[3] === "1" ? 1 : 0;
   const head: RequestHead = {
     method: m[1],
-    target: hasHighBytes(bytes) ? decodeTargetUtf8(m[2]) : m[2],
+    target: hasHighChars(m[2]) ? decodeTargetUtf8(m[2]) : m[2],
     minorVersion,
     headers: [],
     host: undefined,
@@ -110,19 +110,26 @@ export function parseRequestHead(bytes: Uint8Array): RequestHead {
   for (let start = lineEnd + 1; start < text.length; start = lineEnd + 1) {
     lineEnd = text.indexOf("\n", start);
     if (lineEnd < 0) lineEnd = text.length;
-    const line = cutLine(text, start, lineEnd);
-    if (line === "") break;
-    const colon = line.indexOf(":");
-    const name = colon > 0 ? line.slice(0, colon).toLowerCase() : "";
-    if (!TOKEN.test(name)) {
-      // Also a folded line (obs-fold, starting with a space) and a space before the colon.
-      throw new RequestHeadError(400, `Invalid header line "${printable(line)}"`);
+    // One CR before the LF belongs to the line ending; the line is read in place, by index.
+    const end = lineEnd > start && text.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
+    if (end === start) break;
+    const field = headerField(text, start, end);
+    if (typeof field === "string") {
+      // A bare CR is what is wrong when the line has one.
+      const cr = text.indexOf("\r", start);
+      if (cr >= 0 && cr < end) throw new RequestHeadError(400, "Bare CR in the request head");
+      throw new RequestHeadError(
+        400,
+        field === "line"
+          ? `Invalid header line "${printable(text.slice(start, end))}"`
+          : `Invalid value for header "${
+            text.slice(start, text.indexOf(":", start)).toLowerCase()
+          }"`,
+      );
     }
-    const value = trimOws(line.slice(colon + 1));
-    if (!FIELD_VALUE.test(value)) {
-      throw new RequestHeadError(400, `Invalid value for header "${name}"`);
-    }
-    head.headers.push([name, value]);
+    const name = field[0] = field[0].toLowerCase();
+    const value = field[1];
+    head.headers.push(field);
     switch (name) {
       case "host":
         hosts++;
@@ -203,9 +210,9 @@ function cutLine(text: string, start: number, end: number): string {
   return line;
 }
 
-/** Whether any byte is above 0x7f (a raw UTF-8 target). */
-function hasHighBytes(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] > 0x7f) return true;
+/** Whether any character is above 0x7f (a raw UTF-8 target, decoded one byte per character). */
+function hasHighChars(latin1: string): boolean {
+  for (let i = 0; i < latin1.length; i++) if (latin1.charCodeAt(i) > 0x7f) return true;
   return false;
 }
 

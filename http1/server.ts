@@ -416,6 +416,7 @@ class ServerConnection implements BodyOwner {
       scheme: server.scheme,
       peer: this.#peer,
       body: body ?? null,
+      bodyLength: head.bodyLength,
       upgrade: head.upgrade ? (req, options) => this.#upgrade(req, head, options) : undefined,
     });
     this.#request = request;

@@ -7,6 +7,7 @@
  * @module
  */
 import { concat } from "./_bytes.ts";
+import { parseContentLength } from "./head.ts";
 import type { ByteConn } from "./byte_conn.ts";
 import type { Reply } from "./reply.ts";
 
@@ -64,6 +65,8 @@ export interface ServerRequestInit {
   peer: string;
   /** The body, or `null` when there is none. */
   body: BodyReader | null;
+  /** The body's declared length: 0 without a body, -1 when chunked (see `bodyLength`). */
+  bodyLength: number;
   /** An existing signal (a `Request`'s), instead of one the connection aborts. */
   signal?: AbortSignal;
   /** Upgrades the connection (native connections only). */
@@ -86,6 +89,11 @@ export class ServerRequest {
   readonly peer: string;
   /** The body, or `null` when the request has none. */
   readonly body: BodyReader | null;
+  /**
+   * The body's length as declared (`Content-Length`, parsed once with the head; identical
+   * repeats are one length): 0 without a body, -1 when it is chunked and its length unknown.
+   */
+  readonly bodyLength: number;
   #headers: Headers | undefined;
   #url: string | undefined;
   #controller: AbortController | undefined;
@@ -104,6 +112,7 @@ export class ServerRequest {
     this.scheme = init.scheme;
     this.peer = init.peer;
     this.body = init.body;
+    this.bodyLength = init.bodyLength;
     this.#signal = init.signal;
     this.#upgrade = init.upgrade;
   }
@@ -124,6 +133,9 @@ export class ServerRequest {
       scheme: url.protocol === "https:" ? "https" : "http",
       peer,
       body: request.body ? new StreamBodyReader(request.body) : null,
+      bodyLength: request.body
+        ? parseContentLength(request.headers.get("content-length") ?? "")
+        : 0,
       signal: request.signal,
     });
   }

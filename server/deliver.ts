@@ -160,6 +160,7 @@ async function readSmallBody(
   length: number,
   timeout: number,
 ): Promise<Uint8Array | string> {
+  // Mostly the body came with the head and is whole already: no timer, no await.
   const whole = body.takeBuffered();
   if (whole) return whole;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -211,14 +212,8 @@ export async function deliverWebhook(
   options: DeliverOptions,
 ): Promise<DeliverResult> {
   const arrivedAt = options.arrivedAt ?? performance.now();
-  const lengthHeader = request.body ? request.get("content-length") : null;
-  const declared = Number(lengthHeader ?? 0);
-  if (declared > options.maxBodySize) {
-    return fail(
-      413,
-      `The request body of ${declared} bytes exceeds the limit of ${options.maxBodySize} bytes`,
-    );
-  }
+  const declared = request.bodyLength;
+  if (declared > options.maxBodySize) return fail(413, bodyTooLarge(options.maxBodySize, declared));
   const headBytes = encodeRequestHead({
     method: request.method,
     target: options.target,
@@ -232,12 +227,10 @@ export async function deliverWebhook(
   // Small bodies with a declared length: read them whole before the stream opens, then send HEAD,
   // DATA and END in one message, skipping the per-chunk ReadableStream reader work; the client
   // then sees the request once it is complete, so its transfer timeout never counts the upload.
-  const small = request.body && declared > 0 && declared <= SMALL_BODY && lengthHeader !== null;
+  const small = declared > 0 && declared <= SMALL_BODY;
   let smallBody: Uint8Array | undefined;
   if (small) {
-    // Mostly the body came with the head and is whole already: no timer, no await.
-    const read = request.body!.takeBuffered() ??
-      await readSmallBody(request.body!, declared, options.requestTimeout);
+    const read = await readSmallBody(request.body!, declared, options.requestTimeout);
     if (typeof read === "string") return fail(408, read);
     smallBody = read;
   }
@@ -356,7 +349,7 @@ export async function deliverWebhook(
       if (error.code === "body_too_large") {
         return fail(
           413,
-          `The request body exceeds the limit of ${options.maxBodySize} bytes`,
+          bodyTooLarge(options.maxBodySize),
           requestBytesDone.then(() => 0),
         );
       }
@@ -461,8 +454,20 @@ export function forwardedHeaders(
 }
 
 /**
- * One `Content-Length` from a field whose repeats Deno joined with commas: they are identical
- * (Deno answers 400 for differing ones), so the first is the value.
+ * The 413 message for a body over `limit` bytes (`declared` when its length was announced).
+ * @param limit `--max-body-size`.
+ * @param declared The declared length, when there is one.
+ * @returns The message.
+ */
+export function bodyTooLarge(limit: number, declared?: number): string {
+  return declared === undefined
+    ? `The request body exceeds the limit of ${limit} bytes`
+    : `The request body of ${declared} bytes exceeds the limit of ${limit} bytes`;
+}
+
+/**
+ * One `Content-Length` from a field listing identical values (`5, 5` on one line, or repeats a
+ * `Request`'s `Headers` joined; differing ones were refused with 400), so the first is the value.
  */
 function singleContentLength(value: string): string {
   const comma = value.indexOf(",");

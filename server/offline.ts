@@ -14,7 +14,7 @@ import type { Channel } from "./channels.ts";
 import type { ServerContext } from "./context.ts";
 import { HttpError } from "./http_error.ts";
 import { Reply, type ServerRequest } from "../http1/mod.ts";
-import { forwardedHeaders } from "./deliver.ts";
+import { bodyTooLarge, forwardedHeaders } from "./deliver.ts";
 import type { RequestInfo } from "./router.ts";
 import { isOfflineMode, type OfflineMode } from "../protocol/wire.ts";
 import { openQueue, QueueFullError, type QueueStore } from "./queue/mod.ts";
@@ -183,12 +183,9 @@ export async function enqueueWebhook(
   options: EnqueueOptions = {},
 ): Promise<Reply> {
   const { config } = ctx;
-  const declared = Number(request.get("content-length") ?? 0);
+  const declared = request.bodyLength;
   if (declared > config.maxBodySize) {
-    throw new HttpError(
-      413,
-      `The request body of ${declared} bytes exceeds the limit of ${config.maxBodySize} bytes`,
-    );
+    throw new HttpError(413, bodyTooLarge(config.maxBodySize, declared));
   }
   const source = options.body ?? request.stream();
   let tooLarge = false;
@@ -220,7 +217,7 @@ export async function enqueueWebhook(
     });
   } catch (error) {
     if (tooLarge) {
-      throw new HttpError(413, `The request body exceeds the limit of ${config.maxBodySize} bytes`);
+      throw new HttpError(413, bodyTooLarge(config.maxBodySize));
     }
     if (timedOut) {
       throw new HttpError(

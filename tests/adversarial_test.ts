@@ -91,9 +91,18 @@ Deno.test("#13.8: two identical Content-Length headers reach the app as one; dif
     seen.push(request.headers.get("content-length"));
     return new Response(`got:${await request.text()}`);
   });
-  await using server = await startServerProc();
+  await using server = await startServerProc(["--max-body-size", "1024"]);
   await using client = await startClientProc(server.url, app.url);
   const path = `/webhook/${client.channelId}/cl`;
+  // The declared length is the parsed one, repeats or not: over the limit is 413 at once (a
+  // second parse of the joined "2048, 2048" made NaN and let the request wait for its body).
+  for (const lines of ["Content-Length: 2048\r\n", "Content-Length: 2048\r\n".repeat(2)]) {
+    const tooLarge = await rawRequest(
+      server.port,
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${lines}\r\n`,
+    );
+    assert.match(tooLarge, /^HTTP\/1\.1 413 /, tooLarge.split("\r\n")[0]);
+  }
   const twice = await rawRequest(
     server.port,
     `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`,
