@@ -163,8 +163,11 @@ export function flushLogs(): void {
   stderrLines.flush();
 }
 
-/** Renders a message value the way a person writes it: strings without quotes. */
-function plainValue(value: unknown): string {
+/**
+ * Renders a message value the way a person writes it: strings without quotes.
+ * @internal Exported for the test that compares our lines with LogTape's.
+ */
+export function plainValue(value: unknown): string {
   if (typeof value === "string") return value;
   // Every request logs a few numbers: `String` gives Deno.inspect's text for them (all but -0)
   // at a fraction of its cost.

@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
 import { getTextFormatter, type LogLevel, type LogRecord } from "@logtape/logtape";
-import { logFormatter } from "./logging.ts";
-
-/** Our value rendering, as setupLogging gives it to the formatter. */
-function plainValue(value: unknown): string {
-  if (typeof value === "string") return value;
-  if (typeof value === "number" && !Object.is(value, -0)) return String(value);
-  return Deno.inspect(value);
-}
+import { logFormatter, plainValue } from "./logging.ts";
 
 Deno.test("logFormatter text writes what LogTape's text formatter writes, byte for byte", () => {
   const logtape = getTextFormatter({ timestamp: "date-time-tz", value: plainValue });

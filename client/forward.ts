@@ -18,7 +18,12 @@ import {
   type TunnelStream,
 } from "../protocol/mod.ts";
 import type { Recorder, Recording } from "./inspector/mod.ts";
-import { deliveryIdFrom, headersFromPairs, type ProviderDelivery } from "../protocol/providers.ts";
+import {
+  deliveryIdFrom,
+  type HeaderLookup,
+  headersFromPairs,
+  type ProviderDelivery,
+} from "../protocol/providers.ts";
 import type { BodyCheck, Verdict, Verifier } from "./verify/mod.ts";
 
 /** Options for {@linkcode forwardStream}. */
@@ -145,7 +150,7 @@ export async function forwardStream(
     ...(head.delivery ? { queued: head.delivery } : {}),
   });
   // On the sender's own header pairs, before anything else touches them.
-  const check = options.verifier?.begin(headersFromPairs(head.headers));
+  const check = options.verifier?.begin(result.senderHeaders);
   // Aborts the app request on a reset or timeout; cheaper than an AbortController and listener.
   const abort = new Http1Abort();
   stream.onReset((error) => abort.abort(error));
@@ -252,6 +257,7 @@ class Forwarded implements ForwardResult {
   #body: Uint8Array | undefined;
   #delivery: ProviderDelivery | undefined;
   #looked = false;
+  #senderHeaders: HeaderLookup | undefined;
 
   constructor(head: RequestHead) {
     this.head = head;
@@ -262,10 +268,15 @@ class Forwarded implements ForwardResult {
     this.#body = body;
   }
 
+  /** The sender's headers for lookups (the verifier, the delivery id), indexed once. */
+  get senderHeaders(): HeaderLookup {
+    return this.#senderHeaders ??= headersFromPairs(this.head.headers);
+  }
+
   get delivery(): ProviderDelivery | undefined {
     if (!this.#looked) {
       this.#looked = true;
-      this.#delivery = deliveryIdFrom(headersFromPairs(this.head.headers), this.#body);
+      this.#delivery = deliveryIdFrom(this.senderHeaders, this.#body);
     }
     return this.#delivery;
   }

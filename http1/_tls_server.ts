@@ -43,15 +43,16 @@ export function tlsServerConn(conn: Deno.Conn, context: SecureContext): ByteConn
       // Already closed.
     }
   };
+  const buffer = new Uint8Array(READ_BYTES);
   const tcp: Duplex = new Duplex({
     read() {
       // The reader has enough (NodeSocketConn paused the TLS socket): leave the bytes in the
       // kernel until it resumes, so a sender faster than the handler is held back by TCP (the
       // TLS socket alone keeps decrypting, and buffering, whatever arrives).
       if (socket.isPaused()) return void socket.once("resume", () => tcp._read(READ_BYTES));
-      const buffer = new Uint8Array(READ_BYTES);
+      // One read buffer per connection; what was read is copied out (push may keep it).
       conn.read(buffer).then(
-        (n) => tcp.push(n === null ? null : buffer.subarray(0, n)),
+        (n) => tcp.push(n === null ? null : buffer.slice(0, n)),
         (error) => closed || tcp.destroy(error),
       );
     },

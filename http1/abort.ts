@@ -28,13 +28,13 @@ export interface Http1AbortTarget {
  * ```
  */
 export class Http1Abort {
-  #aborted = false;
+  /** Set once aborted (never `undefined` then: a missing reason gets a default). */
   #reason: unknown = undefined;
   #target: Http1AbortTarget | undefined;
 
   /** Whether {@linkcode Http1Abort.abort} was called. */
   get aborted(): boolean {
-    return this.#aborted;
+    return this.#reason !== undefined;
   }
 
   /** The reason given to {@linkcode Http1Abort.abort} (or its default), once aborted. */
@@ -47,8 +47,7 @@ export class Http1Abort {
    * @param reason Why; defaults to an `AbortError` `DOMException`, as `AbortController` does.
    */
   abort(reason?: unknown): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
+    if (this.aborted) return;
     this.#reason = reason ?? new DOMException("The request was aborted", "AbortError");
     const target = this.#target;
     this.#target = undefined;
@@ -60,7 +59,7 @@ export class Http1Abort {
    * @param target What to abort.
    */
   _attach(target: Http1AbortTarget): void {
-    if (this.#aborted) target.abortWith(this.#reason);
+    if (this.aborted) target.abortWith(this.#reason);
     else this.#target = target;
   }
 

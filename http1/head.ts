@@ -202,7 +202,7 @@ export function headerValue(
 ): string | undefined {
   let value: string | undefined;
   for (const [n, v] of headers) {
-    if (n.length === name.length && n.toLowerCase() === name) {
+    if (n === name || (n.length === name.length && n.toLowerCase() === name)) {
       value = value === undefined ? v : `${value}, ${v}`;
     }
   }

@@ -51,7 +51,7 @@
  * @module
  */
 export { concat } from "./_bytes.ts";
-export { Http1Abort, type Http1AbortTarget } from "./abort.ts";
+export { Http1Abort } from "./abort.ts";
 export { Http1Body } from "./body.ts";
 export type { ByteConn } from "./byte_conn.ts";
 export { connectTlsInsecure, NodeSocketConn } from "./byte_conn.ts";
@@ -80,7 +80,7 @@ export type {
   ServerAnswer,
   ServerHandler,
 } from "./server.ts";
-export { ServerRequest, StreamBodyReader } from "./server_request.ts";
+export { ServerRequest } from "./server_request.ts";
 export type { BodyReader, ServerRequestInit, UpgradeOptions, Upgrader } from "./server_request.ts";
 export { Connection as WebSocketConnection } from "./ws/connection.ts";
 export type {

@@ -99,8 +99,14 @@ const FRAMING_HEADERS: ReadonlySet<string> = new Set([
  */
 export function replyHead(reply: Reply, context: ReplyHeadContext): ReplyHead {
   const { status, body } = reply;
-  let close = !context.keepAlive;
   let head = `HTTP/1.1 ${status} ${REASONS[status] ?? "Unknown"}\r\n`;
+  if (status < 200) {
+    // An interim answer (101 for an upgrade): its headers (`upgrade`, `connection`…) are the
+    // handler's, as given; no body, no framing, no date, and the connection stays.
+    for (const [name, value] of reply.headers) head += `${name}: ${value}\r\n`;
+    return { text: `${head}\r\n`, framing: "none", length: 0, close: false };
+  }
+  let close = !context.keepAlive;
   let declared = -1;
   let hasDate = false;
   for (const [name, value] of reply.headers) {
@@ -115,7 +121,7 @@ export function replyHead(reply: Reply, context: ReplyHeadContext): ReplyHead {
   if (!hasDate) head += `date: ${context.date}\r\n`;
   let framing: ReplyFraming;
   let length = 0;
-  if (status < 200 || status === 204 || status === 304) {
+  if (status === 204 || status === 304) {
     framing = "none";
   } else if (body instanceof Uint8Array) {
     length = body.length;
@@ -140,10 +146,8 @@ export function replyHead(reply: Reply, context: ReplyHeadContext): ReplyHead {
     framing = "close";
     close = true;
   }
-  if (status >= 200) {
-    if (close) head += "connection: close\r\n";
-    else if (context.minorVersion === 0) head += "connection: keep-alive\r\n";
-  }
+  if (close) head += "connection: close\r\n";
+  else if (context.minorVersion === 0) head += "connection: keep-alive\r\n";
   head += "\r\n";
   return { text: head, framing, length, close };
 }

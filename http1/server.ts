@@ -433,9 +433,9 @@ class ServerConnection implements BodyOwner {
     if (body && !body.done && (head.expectContinue && !body.continued || !body.skippable())) {
       keepAlive = false;
     }
-    const written = await this.#write(reply, head, keepAlive);
+    const reusable = await this.#write(reply, head, keepAlive);
     this.#request = undefined;
-    if (!written.ok || written.close) return false;
+    if (!reusable) return false;
     if (body && !body.done) {
       if (!body.skippable()) return false;
       this.phase = Phase.Discard;
@@ -445,25 +445,24 @@ class ServerConnection implements BodyOwner {
     return true;
   }
 
-  /** Writes an answer; `ok` is false when the connection failed on the way. */
+  /**
+   * Writes an answer.
+   * @returns Whether the connection can take another request: false when it failed on the way or
+   * the answer closes it.
+   */
   async #write(
     reply: Reply,
     head: RequestHead,
     keepAlive: boolean,
-  ): Promise<{ ok: boolean; close: boolean }> {
+  ): Promise<boolean> {
     const c = this.#conn;
     const request = this.#request!;
-    let prepared: ReplyHead;
-    if (reply.status === 101) {
-      prepared = { text: switchingHead(reply), framing: "none", length: 0, close: false };
-    } else {
-      prepared = replyHead(reply, {
-        method: head.method,
-        minorVersion: head.minorVersion,
-        keepAlive,
-        date: this.#server.date,
-      });
-    }
+    const prepared = replyHead(reply, {
+      method: head.method,
+      minorVersion: head.minorVersion,
+      keepAlive,
+      date: this.#server.date,
+    });
     const body = reply.body;
     try {
       const text = prepared.text;
@@ -484,14 +483,14 @@ class ServerConnection implements BodyOwner {
             // A HEAD answer or a bodiless status: the stream is not wanted (it is let go).
             await body[Symbol.asyncIterator]().return?.();
           } else if (!(await this.#writeStream(body, prepared, request))) {
-            return { ok: false, close: true };
+            return false;
           }
         }
       }
     } catch (error) {
       request._abort(error);
       this.#failUpgrade(error);
-      return { ok: false, close: true };
+      return false;
     }
     if (reply.status === 101) this.#upgraded = this.#pendingUpgrade !== undefined;
     if (this.#upgraded) this.#handOver();
@@ -499,7 +498,7 @@ class ServerConnection implements BodyOwner {
       // Only an upgrade's answer makes the error: building one (a stack trace) per request costs.
       this.#failUpgrade(new Error(`The upgrade was answered with ${reply.status}, not 101`));
     }
-    return { ok: true, close: prepared.close };
+    return !prepared.close;
   }
 
   /** Writes a streamed body; false when it failed (the connection must close). */
@@ -731,13 +730,6 @@ async function replyFromResponse(response: Response): Promise<Reply> {
   for (const [name, value] of response.headers) headers.push([name, value]);
   const body = response.body === null ? null : new Uint8Array(await response.arrayBuffer());
   return new Reply(response.status, headers, body);
-}
-
-/** The head of a `101 Switching Protocols` answer, its headers as given. */
-function switchingHead(reply: Reply): string {
-  let head = "HTTP/1.1 101 Switching Protocols\r\n";
-  for (const [name, value] of reply.headers) head += `${name}: ${value}\r\n`;
-  return `${head}\r\n`;
 }
 
 /** Drops CRLFs left before a request line (RFC 9112 §2.2). */

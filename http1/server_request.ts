@@ -7,7 +7,7 @@
  * @module
  */
 import { concat } from "./_bytes.ts";
-import { parseContentLength } from "./head.ts";
+import { headerValue, parseContentLength } from "./head.ts";
 import type { ByteConn } from "./byte_conn.ts";
 import type { Reply } from "./reply.ts";
 
@@ -147,12 +147,7 @@ export class ServerRequest {
    * @returns The value, or `null` when absent.
    */
   get(name: string): string | null {
-    let value: string | null = null;
-    const list = this.headerList;
-    for (let i = 0; i < list.length; i++) {
-      if (list[i][0] === name) value = value === null ? list[i][1] : `${value}, ${list[i][1]}`;
-    }
-    return value;
+    return headerValue(this.headerList, name) ?? null;
   }
 
   /**

@@ -26,24 +26,7 @@ export function jsonResponse(status: number, body: unknown, headers?: HeadersIni
 export type ErrorReason = "auth_token" | "channel_secret" | "unknown_channel" | "offline_mode";
 
 /**
- * An error response with body `{"error": message}` (plus `"reason"` when given).
- * @param status HTTP status.
- * @param message What went wrong and, where possible, what to do.
- * @param headers Extra headers (e.g. `Retry-After`).
- * @param reason Machine-readable reason.
- * @returns The response.
- */
-export function errorResponse(
-  status: number,
-  message: string,
-  headers?: HeadersInit,
-  reason?: ErrorReason,
-): Response {
-  return jsonResponse(status, reason ? { error: message, reason } : { error: message }, headers);
-}
-
-/**
- * The same error as {@linkcode errorResponse}, as a {@linkcode Reply} (what the webhook path
+ * An error answer with body `{"error": message}` (plus `"reason"` when given), as a {@linkcode Reply} (what the webhook path
  * answers with: no `Headers` or stream to build).
  * @param status HTTP status.
  * @param message What went wrong and, where possible, what to do.

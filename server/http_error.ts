@@ -1,6 +1,6 @@
 /**
  * The one error type handlers throw to refuse a request, rendered to JSON in one place
- * ({@linkcode HttpError.toResponse}), and the refusals more than one route gives, each status and
+ * ({@linkcode HttpError.toReply}), and the refusals more than one route gives, each status and
  * message written once.
  *
  * @example
@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { type ErrorReason, errorReply, errorResponse } from "./_http.ts";
+import { type ErrorReason, errorReply } from "./_http.ts";
 import type { Reply } from "../http1/mod.ts";
 import { CHANNEL_SECRET_HEADER } from "../protocol/wire.ts";
 
@@ -51,14 +51,6 @@ export class HttpError extends Error {
     this.reason = options.reason;
     this.headers = options.headers;
     this.log = options.log ?? false;
-  }
-
-  /**
-   * The JSON response for this error.
-   * @returns The response.
-   */
-  toResponse(): Response {
-    return errorResponse(this.status, this.message, this.headers, this.reason);
   }
 
   /**

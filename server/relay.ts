@@ -9,6 +9,7 @@
 import { endToEndHeaders, type HeaderList, responseHasBody } from "../protocol/mod.ts";
 import {
   type BodyReader,
+  Http1Abort,
   type Http1Client,
   Http1Error,
   Reply,
@@ -42,9 +43,10 @@ export async function relayWebhook(
 ): Promise<Reply> {
   const source = new URL(request.url);
   const owner = new URL(ownerUrl);
-  const abort = new AbortController();
-  const onSenderGone = () => abort.abort(new DOMException("The sender went away", "AbortError"));
-  request.signal.addEventListener("abort", onSenderGone, { once: true });
+  const abort = new Http1Abort();
+  const stopWatching = request.onAbort(() =>
+    abort.abort(new DOMException("The sender went away", "AbortError"))
+  );
   const timer = setTimeout(
     () => abort.abort(new DOMException("timeout", "TimeoutError")),
     options.timeout,
@@ -55,7 +57,7 @@ export async function relayWebhook(
       path: source.pathname + source.search,
       headers: [...options.headers, ["host", owner.host]],
       body: request.body && (request.body.takeBuffered() ?? chunksOf(request.body)),
-      signal: abort.signal,
+      abort,
     });
     clearTimeout(timer);
     const headers = endToEndHeaders(answer.headers);
@@ -81,7 +83,7 @@ export async function relayWebhook(
       );
   } finally {
     clearTimeout(timer);
-    request.signal.removeEventListener("abort", onSenderGone);
+    stopWatching();
   }
 }
 

@@ -66,16 +66,16 @@ export class RequestInfo {
   /** When the router got the request (`performance.now()`). */
   readonly startedAt: number = performance.now();
   #url: URL | undefined;
-  #absolute: string;
+  #request: { readonly url: string };
   #done: Promise<RequestDone> | undefined;
 
   /**
-   * @param absoluteUrl The request's absolute URL (scheme, host, target).
-   * @param target The request target as sent (`/path?query`), when it is in origin form.
-   * @param peer The TCP peer's address.
+   * @param request The request: its target as sent (`/path?query` in origin form), its peer's
+   * address, and its absolute URL (read only when the target is not plain).
    */
-  constructor(absoluteUrl: string, target: string, peer: string) {
-    this.#absolute = absoluteUrl;
+  constructor(request: { readonly url: string; readonly target: string; readonly peer: string }) {
+    this.#request = request;
+    const { target, peer } = request;
     this.peer = peer;
     this.ip = peer;
     const mark = target.indexOf("?");
@@ -93,7 +93,7 @@ export class RequestInfo {
 
   /** The parsed request URL (made on first use). */
   get url(): URL {
-    return this.#url ??= new URL(this.#absolute);
+    return this.#url ??= new URL(this.#request.url);
   }
 
   /**
@@ -241,7 +241,7 @@ export class Router<C> {
    * @returns The answer (an {@linkcode HttpError} rendered as JSON).
    */
   handle(request: ServerRequest): ServerAnswer | Promise<ServerAnswer> {
-    const info = new RequestInfo(request.url, request.target, request.peer);
+    const info = new RequestInfo(request);
     const handler = this.#match(request.method, info) ?? this.#fallback;
     try {
       const result = handler(request, this.#ctx, info);

@@ -1,8 +1,7 @@
-// bench/heap/: idle-channel memory tools (issue #14): bare_tcp.ts, the floor of an idle accepted
-// connection in Deno; snapdiff.py, owners.py, domin.py, props.py: heap-snapshot diffs (by type,
-// by retainer, by dominator, property names) between two snapshots of bench/idle_probe.ts.
-// Floor of an idle connection in Deno: accept, keep one pending read with a `buf`-byte buffer.
-// deno run -A --v8-flags=--expose-gc .probe/bare_tcp.ts <port> <count> <bufBytes> [steps]
+// bench/heap/bare_tcp.ts (issue #14): the memory floor of an idle accepted connection in bare
+// Deno (accept, keep one pending read with a `buf`-byte buffer), to compare with what
+// bench/idle_probe.ts measures per idle channel of the server.
+// deno run -A --v8-flags=--expose-gc bench/heap/bare_tcp.ts <port> <count> <bufBytes> [steps]
 const [portArg, countArg, bufArg] = Deno.args;
 const port = Number(portArg), count = Number(countArg), bufBytes = Number(bufArg);
 const KIB = 1024;

@@ -409,9 +409,14 @@ export class Connection implements WsClient {
     if (!this.#flushing) {
       this.#flushing = true;
       // A microtask, so every frame queued in this synchronous run goes out in one write.
-      queueMicrotask(() => this.#writeDone = this.#flush());
+      queueMicrotask(this.#startFlush);
     }
   }
+
+  /** Starts the flush {@linkcode #scheduleFlush} queued (one function, not a closure per flush). */
+  readonly #startFlush = (): void => {
+    this.#writeDone = this.#flush();
+  };
 
   async #flush(): Promise<void> {
     try {

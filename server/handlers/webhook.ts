@@ -32,13 +32,12 @@ export const QUEUE_IT: { readonly queue: true } = Object.freeze({ queue: true })
  * anyone else is ignored (the request is treated as a sender's).
  * @param request The request.
  * @param ctx The server's context.
- * @param peer The TCP peer's address.
  * @returns Whether to trust it as relayed.
  */
-export function isRelayed(request: ServerRequest, ctx: ServerContext, peer: string): boolean {
+export function isRelayed(request: ServerRequest, ctx: ServerContext): boolean {
   return request.has(FORWARDED_HEADER) &&
     (ctx.replicas.isReplicaCall(request) ||
-      (!ctx.replicas.authenticated && ctx.replicas.isMemberAddress(peer)));
+      (!ctx.replicas.authenticated && ctx.replicas.isMemberAddress(request.peer)));
 }
 
 /** Where a webhook goes: the channel attached here, the owner's URL, or the queue. */
@@ -61,7 +60,7 @@ export function routeWebhook(
   ctx: ServerContext,
   info: RequestInfo,
   relayed: boolean,
-  headers: HeaderPresence = new Headers(),
+  headers: HeaderPresence,
 ): WebhookTarget | Promise<WebhookTarget> {
   const id = info.id;
   const channel = ctx.channels.get(id);
@@ -158,7 +157,7 @@ export async function webhook(
   let relayed = false;
   try {
     refuseUnreadableBody(request);
-    relayed = isRelayed(request, ctx, info.peer);
+    relayed = isRelayed(request, ctx);
     const routed = routeWebhook(ctx, info, relayed, request);
     const target = routed instanceof Promise ? await routed : routed;
     if (typeof target === "string") route = "relay";
@@ -175,7 +174,7 @@ export async function webhook(
   } finally {
     // Counted once, by the replica the sender reached.
     if (relayed) ctx.metrics.relayedWebhookDone();
-    else recordWebhook(ctx, info, route, () => status);
+    else recordWebhook(ctx, info, route, status);
   }
 }
 
@@ -184,10 +183,9 @@ function recordWebhook(
   ctx: ServerContext,
   info: RequestInfo,
   route: WebhookRoute,
-  status: () => number,
+  code: number,
 ): void {
   info.done().then((done) => {
-    const code = status();
     if (code === 413 && route === "local") ctx.metrics.refused("too_large");
     ctx.metrics.webhookDone(
       route,
