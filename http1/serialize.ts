@@ -29,8 +29,6 @@ const VERSION_LINE = " HTTP/1.1\r\n";
 const HEADER_LINE_EXTRA_BYTES = 4;
 const SP = 0x20;
 const COLON = 0x3a;
-/** The CR LF after a chunk's data. */
-const CRLF_BYTES = 2;
 
 /**
  * A checked request head, written byte by byte into each connection's write buffer by
@@ -151,18 +149,9 @@ export function encodeRequest(
   prepared: PreparedHead,
   body?: Uint8Array,
 ): Uint8Array {
-  let size = prepared.size;
-  let sizeLine = "";
-  if (body && body.length > 0) {
-    if (prepared.chunked) {
-      sizeLine = `${body.length.toString(16)}\r\n`;
-      size += sizeLine.length + body.length + CRLF_BYTES + LAST_CHUNK.length;
-    } else {
-      size += body.length;
-    }
-  } else if (body && prepared.chunked) {
-    size += LAST_CHUNK.length;
-  }
+  // A whole body goes out as one chunk and the last chunk when the head says chunked.
+  const payload = body && prepared.chunked ? chunkedWhole(body) : body;
+  const size = prepared.size + (payload?.length ?? 0);
   const out = conn.writeBuffer(size);
   let at = writeLatin1(prepared.method, out, 0);
   out[at++] = SP;
@@ -177,18 +166,7 @@ export function encodeRequest(
     out[at++] = LF;
   }
   at = writeLatin1(prepared.added, out, at);
-  if (body && prepared.chunked) {
-    if (body.length > 0) {
-      at = writeLatin1(sizeLine, out, at);
-      out.set(body, at);
-      at += body.length;
-      out[at++] = CR;
-      out[at++] = LF;
-    }
-    out.set(LAST_CHUNK, at);
-  } else if (body) {
-    out.set(body, at);
-  }
+  if (payload) out.set(payload, at);
   return out;
 }
 

@@ -14,7 +14,7 @@ import { CLOSE_NORMAL } from "./tunnel.ts";
 import { startCluster } from "../cluster/mod.ts";
 import { clusterCredential, encodeMeta, Replicas } from "./replicas.ts";
 import { assertServerOptions, SERVER_DEFAULTS, type ServerOptions } from "./options.ts";
-import { createContext, resolveConfig, type ServerContext } from "./context.ts";
+import { createContext, resolveConfig, type ServerConfig, type ServerContext } from "./context.ts";
 import { createApp } from "./routes.ts";
 import type { Router } from "./router.ts";
 import {
@@ -22,6 +22,7 @@ import {
   type Http1Server,
   type Reply,
   serveHttp1,
+  type ServeHttp1Options,
   type ServerAnswer,
   type ServerRequest,
 } from "../http1/mod.ts";
@@ -96,21 +97,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     hostname: config.bindAddr,
     port: config.port,
     tls: options.tls,
-    headerTimeout: config.headerTimeout,
-    // As documented for --idle-timeout: with the head timeout on.
-    idleTimeout: config.headerTimeout > 0 ? config.idleTimeout : 0,
-    maxHeadSize: config.maxHeaderSize + HEAD_LINE_SLACK,
+    ...listenerLimits(config),
     handler,
-    onError: (error) => {
-      logServeError(error);
-      return errorReply(500, "Internal server error");
-    },
-    onRefused: ({ peer, status, message }) =>
-      log.warn("Refused a connection from {ip}: {status} {message}", {
-        ip: peer,
-        status,
-        message: JSON.stringify(message).slice(1, -1),
-      }),
   });
   const addr = server.addr;
   const advertise = detectAdvertiseAddress({
@@ -293,13 +281,7 @@ function startMetricsListener(
     listener = serveHttp1({
       hostname,
       port: Number(match[3]),
-      headerTimeout: ctx.config.headerTimeout,
-      idleTimeout: ctx.config.headerTimeout > 0 ? ctx.config.idleTimeout : 0,
-      maxHeadSize: ctx.config.maxHeaderSize + HEAD_LINE_SLACK,
-      onError: (error) => {
-        logServeError(error);
-        return errorReply(500, "Internal server error");
-      },
+      ...listenerLimits(ctx.config),
       handler: (request) => {
         const invalid = refuseInvalidHost(request);
         if (invalid) return invalid;
@@ -319,6 +301,34 @@ function startMetricsListener(
     port: listener.addr.port,
   });
   return listener;
+}
+
+/**
+ * What both listeners (the server's and `--metrics-addr`'s) share: the head and idle timeouts,
+ * the head size limit, the 500 for a handler's error, and the log line of a refused connection.
+ */
+function listenerLimits(
+  config: ServerConfig,
+): Pick<
+  ServeHttp1Options,
+  "headerTimeout" | "idleTimeout" | "maxHeadSize" | "onError" | "onRefused"
+> {
+  return {
+    headerTimeout: config.headerTimeout,
+    // As documented for --idle-timeout: with the head timeout on.
+    idleTimeout: config.headerTimeout > 0 ? config.idleTimeout : 0,
+    maxHeadSize: config.maxHeaderSize + HEAD_LINE_SLACK,
+    onError: (error) => {
+      logServeError(error);
+      return errorReply(500, "Internal server error");
+    },
+    onRefused: ({ peer, status, message }) =>
+      log.warn("Refused a connection from {ip}: {status} {message}", {
+        ip: peer,
+        status,
+        message: JSON.stringify(message).slice(1, -1),
+      }),
+  };
 }
 
 /**

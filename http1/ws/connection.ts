@@ -8,13 +8,13 @@
  */
 
 import type { ByteConn } from "../byte_conn.ts";
+import { encoder } from "../_bytes.ts";
 import {
   applyMask,
   CloseCode,
   CONTROL_BIT,
   encodeFrame,
   encodeFrameInto,
-  encoder,
   FIN_BIT,
   frameHeaderSize,
   isValidCloseCode,

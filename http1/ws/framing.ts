@@ -8,6 +8,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { encoder } from "../_bytes.ts";
 
 /** Random bytes fetched at once for frame masks, so a small frame costs no extra crypto op. */
 const MASK_POOL_BYTES = 4 * 1024;
@@ -69,9 +70,6 @@ export const CloseCode = {
   TooBig: 1009,
   InternalError: 1011,
 } as const;
-
-/** UTF-8 encoder. */
-export const encoder: TextEncoder = new TextEncoder();
 
 let maskPool = new Uint8Array();
 let maskPoolOffset = 0;
